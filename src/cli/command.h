@@ -10,4 +10,15 @@ namespace treerpo::cli {
 #include "command_list.inc"
 #undef TREERPO_COMMAND
 
+// The `bench` subcommand, created on first use: each module's command file hangs its benchmark under it
+// (`treerpo-train bench tokenizer`, `bench checker`, ...), each printing one JSON object on stdout.
+inline CLI::App* bench_subcommand(CLI::App& app) {
+  for (CLI::App* sub : app.get_subcommands({})) {
+    if (sub->get_name() == "bench") return sub;
+  }
+  auto* bench = app.add_subcommand("bench", "Benchmarks; each prints one JSON object on stdout");
+  bench->require_subcommand(1);
+  return bench;
+}
+
 }  // namespace treerpo::cli
