@@ -1,0 +1,56 @@
+#pragma once
+// Credit assignment: from leaf rewards (1/0, set by the checker) to per-token advantages on a Tree
+// (DESIGN §4 rules 5-6). One rule per algorithm; every rule writes node.reward of interior nodes
+// and node.advantage of every node, and returns the per-token advantages.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "treerpo/rollout/tree.h"
+
+namespace treerpo::rl {
+
+enum class CreditRule { TreeRpo, Grpo, DrGrpo, Tempo, TreePo, Fixed };
+
+// rollout.algorithm (+ train.loss_agg: "grpo" with "dr-grpo" is DrGrpo) -> rule. Throws bad_input
+// on an unknown algorithm.
+CreditRule credit_rule_for(const std::string& algorithm, const std::string& loss_agg);
+const char* credit_rule_name(CreditRule rule);
+
+struct CreditOptions {
+  CreditRule rule = CreditRule::TreeRpo;
+  // grpo / tempo: divide by the group's sample std (unbiased, n-1, as torch.std in TRL and verl; a
+  // group with std 0 is divided by 1e-4 added to it, like TRL's (std + 1e-4)). Ignored by the other
+  // rules.
+  bool std_normalize = false;
+};
+
+// Leaves already carry reward (1/0). Fills every interior node's reward (mean of descendant leaves)
+// and every node's advantage; returns per-token advantages, one vector per node, parallel to
+// node.token_ids.
+//   treerpo / fixed: A(n) = r(n) - mean over n's sibling set (sets of size >= 2, else 0), every
+//   token of n. grpo / dr-grpo:  the root's children are the n samples (each a leaf chain); A = R -
+//   mean (/ std). tempo:  per sample A_t = R - mu + (V(s_{t+1}) - V(s_t)) at branching tokens (the
+//   first token of a
+//           child of a node with >= 2 children), 0 TD term elsewhere; V(s) = mean reward of the
+//           samples through s. A token shared by several samples stores the mean of their
+//           advantages.
+//   treepo: per trajectory A_i = mean over depths j of (R_i - mean of the depth-j subgroup holding
+//   i);
+//           shared tokens store the mean over the trajectories through them.
+// Throws bad_input on a malformed tree (no root, a parent that does not precede its child, a leaf
+// with children, a non-finite leaf reward).
+std::vector<std::vector<float>> assign_credit(rollout::Tree& tree, const CreditOptions& options);
+
+// All leaves agree (all correct or all wrong, or fewer than two leaves): every rule gives zero
+// advantage.
+bool zero_signal(const rollout::Tree& tree);
+
+// Sibling groups used by the loss (group-token-mean): for each node, the id of the group its tokens
+// are averaged in, or -1 if its tokens carry no loss.
+//   treerpo / fixed: the node's own sibling set, id = parent node id, when the set has >= 2
+//   members. grpo / dr-grpo / tempo / treepo: the samples of the prompt are one group (id 0)
+//   holding every generated node (the root's child set, with the chains below it).
+std::vector<int32_t> loss_groups(const rollout::Tree& tree, CreditRule rule);
+
+} // namespace treerpo::rl

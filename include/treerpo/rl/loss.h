@@ -1,0 +1,44 @@
+#pragma once
+// The clipped policy loss over one packed tree (DESIGN §4 rule 7): PPO-clip per token with the
+// ratio against the sampling-time log-probs, aggregated per train.loss_agg, plus an optional k3 KL
+// to a frozen reference model.
+#include <string>
+
+#include <ATen/ATen.h>
+
+#include "treerpo/rl/pack.h"
+
+namespace treerpo::rl {
+
+struct LossOptions {
+  std::string agg = "group-token-mean"; // group-token-mean | token-mean | dr-grpo
+  double clip_low = 0.2;                // epsilon_low
+  double clip_high = 0.2;               // epsilon_high
+  double dr_grpo_constant = 2600;       // dr-grpo: token sum / this constant
+  double kl_coef = 0.0;                 // beta; > 0 needs ref_logprobs
+};
+
+struct LossResult {
+  at::Tensor loss; // scalar, with grad through `logprobs`
+  double clip_fraction =
+      0.0; // share of loss tokens whose clipped term was chosen (verl's pg_clipfrac)
+  double mean_ratio = 0.0; // mean of exp(new - old) over loss tokens
+  double kl = 0.0;         // mean k3 over loss tokens (0 without a reference)
+  int64_t tokens = 0;      // loss tokens (group >= 0)
+  int32_t groups = 0;      // loss groups
+};
+
+// `logprobs` [N] = log p(tokens[i] | ancestors) of the current policy for every packed token (the
+// model's tree_logprobs), with autograd. Per loss token: l = -min(r A, clip(r, 1 - clip_low, 1 +
+// clip_high) A)
+// + kl_coef * k3, r = exp(new - old), k3 = exp(ref - new) - (ref - new) - 1. Aggregation over the
+// loss tokens (group >= 0):
+//   group-token-mean: sum over groups of the token mean within the group (the public TreeRPO
+//   reference); token-mean:       mean over all loss tokens (DAPO); dr-grpo:          sum over loss
+//   tokens / dr_grpo_constant.
+// A pack with no loss tokens gives a zero loss still connected to `logprobs`. Throws bad_input on
+// an unknown aggregation, mismatched sizes, or kl_coef > 0 without reference log-probs.
+LossResult policy_loss(const at::Tensor& logprobs, const PackedBatch& packed,
+                       const LossOptions& options, const at::Tensor* ref_logprobs = nullptr);
+
+} // namespace treerpo::rl

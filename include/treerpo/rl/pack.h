@@ -1,0 +1,46 @@
+#pragma once
+// Packing one scored tree for the training forward: every unique tree token once (prompt first),
+// with what the loss needs per token. The model computes log p(tokens[i] | ancestors) for the whole
+// pack in one forward (model::PackedTree); the loss reads the parallel vectors below.
+#include <cstdint>
+#include <vector>
+
+#include "treerpo/model/packed_tree.h"
+#include "treerpo/rl/credit.h"
+#include "treerpo/rollout/tree.h"
+
+namespace treerpo::rl {
+
+struct PackedBatch {
+  model::PackedTree tree; // tokens + parent (index of the previous token on the path, -1 first)
+  // Parallel to tree.tokens:
+  std::vector<int32_t> node;       // owning node id (prompt tokens: 0, the root)
+  std::vector<float> old_logprobs; // sampling-time log-prob (prompt tokens: 0)
+  std::vector<float> advantages;   // per-token advantage (0 outside the loss)
+  std::vector<int32_t> group; // loss group id (see loss_groups), -1 = not in the loss (prompt too)
+  int32_t prompt_tokens = 0;
+  int32_t groups = 0; // number of distinct group ids >= 0
+
+  int64_t size() const { return static_cast<int64_t>(tree.tokens.size()); }
+  int64_t loss_tokens() const; // tokens with group >= 0
+};
+
+// Packs `tree` in node order (each node's span after its parent's). `advantages` is assign_credit's
+// result for this tree; `rule` decides the loss groups. Throws bad_input if a span and its logprobs
+// or the advantages differ in length, or the tree has no prompt.
+PackedBatch pack_tree(const rollout::Tree& tree, const std::vector<std::vector<float>>& advantages,
+                      CreditRule rule);
+
+// Tokens each training forward processes on one tree (DESIGN §5, "packed training forward"):
+//   packed:    every unique token once = prompt + every node span (Tree::unique_tokens()).
+//   per_group: the public reference forwards, for each sibling group (a parent with >= 2 children),
+//   every
+//              child as its own sequence: the child's full context (prompt + ancestor spans) + its
+//              own span. Single children (no group) are not forwarded at all.
+struct ForwardCost {
+  int64_t packed = 0;
+  int64_t per_group = 0;
+};
+ForwardCost forward_cost(const rollout::Tree& tree);
+
+} // namespace treerpo::rl
