@@ -1,0 +1,81 @@
+#pragma once
+// The Qwen2 decoder (transformers' Qwen2ForCausalLM): RMSNorm in float32, rotate-half RoPE,
+// grouped-query attention with q/k/v biases, SwiGLU MLP, optionally tied embeddings. Three forward
+// paths share one layer stack: batched prefill and one-token decode over a slot KV cache, and the
+// packed tree forward for training.
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <torch/types.h>
+
+#include "treerpo/model/config.h"
+#include "treerpo/model/packed_tree.h"
+
+namespace treerpo::model {
+
+// Slot-based KV cache: each slot holds one live branch's keys/values for every layer.
+class KvCache {
+public:
+  KvCache(const Qwen2Config& cfg, int64_t slots, int64_t max_tokens, torch::Dtype dtype,
+          torch::Device device);
+  int64_t slots() const;
+  int64_t max_tokens() const;
+  int64_t length(int64_t slot) const;  // tokens cached in the slot
+  void fork(int64_t src, int64_t dst); // dst becomes a copy of src's prefix (no recompute)
+  void release(int64_t slot);          // length -> 0
+
+private:
+  friend class Qwen2;
+  void check_slot(int64_t slot) const;
+  // Per layer: [slots, max_tokens, kv_heads, head_dim].
+  std::vector<torch::Tensor> keys_, values_;
+  std::vector<int64_t> length_;
+};
+
+class Qwen2 {
+public:
+  // Reads a Hugging Face model folder (config.json + model.safetensors or sharded + index).
+  static Qwen2 load(const std::string& dir, torch::Dtype dtype, torch::Device device);
+  // Random weights drawn from `seed` (tests, demos, benchmarks).
+  static Qwen2 random(const Qwen2Config& cfg, uint64_t seed, torch::Dtype dtype,
+                      torch::Device device);
+  // HF layout (model.safetensors, or shards + index past max_shard_bytes), config.json,
+  // generation_config.json and the source folder's tokenizer files. Writes into `dir` directly: the
+  // caller handles tmp-dir + rename atomicity.
+  void save(const std::string& dir, int64_t max_shard_bytes = 5LL << 30) const;
+
+  const Qwen2Config& config() const;
+  std::vector<torch::Tensor> parameters() const; // trainable, HF order
+  std::vector<std::pair<std::string, torch::Tensor>> named_parameters() const; // HF tensor names
+
+  // (a) Appends each prompt to its slot's cache; float32 logits of each prompt's last token [B,
+  // vocab].
+  torch::Tensor prefill(KvCache& cache, const std::vector<int64_t>& slots,
+                        const std::vector<std::vector<int32_t>>& prompts);
+  // (b) One-token decode for many slots at once: float32 logits [B, vocab].
+  torch::Tensor decode(KvCache& cache, const std::vector<int64_t>& slots,
+                       const std::vector<int32_t>& tokens);
+  // (c) Packed tree forward: log p(tokens[i] | ancestors) for every i with parent[i] >= 0 (0 for
+  // roots), shape [N], float32, with autograd through everything (ancestors' keys/values included).
+  torch::Tensor tree_logprobs(const PackedTree& tree);
+  // Full forward (no cache) of one sequence: float32 logits [T, vocab]; the reference for the
+  // others.
+  torch::Tensor forward(const std::vector<int32_t>& ids);
+
+private:
+  struct Layer {
+    torch::Tensor input_norm, q_w, q_b, k_w, k_b, v_w, v_b, o_w;
+    torch::Tensor post_norm, gate_w, up_w, down_w;
+  };
+  Qwen2() = default;
+  friend class DecoderPass;
+
+  Qwen2Config config_;
+  torch::Tensor embed_, final_norm_, lm_head_; // lm_head_ aliases embed_ when tied
+  std::vector<Layer> layers_;
+  std::string source_dir_; // where load() read from: save() copies its tokenizer files
+};
+
+} // namespace treerpo::model
