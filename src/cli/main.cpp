@@ -1,7 +1,7 @@
 // treerpo-train: entry point. Parses the command line, runs the chosen subcommand and turns errors
 // into one line on stderr and an exit code (0 ok, 1 runtime failure, 2 bad input).
-#include <cstdio>
 #include <algorithm>
+#include <cstdio>
 #include <string>
 #include <vector>
 
@@ -27,7 +27,7 @@ std::string first_line(const char* what) {
   return nl == std::string::npos ? s : s.substr(0, nl);
 }
 
-}  // namespace
+} // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{"treerpo-train: TreeRPO reinforcement learning for reasoning LLMs on LibTorch",
@@ -48,7 +48,7 @@ int main(int argc, char** argv) {
 #undef TREERPO_COMMAND
 
   std::vector<std::string> args = with_default_subcommand(argc, argv);
-  std::reverse(args.begin(), args.end());  // CLI11 consumes a reversed vector
+  std::reverse(args.begin(), args.end()); // CLI11 consumes a reversed vector
   try {
     app.parse(args);
   } catch (const CLI::CallForHelp& e) {

@@ -12,11 +12,11 @@ std::string one_line(const std::string& where, const std::string& what, const st
   }
   return line;
 }
-}  // namespace
+} // namespace
 
 Error::Error(ErrorKind kind, const std::string& what, const std::string& where,
              const std::string& hint)
     : std::runtime_error(one_line(where, what, hint)), kind_(kind), where_(where), hint_(hint),
       message_(what) {}
 
-}  // namespace treerpo
+} // namespace treerpo

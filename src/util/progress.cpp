@@ -12,7 +12,9 @@ Progress::Progress(std::string label, int64_t total, std::string unit, double pl
       plain_every_s_(plain_every_s), terminal_(isatty(STDERR_FILENO) != 0),
       start_(std::chrono::steady_clock::now()), last_draw_(start_) {}
 
-Progress::~Progress() { finish(); }
+Progress::~Progress() {
+  finish();
+}
 
 std::string Progress::format_duration(double seconds) {
   if (seconds < 0 || seconds != seconds) return "?";
@@ -43,9 +45,9 @@ void Progress::draw(const std::string& status, bool final_line) {
   double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
   double rate = elapsed > 0 ? static_cast<double>(done_) / elapsed : 0.0;
   double eta = rate > 0 ? static_cast<double>(total_ - done_) / rate : -1.0;
-  std::string line = fmt::format("{} {}/{} {} | {:.2f} {}/s | elapsed {} | eta {}", label_, done_,
-                                 total_, unit_, rate, unit_, format_duration(elapsed),
-                                 final_line ? "0s" : format_duration(eta));
+  std::string line =
+      fmt::format("{} {}/{} {} | {:.2f} {}/s | elapsed {} | eta {}", label_, done_, total_, unit_,
+                  rate, unit_, format_duration(elapsed), final_line ? "0s" : format_duration(eta));
   if (!status.empty()) line += " | " + status;
   if (terminal_) {
     std::fprintf(stderr, "\r\033[K%s%s", line.c_str(), final_line ? "\n" : "");
@@ -55,4 +57,4 @@ void Progress::draw(const std::string& status, bool final_line) {
   std::fflush(stderr);
 }
 
-}  // namespace treerpo
+} // namespace treerpo

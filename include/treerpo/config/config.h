@@ -1,6 +1,7 @@
 #pragma once
-// The run configuration: one plain struct per YAML section, defaults equal to the TreeRPO seed recipe
-// (DESIGN §4, §6). Modules read their own section; config.cpp loads, overrides and validates.
+// The run configuration: one plain struct per YAML section, defaults equal to the TreeRPO seed
+// recipe (DESIGN §4, §6). Modules read their own section; config.cpp loads, overrides and
+// validates.
 #include <cstdint>
 #include <set>
 #include <string>
@@ -9,15 +10,15 @@
 namespace treerpo {
 
 struct ModelConfig {
-  std::string path;                // Hugging Face model folder
-  std::string tokenizer;           // tokenizer folder/file; empty = model.path
-  std::string dtype = "bfloat16";  // float32 | bfloat16
-  std::string device = "cuda";     // cpu | cuda | cuda:N
+  std::string path;               // Hugging Face model folder
+  std::string tokenizer;          // tokenizer folder/file; empty = model.path
+  std::string dtype = "bfloat16"; // float32 | bfloat16
+  std::string device = "cuda";    // cpu | cuda | cuda:N
 };
 
 struct DataConfig {
-  std::string train;                        // JSONL, one problem a line
-  std::string question_field = "question";  // GSM8K style by default
+  std::string train;                       // JSONL, one problem a line
+  std::string question_field = "question"; // GSM8K style by default
   std::string answer_field = "answer";
   std::string system_prompt =
       "Please reason step by step, and put your final answer within \\boxed{}.";
@@ -25,14 +26,14 @@ struct DataConfig {
 };
 
 struct RolloutConfig {
-  std::string algorithm = "treerpo";  // treerpo | grpo | tempo | treepo | fixed
+  std::string algorithm = "treerpo"; // treerpo | grpo | tempo | treepo | fixed
   // treerpo (and fixed: the depth D)
   int64_t max_depth = 7;
   int64_t min_segment_tokens = 150;
   double entropy_threshold = 1.0;
   int64_t entropy_top_k = 20;
   std::vector<std::string> delimiters = {"\n", ".", "!", "?", ";", ":"};
-  std::string coverage = "seed";  // seed | reference | off
+  std::string coverage = "seed"; // seed | reference | off
   int64_t coverage_min_chars = 150;
   // grpo / tempo: independent samples per prompt
   int64_t samples = 8;
@@ -48,17 +49,17 @@ struct RolloutConfig {
   double top_p = 0.85;
   int64_t top_k = 25;
   double repetition_penalty = 1.1;
-  int64_t max_live_branches = 256;  // KV-cache slots decoded together
+  int64_t max_live_branches = 256; // KV-cache slots decoded together
 };
 
 struct TrainConfig {
   double lr = 1e-6;
   int64_t prompts_per_step = 1;
-  double clip_eps = 0.2;       // epsilon_low
-  double clip_eps_high = 0.2;  // epsilon_high (DAPO's clip-higher when larger)
-  std::string loss_agg = "group-token-mean";  // group-token-mean | token-mean | dr-grpo
-  double dr_grpo_constant = 2600;  // dr-grpo: token sum / this constant
-  int64_t steps = 0;               // 0 = `epochs` passes over data.train
+  double clip_eps = 0.2;                     // epsilon_low
+  double clip_eps_high = 0.2;                // epsilon_high (DAPO's clip-higher when larger)
+  std::string loss_agg = "group-token-mean"; // group-token-mean | token-mean | dr-grpo
+  double dr_grpo_constant = 2600;            // dr-grpo: token sum / this constant
+  int64_t steps = 0;                         // 0 = `epochs` passes over data.train
   int64_t epochs = 1;
   int64_t seed = 42;
   double weight_decay = 0.0;
@@ -66,35 +67,35 @@ struct TrainConfig {
   double adam_beta2 = 0.999;
   double adam_eps = 1e-8;
   int64_t warmup_steps = 0;
-  std::string lr_schedule = "constant";  // constant | cosine
-  double max_grad_norm = 1.0;            // 0 disables clipping
+  std::string lr_schedule = "constant"; // constant | cosine
+  double max_grad_norm = 1.0;           // 0 disables clipping
   int64_t grad_accum = 1;
   bool gradient_checkpointing = false;
-  double kl_coef = 0.0;          // beta; > 0 adds a k3 KL to a frozen reference model
-  bool std_normalize = false;    // grpo / tempo: divide advantages by the group std
-  bool filter_zero_signal = false;  // DAPO-style: skip trees whose leaves all agree
-  int64_t max_bad_steps = 3;     // abort after this many NaN/Inf steps in a row
+  double kl_coef = 0.0;            // beta; > 0 adds a k3 KL to a frozen reference model
+  bool std_normalize = false;      // grpo / tempo: divide advantages by the group std
+  bool filter_zero_signal = false; // DAPO-style: skip trees whose leaves all agree
+  int64_t max_bad_steps = 3;       // abort after this many NaN/Inf steps in a row
 };
 
 struct CheckpointConfig {
-  std::string dir = "runs/treerpo";  // run directory
-  int64_t every = 50;                // steps; 0 = only at the end and on signals
+  std::string dir = "runs/treerpo"; // run directory
+  int64_t every = 50;               // steps; 0 = only at the end and on signals
   int64_t keep = 3;
 };
 
 struct EvalConfig {
-  std::string data;  // JSONL for periodic evaluation during training; empty = off
+  std::string data; // JSONL for periodic evaluation during training; empty = off
   int64_t every = 0;
-  int64_t limit = 0;  // 0 = all problems
-  int64_t maj = 0;    // 0 = greedy only; k = also maj@k
+  int64_t limit = 0; // 0 = all problems
+  int64_t maj = 0;   // 0 = greedy only; k = also maj@k
   int64_t max_new_tokens = 1024;
   int64_t batch = 64;
 };
 
 struct LogConfig {
-  std::string level = "info";  // debug | info | warn
+  std::string level = "info"; // debug | info | warn
   bool tensorboard = true;
-  int64_t render_trees_every = 10;  // steps; 0 = never
+  int64_t render_trees_every = 10; // steps; 0 = never
 };
 
 struct Config {
@@ -105,16 +106,18 @@ struct Config {
   CheckpointConfig checkpoint;
   EvalConfig eval;
   LogConfig log;
-  // Full names ("rollout.samples") of keys the user set in the file or with --set: validation rejects keys
-  // that the chosen rollout.algorithm does not use rather than ignoring them.
+  // Full names ("rollout.samples") of keys the user set in the file or with --set: validation
+  // rejects keys that the chosen rollout.algorithm does not use rather than ignoring them.
   std::set<std::string> explicitly_set;
 };
 
-// Loads `path` (empty = defaults only), applies `overrides` ("section.key=value", value parsed as YAML),
-// validates everything. Throws treerpo::Error (bad input) naming file:line or the --set, and the full key.
+// Loads `path` (empty = defaults only), applies `overrides` ("section.key=value", value parsed as
+// YAML), validates everything. Throws treerpo::Error (bad input) naming file:line or the --set, and
+// the full key.
 Config load_config(const std::string& path, const std::vector<std::string>& overrides = {});
 
-// The effective configuration as YAML (every key, including defaults), as written into the run directory.
+// The effective configuration as YAML (every key, including defaults), as written into the run
+// directory.
 std::string to_yaml(const Config& config);
 
-}  // namespace treerpo
+} // namespace treerpo

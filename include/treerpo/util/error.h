@@ -9,9 +9,9 @@ namespace treerpo {
 enum class ErrorKind { BadInput, Runtime };
 
 class Error : public std::runtime_error {
- public:
-  // `where` is a location a user can find ("config.yaml:12", "model.safetensors: tensor lm_head.weight",
-  // "stdin:3"); `hint` says what to do. Either may be empty.
+public:
+  // `where` is a location a user can find ("config.yaml:12", "model.safetensors: tensor
+  // lm_head.weight", "stdin:3"); `hint` says what to do. Either may be empty.
   Error(ErrorKind kind, const std::string& what, const std::string& where = "",
         const std::string& hint = "");
 
@@ -21,7 +21,7 @@ class Error : public std::runtime_error {
   const std::string& hint() const { return hint_; }
   const std::string& message() const { return message_; }
 
- private:
+private:
   ErrorKind kind_;
   std::string where_, hint_, message_;
 };
@@ -36,4 +36,4 @@ inline Error runtime_failure(const std::string& what, const std::string& where =
   return Error(ErrorKind::Runtime, what, where, hint);
 }
 
-}  // namespace treerpo
+} // namespace treerpo

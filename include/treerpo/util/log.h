@@ -8,4 +8,4 @@ enum class Verbosity { Quiet, Normal, Verbose };
 
 void setup_logging(Verbosity verbosity);
 
-}  // namespace treerpo
+} // namespace treerpo

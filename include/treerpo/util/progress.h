@@ -8,7 +8,7 @@
 namespace treerpo {
 
 class Progress {
- public:
+public:
   Progress(std::string label, int64_t total, std::string unit = "it", double plain_every_s = 10.0);
   ~Progress();
   void advance(int64_t n = 1, const std::string& status = "");
@@ -18,7 +18,7 @@ class Progress {
   // "1m05s", "3h02m" — exposed for tests and metrics lines.
   static std::string format_duration(double seconds);
 
- private:
+private:
   void draw(const std::string& status, bool final_line);
 
   std::string label_, unit_;
@@ -28,4 +28,4 @@ class Progress {
   std::chrono::steady_clock::time_point start_, last_draw_;
 };
 
-}  // namespace treerpo
+} // namespace treerpo

@@ -1,0 +1,149 @@
+// Every validation rule of every section: the override that breaks it and the words the error must
+// carry.
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "treerpo/config/config.h"
+#include "treerpo/util/error.h"
+
+namespace {
+
+struct Case {
+  std::vector<std::string> overrides;
+  std::string expected; // substring of the one-line error
+};
+
+std::string error_of(const std::vector<std::string>& overrides) {
+  try {
+    treerpo::load_config("", overrides);
+  } catch (const treerpo::Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+class Rejected : public ::testing::TestWithParam<Case> {};
+
+TEST_P(Rejected, NamesTheKeyAndTheProblem) {
+  const Case& c = GetParam();
+  std::string msg = error_of(c.overrides);
+  EXPECT_NE(msg.find(c.expected), std::string::npos) << "got: '" << msg << "'";
+  EXPECT_NE(msg.find("--set " + c.overrides.back()), std::string::npos) << msg;
+}
+
+const std::vector<Case> kRejected = {
+    // model
+    {{"model.dtype=float16"}, "model.dtype: 'float16' is not one of: float32, bfloat16"},
+    {{"model.device=gpu"}, "model.device: 'gpu' is not cpu, cuda or cuda:N"},
+    // data
+    {{"data.question_field="}, "data.question_field: must not be empty"},
+    {{"data.answer_field="}, "data.answer_field: must not be empty"},
+    // rollout
+    {{"rollout.algorithm=ppo"}, "rollout.algorithm: 'ppo' is not one of"},
+    {{"rollout.max_depth=0"}, "rollout.max_depth: must be at least 1"},
+    {{"rollout.min_segment_tokens=-1"}, "rollout.min_segment_tokens: must be at least 0"},
+    {{"rollout.entropy_threshold=-0.5"}, "rollout.entropy_threshold: must be at least 0"},
+    {{"rollout.entropy_top_k=1"}, "rollout.entropy_top_k: must be at least 2"},
+    {{"rollout.delimiters=[]"}, "rollout.delimiters: must list at least one delimiter"},
+    {{"rollout.delimiters=[\".\", \"\"]"}, "rollout.delimiters: contains an empty delimiter"},
+    {{"rollout.coverage=always"}, "rollout.coverage: 'always' is not one of: seed, reference, off"},
+    {{"rollout.coverage_min_chars=-3"}, "rollout.coverage_min_chars: must be at least 0"},
+    {{"rollout.algorithm=grpo", "rollout.samples=1"}, "rollout.samples: must be at least 2"},
+    {{"rollout.algorithm=treepo", "rollout.segment_tokens=0"},
+     "rollout.segment_tokens: must be at least 1"},
+    {{"rollout.algorithm=fixed", "rollout.branches=1"}, "rollout.branches: must be at least 2"},
+    {{"rollout.algorithm=treepo", "rollout.max_width=1"}, "rollout.max_width: must be at least 2"},
+    {{"rollout.max_node_tokens=0"}, "rollout.max_node_tokens: must be at least 1"},
+    {{"rollout.max_answer_tokens=0"}, "rollout.max_answer_tokens: must be at least 1"},
+    {{"rollout.temperature=-1"}, "rollout.temperature: must be at least 0"},
+    {{"rollout.top_p=0"}, "rollout.top_p: must be in (0, 1]"},
+    {{"rollout.top_p=1.5"}, "rollout.top_p: must be in (0, 1]"},
+    {{"rollout.top_k=-1"}, "rollout.top_k: must be at least 0"},
+    {{"rollout.top_k=1"}, "rollout.top_k: must be 0 (off) or at least 2 for treerpo"},
+    {{"rollout.repetition_penalty=0"}, "rollout.repetition_penalty: must be greater than 0"},
+    {{"rollout.max_live_branches=1"}, "rollout.max_live_branches: must be at least 2"},
+    // keys a shape does not read are rejected, not ignored
+    {{"rollout.samples=4"}, "rollout.samples: is not used when rollout.algorithm is 'treerpo'"},
+    {{"rollout.algorithm=grpo", "rollout.max_depth=3"},
+     "rollout.max_depth: is not used when rollout.algorithm is 'grpo'"},
+    {{"rollout.algorithm=grpo", "rollout.min_segment_tokens=3"},
+     "rollout.min_segment_tokens: is not used"},
+    {{"rollout.algorithm=tempo", "rollout.entropy_threshold=2"},
+     "rollout.entropy_threshold: is not used"},
+    {{"rollout.algorithm=fixed", "rollout.entropy_top_k=5"}, "rollout.entropy_top_k: is not used"},
+    {{"rollout.algorithm=grpo", "rollout.delimiters=[\".\"]"}, "rollout.delimiters: is not used"},
+    {{"rollout.algorithm=treepo", "rollout.coverage=off"}, "rollout.coverage: is not used"},
+    {{"rollout.algorithm=treepo", "rollout.coverage_min_chars=9"},
+     "rollout.coverage_min_chars: is not used"},
+    {{"rollout.algorithm=fixed", "rollout.samples=4"}, "rollout.samples: is not used"},
+    {{"rollout.segment_tokens=64"}, "rollout.segment_tokens: is not used"},
+    {{"rollout.algorithm=grpo", "rollout.branches=3"}, "rollout.branches: is not used"},
+    {{"rollout.algorithm=fixed", "rollout.max_width=8"}, "rollout.max_width: is not used"},
+    {{"train.std_normalize=true"},
+     "train.std_normalize: is not used when rollout.algorithm is 'treerpo'"},
+    {{"train.dr_grpo_constant=100"},
+     "train.dr_grpo_constant: is not used when train.loss_agg is 'group-token-mean'"},
+    // train
+    {{"train.lr=0"}, "train.lr: must be greater than 0"},
+    {{"train.prompts_per_step=0"}, "train.prompts_per_step: must be at least 1"},
+    {{"train.clip_eps=1"}, "train.clip_eps: must be in (0, 1)"},
+    {{"train.clip_eps_high=0"}, "train.clip_eps_high: must be greater than 0"},
+    {{"train.loss_agg=sum"}, "train.loss_agg: 'sum' is not one of"},
+    {{"train.loss_agg=dr-grpo", "train.dr_grpo_constant=0"},
+     "train.dr_grpo_constant: must be greater than 0"},
+    {{"train.steps=-1"}, "train.steps: must be at least 0"},
+    {{"train.epochs=0"}, "train.epochs: must be at least 1"},
+    {{"train.seed=-2"}, "train.seed: must be at least 0"},
+    {{"train.weight_decay=-0.1"}, "train.weight_decay: must be at least 0"},
+    {{"train.adam_beta1=1"}, "train.adam_beta1: must be in [0, 1)"},
+    {{"train.adam_beta2=-0.1"}, "train.adam_beta2: must be in [0, 1)"},
+    {{"train.adam_eps=0"}, "train.adam_eps: must be greater than 0"},
+    {{"train.warmup_steps=-1"}, "train.warmup_steps: must be at least 0"},
+    {{"train.lr_schedule=linear"}, "train.lr_schedule: 'linear' is not one of: constant, cosine"},
+    {{"train.max_grad_norm=-1"}, "train.max_grad_norm: must be at least 0"},
+    {{"train.grad_accum=0"}, "train.grad_accum: must be at least 1"},
+    {{"train.kl_coef=-0.01"}, "train.kl_coef: must be at least 0"},
+    {{"train.max_bad_steps=0"}, "train.max_bad_steps: must be at least 1"},
+    // checkpoint
+    {{"checkpoint.dir="}, "checkpoint.dir: must not be empty"},
+    {{"checkpoint.every=-1"}, "checkpoint.every: must be at least 0"},
+    {{"checkpoint.keep=0"}, "checkpoint.keep: must be at least 1"},
+    // eval
+    {{"eval.every=-1"}, "eval.every: must be at least 0"},
+    {{"eval.every=10"}, "eval.every: periodic evaluation needs eval.data"},
+    {{"eval.limit=-1"}, "eval.limit: must be at least 0"},
+    {{"eval.maj=1"}, "eval.maj: must be 0 (off) or at least 2"},
+    {{"eval.max_new_tokens=0"}, "eval.max_new_tokens: must be at least 1"},
+    {{"eval.batch=0"}, "eval.batch: must be at least 1"},
+    // log
+    {{"log.level=trace"}, "log.level: 'trace' is not one of: debug, info, warn"},
+    {{"log.render_trees_every=-1"}, "log.render_trees_every: must be at least 0"},
+};
+
+INSTANTIATE_TEST_SUITE_P(EveryRule, Rejected, ::testing::ValuesIn(kRejected));
+
+TEST(Accepted, EachShapeTakesItsOwnKeys) {
+  EXPECT_EQ(error_of({"rollout.algorithm=grpo", "rollout.samples=16", "train.std_normalize=true"}),
+            "");
+  EXPECT_EQ(error_of({"rollout.algorithm=tempo", "rollout.samples=4"}), "");
+  EXPECT_EQ(error_of({"rollout.algorithm=treepo", "rollout.segment_tokens=64", "rollout.branches=4",
+                      "rollout.max_width=32"}),
+            "");
+  EXPECT_EQ(error_of({"rollout.algorithm=fixed", "rollout.max_depth=3", "rollout.branches=3",
+                      "rollout.segment_tokens=100"}),
+            "");
+  EXPECT_EQ(error_of({"train.loss_agg=dr-grpo", "train.dr_grpo_constant=1024"}), "");
+  EXPECT_EQ(error_of({"eval.every=10", "eval.data=test.jsonl", "eval.maj=8", "rollout.top_k=0"}),
+            "");
+}
+
+TEST(Accepted, DefaultValueErrorsPointAtTheConfig) {
+  // A cross-key rule broken by a default still names the key and says the value was a default.
+  std::string msg = error_of({"rollout.algorithm=treepo", "rollout.branches=20"});
+  EXPECT_NE(msg.find("rollout.max_width: must be at least 20"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("default value"), std::string::npos) << msg;
+}
+
+} // namespace
