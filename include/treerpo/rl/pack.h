@@ -17,7 +17,9 @@ struct PackedBatch {
   std::vector<int32_t> node;       // owning node id (prompt tokens: 0, the root)
   std::vector<float> old_logprobs; // sampling-time log-prob (prompt tokens: 0)
   std::vector<float> advantages;   // per-token advantage (0 outside the loss)
-  std::vector<int32_t> group; // loss group id (see loss_groups), -1 = not in the loss (prompt too)
+  // Loss group, numbered densely 0..groups-1 in order of first appearance (loss_groups decides
+  // membership); -1 = not in the loss (prompt tokens, single children of treerpo trees).
+  std::vector<int32_t> group;
   int32_t prompt_tokens = 0;
   int32_t groups = 0; // number of distinct group ids >= 0
 

@@ -1,0 +1,88 @@
+#include "treerpo/rl/pack.h"
+
+#include <string>
+#include <unordered_map>
+
+#include "treerpo/util/error.h"
+
+namespace treerpo::rl {
+
+int64_t PackedBatch::loss_tokens() const {
+  int64_t count = 0;
+  for (int32_t g : group) count += g >= 0 ? 1 : 0;
+  return count;
+}
+
+PackedBatch pack_tree(const rollout::Tree& tree, const std::vector<std::vector<float>>& advantages,
+                      CreditRule rule) {
+  if (tree.prompt_ids.empty())
+    throw bad_input("tree has no prompt tokens", "pack_tree", "tokenize the prompt before rollout");
+  if (advantages.size() != tree.nodes.size())
+    throw bad_input("advantages cover " + std::to_string(advantages.size()) +
+                        " nodes, the tree has " + std::to_string(tree.nodes.size()),
+                    "pack_tree", "pass assign_credit's result for this tree");
+  const std::vector<int32_t> node_group = loss_groups(tree, rule);
+  PackedBatch packed;
+  const auto total = static_cast<size_t>(tree.unique_tokens());
+  packed.tree.tokens.reserve(total);
+  packed.tree.parent.reserve(total);
+
+  auto push = [&](int32_t token, int32_t parent, int32_t node, float old_logprob, float advantage,
+                  int32_t group) {
+    packed.tree.tokens.push_back(token);
+    packed.tree.parent.push_back(parent);
+    packed.node.push_back(node);
+    packed.old_logprobs.push_back(old_logprob);
+    packed.advantages.push_back(advantage);
+    packed.group.push_back(group);
+  };
+  for (size_t i = 0; i < tree.prompt_ids.size(); ++i)
+    push(tree.prompt_ids[i], static_cast<int32_t>(i) - 1, 0, 0.0f, 0.0f, -1);
+  packed.prompt_tokens = static_cast<int32_t>(tree.prompt_ids.size());
+
+  // Index of each node's last token in the pack: its children's first token hangs there. Parents
+  // precede children in Tree::nodes, so it is known when a child is reached.
+  std::vector<int32_t> last(tree.nodes.size(), packed.prompt_tokens - 1);
+  std::unordered_map<int32_t, int32_t> dense;
+  for (const rollout::Node& node : tree.nodes) {
+    const std::string where = "pack_tree: node " + std::to_string(node.id);
+    if (node.logprobs.size() != node.token_ids.size())
+      throw bad_input("span has " + std::to_string(node.token_ids.size()) + " tokens but " +
+                          std::to_string(node.logprobs.size()) + " log-probs",
+                      where, "record a sampling log-prob for every token");
+    if (advantages[node.id].size() != node.token_ids.size())
+      throw bad_input("advantages do not match the span length", where,
+                      "pass assign_credit's result for this tree");
+    int32_t group = -1;
+    if (node_group[node.id] >= 0 && !node.token_ids.empty()) {
+      auto [it, fresh] = dense.emplace(node_group[node.id], static_cast<int32_t>(dense.size()));
+      group = it->second;
+    }
+    int32_t previous = node.parent >= 0 ? last[node.parent] : packed.prompt_tokens - 1;
+    for (size_t t = 0; t < node.token_ids.size(); ++t) {
+      push(node.token_ids[t], previous, node.id, node.logprobs[t],
+           group >= 0 ? advantages[node.id][t] : 0.0f, group);
+      previous = static_cast<int32_t>(packed.tree.tokens.size()) - 1;
+    }
+    last[node.id] = previous;
+  }
+  packed.groups = static_cast<int32_t>(dense.size());
+  return packed;
+}
+
+ForwardCost forward_cost(const rollout::Tree& tree) {
+  ForwardCost cost;
+  cost.packed = tree.unique_tokens();
+  // Context length of each node = prompt + its ancestors' spans; parents precede children.
+  std::vector<int64_t> context(tree.nodes.size(), static_cast<int64_t>(tree.prompt_ids.size()));
+  for (const rollout::Node& node : tree.nodes) {
+    if (node.parent < 0) continue;
+    const rollout::Node& parent = tree.nodes[node.parent];
+    context[node.id] = context[parent.id] + static_cast<int64_t>(parent.token_ids.size());
+    if (parent.children.size() >= 2)
+      cost.per_group += context[node.id] + static_cast<int64_t>(node.token_ids.size());
+  }
+  return cost;
+}
+
+} // namespace treerpo::rl

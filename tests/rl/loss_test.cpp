@@ -1,0 +1,153 @@
+// The clipped loss on the hand tree with chosen ratios; expected values from the PPO-clip formula.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "hand_trees.h"
+#include "treerpo/rl/loss.h"
+#include "treerpo/util/error.h"
+
+namespace treerpo::rl {
+namespace {
+
+using testing::three_level_tree;
+
+// The hand tree with TreeRPO advantages, sampling log-probs 0, and current log-probs log r with
+// these ratios (pack order; prompt and H's tokens are outside the loss):
+//   idx  3 A  A=+.25 r=1.0  -> -.25            idx  9 E  A=-.5  r=1.0 -> +.5
+//   idx  4 A  A=+.25 r=1.5  -> -.30 (clipped)  idx 10 F  A=+.5  r=1.0 -> -.5
+//   idx  5 B  A=-.25 r=0.5  -> +.20 (clipped)  idx 11 G  A=-.5  r=1.5 -> +.75
+//   idx  6 C  A=+.5  r=1.0  -> -.5             idx 14 I, 15 J  A=0 r=1 -> 0
+//   idx  7 C  A=+.5  r=0.5  -> -.25            idx 12, 13 H (out of the loss) r=1.5
+//   idx  8 D  A=0    r=1.5  -> 0
+// Group sums: {A,B} -.35 over 3, {C,D,E} -.25 over 4, {F,G} +.25 over 2, {I,J} 0 over 2.
+struct HandCase {
+  PackedBatch packed;
+  at::Tensor logprobs;
+};
+
+HandCase hand_case() {
+  rollout::Tree tree = three_level_tree();
+  for (auto& node : tree.nodes) node.logprobs.assign(node.token_ids.size(), 0.0f);
+  const auto advantages = assign_credit(tree, {CreditRule::TreeRpo, false});
+  HandCase c{pack_tree(tree, advantages, CreditRule::TreeRpo), {}};
+  std::vector<double> ratio(16, 1.0);
+  ratio[4] = ratio[8] = ratio[11] = ratio[12] = ratio[13] = 1.5;
+  ratio[5] = ratio[7] = 0.5;
+  std::vector<float> logs;
+  for (double r : ratio) logs.push_back(static_cast<float>(std::log(r)));
+  c.logprobs = at::tensor(at::ArrayRef<float>(logs)).set_requires_grad(true);
+  return c;
+}
+
+LossOptions options(const std::string& agg) {
+  LossOptions o;
+  o.agg = agg;
+  o.clip_low = 0.2;
+  o.clip_high = 0.2;
+  o.dr_grpo_constant = 10;
+  return o;
+}
+
+TEST(PolicyLoss, GroupTokenMeanSumsPerGroupTokenMeans) {
+  HandCase c = hand_case();
+  const LossResult result = policy_loss(c.logprobs, c.packed, options("group-token-mean"));
+  EXPECT_NEAR(result.loss.item<double>(), -0.35 / 3 - 0.25 / 4 + 0.25 / 2 + 0.0, 1e-6);
+  EXPECT_EQ(result.tokens, 11);
+  EXPECT_EQ(result.groups, 4);
+  EXPECT_NEAR(result.clip_fraction, 2.0 / 11, 1e-9);
+  EXPECT_NEAR(result.mean_ratio, 11.5 / 11, 1e-6);
+}
+
+TEST(PolicyLoss, TokenMeanAveragesOverAllLossTokens) {
+  HandCase c = hand_case();
+  const LossResult result = policy_loss(c.logprobs, c.packed, options("token-mean"));
+  EXPECT_NEAR(result.loss.item<double>(), (-0.35 - 0.25 + 0.25) / 11, 1e-6);
+}
+
+TEST(PolicyLoss, DrGrpoSumsTokensOverTheConstant) {
+  HandCase c = hand_case();
+  const LossResult result = policy_loss(c.logprobs, c.packed, options("dr-grpo"));
+  EXPECT_NEAR(result.loss.item<double>(), (-0.35 - 0.25 + 0.25) / 10, 1e-6);
+}
+
+TEST(PolicyLoss, GradientIsMinusRatioTimesAdvantageUnlessClippedScaledByGroupSize) {
+  HandCase c = hand_case();
+  policy_loss(c.logprobs, c.packed, options("group-token-mean")).loss.backward();
+  const at::Tensor grad = c.logprobs.grad();
+  // d(-r A)/d log r = -r A, divided by the group's token count; 0 where the clipped term won.
+  EXPECT_NEAR(grad[3].item<double>(), -1.0 * 0.25 / 3, 1e-6);
+  EXPECT_NEAR(grad[4].item<double>(), 0.0, 1e-9);
+  EXPECT_NEAR(grad[5].item<double>(), 0.0, 1e-9);
+  EXPECT_NEAR(grad[7].item<double>(), -0.5 * 0.5 / 4, 1e-6);
+  EXPECT_NEAR(grad[11].item<double>(), -1.5 * -0.5 / 2, 1e-6);
+  EXPECT_NEAR(grad[0].item<double>(), 0.0, 1e-9);  // prompt
+  EXPECT_NEAR(grad[12].item<double>(), 0.0, 1e-9); // only child H
+}
+
+TEST(PolicyLoss, ClipHigherWidensOnlyTheUpperBound) {
+  HandCase c = hand_case();
+  LossOptions o = options("token-mean");
+  o.clip_high = 0.6; // r = 1.5 with A > 0 (idx 4) is no longer clipped: -.375 instead of -.3.
+  const LossResult result = policy_loss(c.logprobs, c.packed, o);
+  EXPECT_NEAR(result.loss.item<double>(), (-0.35 - 0.075 - 0.25 + 0.25) / 11, 1e-6);
+  EXPECT_NEAR(result.clip_fraction, 1.0 / 11, 1e-9);
+}
+
+TEST(PolicyLoss, K3KlToTheReferenceIsAddedPerToken) {
+  HandCase c = hand_case();
+  // Reference equal to the current policy except idx 3, where ref - new = log 2:
+  // k3 = 2 - log 2 - 1.
+  at::Tensor ref = c.logprobs.detach().clone();
+  ref[3] += std::log(2.0);
+  LossOptions o = options("token-mean");
+  o.kl_coef = 0.1;
+  const LossResult result = policy_loss(c.logprobs, c.packed, o, &ref);
+  const double k3 = 1.0 - std::log(2.0);
+  EXPECT_NEAR(result.loss.item<double>(), (-0.35 + 0.1 * k3) / 11, 1e-6);
+  EXPECT_NEAR(result.kl, k3 / 11, 1e-6);
+}
+
+TEST(PolicyLoss, KlWithoutReferenceIsRejected) {
+  HandCase c = hand_case();
+  LossOptions o = options("token-mean");
+  o.kl_coef = 0.1;
+  EXPECT_THROW(policy_loss(c.logprobs, c.packed, o), Error);
+}
+
+TEST(PolicyLoss, UnknownAggregationIsRejected) {
+  HandCase c = hand_case();
+  EXPECT_THROW(policy_loss(c.logprobs, c.packed, options("seq-mean")), Error);
+}
+
+TEST(PolicyLoss, ZeroSignalTreeGivesZeroLossAndZeroGradient) {
+  rollout::Tree tree = three_level_tree(1, 1, 1, 1, 1, 1);
+  const auto advantages = assign_credit(tree, {CreditRule::TreeRpo, false});
+  const PackedBatch packed = pack_tree(tree, advantages, CreditRule::TreeRpo);
+  const at::Tensor logprobs = at::full({packed.size()}, -0.7f).set_requires_grad(true);
+  for (const char* agg : {"group-token-mean", "token-mean", "dr-grpo"}) {
+    const LossResult result = policy_loss(logprobs, packed, options(agg));
+    result.loss.backward();
+    EXPECT_NEAR(result.loss.item<double>(), 0.0, 1e-9) << agg;
+    EXPECT_NEAR(logprobs.grad().abs().sum().item<double>(), 0.0, 1e-9) << agg;
+  }
+}
+
+// GRPO-shaped tree: one group, so group-token-mean equals token-mean.
+TEST(PolicyLoss, GrpoTreeIsOneGroupSoGroupTokenMeanEqualsTokenMean) {
+  rollout::Tree tree = testing::grpo_tree();
+  for (auto& node : tree.nodes) node.logprobs.assign(node.token_ids.size(), 0.0f);
+  const auto advantages = assign_credit(tree, {CreditRule::Grpo, false});
+  const PackedBatch packed = pack_tree(tree, advantages, CreditRule::Grpo);
+  const at::Tensor logprobs = at::zeros({packed.size()});
+  // r = 1 everywhere: loss = -mean(A) over the 9 tokens: S1 2x.5, S2 1x-.5, S3 1x-.5, S4 3x.5,
+  // S2b 2x-.5 -> -(1 - .5 - .5 + 1.5 - 1) / 9.
+  const double expected = -(0.5 * 2 - 0.5 - 0.5 + 0.5 * 3 - 0.5 * 2) / 9;
+  EXPECT_NEAR(policy_loss(logprobs, packed, options("group-token-mean")).loss.item<double>(),
+              expected, 1e-6);
+  EXPECT_NEAR(policy_loss(logprobs, packed, options("token-mean")).loss.item<double>(), expected,
+              1e-6);
+}
+
+} // namespace
+} // namespace treerpo::rl
