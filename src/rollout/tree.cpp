@@ -6,11 +6,16 @@ namespace treerpo::rollout {
 
 const char* origin_name(NodeOrigin origin) {
   switch (origin) {
-    case NodeOrigin::Root: return "root";
-    case NodeOrigin::Forced: return "forced";
-    case NodeOrigin::Entropy: return "entropy";
-    case NodeOrigin::Coverage: return "coverage";
-    case NodeOrigin::Sample: return "sample";
+  case NodeOrigin::Root:
+    return "root";
+  case NodeOrigin::Forced:
+    return "forced";
+  case NodeOrigin::Entropy:
+    return "entropy";
+  case NodeOrigin::Coverage:
+    return "coverage";
+  case NodeOrigin::Sample:
+    return "sample";
   }
   return "unknown";
 }
@@ -67,4 +72,4 @@ int32_t Tree::add_child(int32_t parent, NodeOrigin origin) {
   return nodes.back().id;
 }
 
-}  // namespace treerpo::rollout
+} // namespace treerpo::rollout

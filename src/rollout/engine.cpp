@@ -1,0 +1,428 @@
+#include "treerpo/rollout/engine.h"
+
+#include <algorithm>
+#include <chrono>
+#include <deque>
+#include <map>
+#include <set>
+
+#include <ATen/ATen.h>
+
+#include "treerpo/rollout/coverage.h"
+#include "treerpo/rollout/policy.h"
+#include "treerpo/rollout/sampler.h"
+#include "treerpo/rollout/trie.h"
+#include "treerpo/util/error.h"
+
+namespace treerpo::rollout {
+
+namespace {
+
+// A node being generated (or waiting for a slot to start in).
+struct Branch {
+  int32_t tree = 0, node = 0;
+  int64_t slot = -1;     // -1 until started
+  int64_t src_slot = -1; // the slot it forks from when it starts (holds a reference to it)
+  int32_t pending = -1;  // the last sampled token, fed at the next decode
+  std::unique_ptr<TextStream> text;
+  bool after_delimiter = false;
+  int64_t answer_tokens = 0;    // generated tokens from the root through this node
+  bool coverage = false;        // a coverage sibling (or below one): never splits, never covered
+  std::vector<size_t> text_end; // byte end of each token's text in node.text
+  Rng rng;
+};
+
+// A node that split under rollout.coverage = seed: its slot and sampling distribution stay parked
+// until each of its children has split or ended, so a long leaf can get an extra sibling there.
+struct SplitPoint {
+  int64_t slot = -1;
+  TokenDistribution dist;
+  std::unique_ptr<TextStream> text;
+  bool after_delimiter = false;
+  int64_t answer_tokens = 0;
+  int32_t unresolved = 0;
+  Rng rng;
+};
+
+class Engine {
+public:
+  Engine(BranchModel& model, const TextStreamFactory& text, const RolloutSetup& setup,
+         const std::vector<PromptInput>& prompts)
+      : model_(model), text_(text), cfg_(setup.config),
+        eos_(setup.eos_ids.begin(), setup.eos_ids.end()), seed_(setup.seed), prompts_(prompts),
+        policy_(make_policy(cfg_)),
+        sampler_(SamplingSettings{cfg_.temperature, cfg_.top_p, cfg_.top_k, cfg_.repetition_penalty,
+                                  cfg_.entropy_top_k}),
+        refs_(model.slots(), 0) {
+    for (int64_t s = 0; s < model.slots(); ++s) free_.insert(s);
+    treerpo_ = cfg_.algorithm == "treerpo";
+    if (cfg_.repetition_penalty != 1.0) {
+      seen_ = at::zeros({model.slots(), model.vocab_size()},
+                        at::TensorOptions().dtype(at::kBool).device(model.device()));
+    }
+    const Decision root = policy_->at_root();
+    reserve_ = root.children + 1;
+  }
+
+  std::vector<Tree> run(const std::function<void(const RolloutStats&)>& on_step,
+                        RolloutStats* final_stats) {
+    const auto start = std::chrono::steady_clock::now();
+    while (next_prompt_ < prompts_.size() || !live_.empty() || !waiting_.empty() ||
+           !reprefill_.empty()) {
+      step();
+      stats_.step += 1;
+      stats_.seconds =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      stats_.live_branches = static_cast<int64_t>(live_.size());
+      if (on_step) on_step(stats_);
+    }
+    if (cfg_.algorithm == "tempo") {
+      for (Tree& t : trees_) merge_prefix_trie(t, text_);
+    }
+    if (final_stats) *final_stats = stats_;
+    return std::move(trees_);
+  }
+
+private:
+  void step() {
+    start_waiting();
+    std::vector<Branch> starts; // prefilled this step: roots and reference-coverage cuts
+    while (!reprefill_.empty() && !free_.empty()) {
+      starts.push_back(std::move(reprefill_.front()));
+      reprefill_.pop_front();
+    }
+    while (waiting_.empty() && next_prompt_ < prompts_.size() &&
+           static_cast<int64_t>(free_.size()) >= reserve_ + static_cast<int64_t>(starts.size())) {
+      starts.push_back(new_tree());
+    }
+    if (starts.empty() && live_.empty()) {
+      throw runtime_failure("rollout stalled: every KV slot is held by branches waiting to split",
+                            "rollout.max_live_branches = " + std::to_string(model_.slots()),
+                            "raise rollout.max_live_branches or lower the tree size");
+    }
+    std::vector<at::Tensor> parts;
+    std::vector<int64_t> row_slots;
+    if (!starts.empty()) {
+      std::vector<int64_t> slots;
+      std::vector<std::vector<int32_t>> ids;
+      for (Branch& b : starts) {
+        b.slot = take_slot();
+        const Tree& t = trees_[b.tree];
+        std::vector<int32_t> context = t.context_ids(b.node);
+        const auto& span = t.nodes[b.node].token_ids;
+        context.insert(context.end(), span.begin(), span.end());
+        mark_seen(b.slot, context);
+        stats_.tokens_forwarded += static_cast<int64_t>(context.size());
+        slots.push_back(b.slot);
+        ids.push_back(std::move(context));
+      }
+      parts.push_back(model_.prefill(slots, ids));
+      row_slots.insert(row_slots.end(), slots.begin(), slots.end());
+    }
+    if (!live_.empty()) {
+      std::vector<int64_t> slots;
+      std::vector<int32_t> tokens;
+      for (const Branch& b : live_) {
+        slots.push_back(b.slot);
+        tokens.push_back(b.pending);
+      }
+      parts.push_back(model_.decode(slots, tokens));
+      stats_.tokens_forwarded += static_cast<int64_t>(tokens.size());
+      row_slots.insert(row_slots.end(), slots.begin(), slots.end());
+    }
+    at::Tensor logits = parts.size() == 1 ? parts[0] : at::cat(parts, 0);
+    at::Tensor seen;
+    if (seen_.defined()) {
+      auto index = at::tensor(row_slots, at::kLong).to(seen_.device());
+      seen = seen_.index_select(0, index);
+    }
+    std::vector<double> u_token, u_alt;
+    for (Branch& b : starts) u_token.push_back(b.rng.uniform()), u_alt.push_back(b.rng.uniform());
+    for (Branch& b : live_) u_token.push_back(b.rng.uniform()), u_alt.push_back(b.rng.uniform());
+    const Draws d = sampler_.draw(logits, seen, u_token, u_alt);
+
+    int64_t row = 0;
+    for (Branch& b : starts) {
+      Decision decision =
+          b.node == 0 ? policy_->at_root() : Decision{2, NodeOrigin::Coverage, false};
+      split(b, d, row++, decision);
+    }
+    std::vector<Branch> previous = std::move(live_);
+    live_.clear();
+    std::vector<int64_t> seen_slots, seen_tokens;
+    for (Branch& b : previous) {
+      const Node& node = trees_[b.tree].nodes[b.node];
+      BranchView view{node.depth,        static_cast<int64_t>(node.token_ids.size()),
+                      b.after_delimiter, d.entropy[row],
+                      b.coverage,        paths_[b.tree]};
+      const Decision decision = policy_->decide(view);
+      if (decision.children > 0) {
+        split(b, d, row++, decision);
+        continue;
+      }
+      const int32_t t = d.token[row];
+      const float lp = d.token_logprob[row++];
+      if (append(b, t, lp)) {
+        finish_leaf(b);
+      } else {
+        b.pending = t;
+        seen_slots.push_back(b.slot);
+        seen_tokens.push_back(t);
+        live_.push_back(std::move(b));
+      }
+    }
+    if (seen_.defined() && !seen_slots.empty()) {
+      auto dev = seen_.device();
+      seen_.index_put_(
+          {at::tensor(seen_slots, at::kLong).to(dev), at::tensor(seen_tokens, at::kLong).to(dev)},
+          true);
+    }
+    start_waiting();
+  }
+
+  Branch new_tree() {
+    const PromptInput& p = prompts_[next_prompt_];
+    Tree t;
+    t.prompt = p.prompt;
+    t.gold = p.gold;
+    t.prompt_ids = p.prompt_ids;
+    t.nodes.emplace_back();
+    trees_.push_back(std::move(t));
+    paths_.push_back(1);
+    stats_.trees += 1;
+    stats_.nodes += 1;
+    stats_.unique_tree_tokens += static_cast<int64_t>(p.prompt_ids.size());
+    Branch root;
+    root.tree = static_cast<int32_t>(next_prompt_++);
+    root.node = 0;
+    root.text = text_();
+    root.rng = Rng(node_seed(root.tree, 0));
+    return root;
+  }
+
+  uint64_t node_seed(int32_t tree, int32_t node) const {
+    return Rng::derive(Rng::derive(seed_, static_cast<uint64_t>(tree)),
+                       static_cast<uint64_t>(node));
+  }
+
+  // Appends a sampled token to the branch's node; true when the node ends there as a leaf.
+  bool append(Branch& b, int32_t token, float logprob) {
+    Node& node = trees_[b.tree].nodes[b.node];
+    node.token_ids.push_back(token);
+    node.logprobs.push_back(logprob);
+    const std::string piece = b.text->push(token);
+    node.text += piece;
+    b.text_end.push_back(node.text.size());
+    b.after_delimiter = !piece.empty() && ends_with_delimiter(piece, cfg_.delimiters);
+    b.answer_tokens += 1;
+    stats_.tokens_generated += 1;
+    stats_.unique_tree_tokens += 1;
+    return eos_.count(token) > 0 ||
+           static_cast<int64_t>(node.token_ids.size()) >= cfg_.max_node_tokens ||
+           b.answer_tokens >= cfg_.max_answer_tokens;
+  }
+
+  // The branch's node ends before the drawn token and gets decision.children children.
+  void split(Branch& b, const Draws& d, int64_t row, const Decision& decision) {
+    Tree& tree = trees_[b.tree];
+    tree.nodes[b.node].split_entropy = d.entropy[row];
+    std::vector<std::pair<int32_t, float>> firsts = {{d.token[row], d.token_logprob[row]}};
+    if (decision.distinct) firsts.emplace_back(d.alt_token[row], d.alt_logprob[row]);
+    const bool park = treerpo_ && cfg_.coverage == "seed" && !b.coverage;
+    TokenDistribution dist;
+    if (park || static_cast<int32_t>(firsts.size()) < decision.children)
+      dist = sampler_.distribution(row);
+    while (static_cast<int32_t>(firsts.size()) < decision.children) {
+      const int32_t t = dist.draw(b.rng);
+      firsts.emplace_back(t, dist.logprob_of(t));
+    }
+    if (park) {
+      SplitPoint sp;
+      sp.slot = b.slot;
+      sp.dist = dist;
+      sp.text = b.text->clone();
+      sp.after_delimiter = b.after_delimiter;
+      sp.answer_tokens = b.answer_tokens;
+      sp.unresolved = decision.children;
+      sp.rng = Rng(Rng::derive(node_seed(b.tree, b.node), 1));
+      refs_[b.slot] += 1;
+      split_points_[{b.tree, b.node}] = std::move(sp);
+    }
+    resolve_parent(b);
+    paths_[b.tree] += decision.children - 1;
+    for (const auto& [token, logprob] : firsts) {
+      start_child(b, tree.add_child(b.node, decision.origin), token, logprob, b.slot,
+                  b.coverage || decision.origin == NodeOrigin::Coverage);
+    }
+    unref(b.slot);
+  }
+
+  // A new child of `parent`'s node, starting with `token`; it forks `src` when it gets a slot.
+  void start_child(const Branch& parent, int32_t node, int32_t token, float logprob, int64_t src,
+                   bool coverage) {
+    stats_.nodes += 1;
+    stats_.max_depth = std::max(stats_.max_depth, trees_[parent.tree].nodes[node].depth);
+    Branch c;
+    c.tree = parent.tree;
+    c.node = node;
+    c.text = parent.text->clone();
+    c.after_delimiter = parent.after_delimiter;
+    c.answer_tokens = parent.answer_tokens;
+    c.coverage = coverage;
+    c.rng = Rng(node_seed(c.tree, node));
+    if (append(c, token, logprob)) {
+      finish_leaf(c);
+      return;
+    }
+    c.pending = token;
+    c.src_slot = src;
+    refs_[src] += 1;
+    waiting_.push_back(std::move(c));
+  }
+
+  // Children waiting for a slot: the last holder of the parent's slot takes it over, the others
+  // fork it into a free slot.
+  void start_waiting() {
+    std::deque<Branch> still;
+    while (!waiting_.empty()) {
+      Branch c = std::move(waiting_.front());
+      waiting_.pop_front();
+      if (refs_[c.src_slot] == 1) {
+        c.slot = c.src_slot;
+      } else if (!free_.empty()) {
+        c.slot = take_slot();
+        model_.fork(c.src_slot, c.slot);
+        if (seen_.defined()) seen_[c.slot].copy_(seen_[c.src_slot]);
+        unref(c.src_slot);
+      } else {
+        still.push_back(std::move(c));
+        continue;
+      }
+      c.src_slot = -1;
+      mark_seen(c.slot, {c.pending});
+      live_.push_back(std::move(c));
+    }
+    waiting_ = std::move(still);
+  }
+
+  void finish_leaf(Branch& b) {
+    Tree& tree = trees_[b.tree];
+    Node& node = tree.nodes[b.node];
+    node.leaf = true;
+    stats_.leaves += 1;
+    paths_[b.tree] -= 1;
+    if (b.slot >= 0) unref(b.slot);
+    b.slot = -1;
+    const bool long_leaf = utf8_chars(node.text) > cfg_.coverage_min_chars;
+    if (treerpo_ && !b.coverage && long_leaf && cfg_.coverage == "seed") add_seed_sibling(b);
+    if (treerpo_ && !b.coverage && long_leaf && cfg_.coverage == "reference") cut_for_reference(b);
+    resolve_parent(b);
+  }
+
+  // Seed rule: one extra sibling sampled from the parent's split point, no forced distinct token.
+  void add_seed_sibling(const Branch& leaf) {
+    const int32_t parent = trees_[leaf.tree].nodes[leaf.node].parent;
+    SplitPoint& sp = split_points_.at({leaf.tree, parent});
+    Branch at_parent;
+    at_parent.tree = leaf.tree;
+    at_parent.text = sp.text->clone();
+    at_parent.after_delimiter = sp.after_delimiter;
+    at_parent.answer_tokens = sp.answer_tokens;
+    const int32_t token = sp.dist.draw(sp.rng);
+    paths_[leaf.tree] += 1;
+    start_child(at_parent, trees_[leaf.tree].add_child(parent, NodeOrigin::Coverage), token,
+                sp.dist.logprob_of(token), sp.slot, true);
+  }
+
+  // Reference rule: truncate the leaf at its last delimiter before the final S_min characters and
+  // hang two regenerated children there (the cut context is prefilled again, as the reference
+  // does).
+  void cut_for_reference(Branch& b) {
+    Node& node = trees_[b.tree].nodes[b.node];
+    const auto cut = reference_cut(node.text, b.text_end, cfg_.delimiters, cfg_.coverage_min_chars);
+    if (!cut) return;
+    const auto removed = static_cast<int64_t>(node.token_ids.size() - *cut);
+    node.token_ids.resize(*cut);
+    node.logprobs.resize(*cut);
+    node.text.resize(b.text_end[*cut - 1]);
+    node.leaf = false;
+    stats_.leaves -= 1;
+    stats_.unique_tree_tokens -= removed;
+    paths_[b.tree] += 1;
+    Branch again;
+    again.tree = b.tree;
+    again.node = b.node;
+    again.text = text_();
+    for (int32_t id : trees_[b.tree].answer_ids(b.node)) again.text->push(id);
+    again.after_delimiter = true;
+    again.answer_tokens = b.answer_tokens - removed;
+    again.coverage = true;
+    again.rng = Rng(Rng::derive(node_seed(b.tree, b.node), 2));
+    reprefill_.push_back(std::move(again));
+  }
+
+  // The branch's node has split or ended: one less open child at its parent's split point.
+  void resolve_parent(const Branch& b) {
+    if (b.coverage) return;
+    const int32_t parent = trees_[b.tree].nodes[b.node].parent;
+    auto it = split_points_.find({b.tree, parent});
+    if (it == split_points_.end()) return;
+    if (--it->second.unresolved == 0) {
+      unref(it->second.slot);
+      split_points_.erase(it);
+    }
+  }
+
+  int64_t take_slot() {
+    const int64_t slot = *free_.begin();
+    free_.erase(free_.begin());
+    refs_[slot] = 1;
+    if (seen_.defined()) seen_[slot].fill_(false);
+    return slot;
+  }
+
+  void unref(int64_t slot) {
+    if (--refs_[slot] > 0) return;
+    model_.release(slot);
+    free_.insert(slot);
+  }
+
+  void mark_seen(int64_t slot, const std::vector<int32_t>& ids) {
+    if (!seen_.defined() || ids.empty()) return;
+    auto index = at::tensor(std::vector<int64_t>(ids.begin(), ids.end()), at::kLong);
+    seen_[slot].index_fill_(0, index.to(seen_.device()), true);
+  }
+
+  BranchModel& model_;
+  const TextStreamFactory& text_;
+  RolloutConfig cfg_;
+  std::set<int32_t> eos_;
+  uint64_t seed_;
+  const std::vector<PromptInput>& prompts_;
+  std::unique_ptr<Policy> policy_;
+  Sampler sampler_;
+  bool treerpo_ = false;
+  int64_t reserve_ = 1;
+  std::vector<int32_t> refs_;
+  std::set<int64_t> free_;
+  at::Tensor seen_; // [slots, V] ids present in each slot's context (repetition penalty)
+  std::vector<Tree> trees_;
+  std::vector<int64_t> paths_; // live paths per tree
+  size_t next_prompt_ = 0;
+  std::vector<Branch> live_;
+  std::deque<Branch> waiting_, reprefill_;
+  std::map<std::pair<int32_t, int32_t>, SplitPoint> split_points_;
+  RolloutStats stats_;
+};
+
+} // namespace
+
+std::vector<Tree> grow_trees(BranchModel& model, const TextStreamFactory& text,
+                             const RolloutSetup& setup, const std::vector<PromptInput>& prompts,
+                             const std::function<void(const RolloutStats&)>& on_step,
+                             RolloutStats* final_stats) {
+  Engine engine(model, text, setup, prompts);
+  return engine.run(on_step, final_stats);
+}
+
+} // namespace treerpo::rollout

@@ -1,0 +1,165 @@
+#include "treerpo/rollout/sampler.h"
+
+#include <algorithm>
+#include <limits>
+
+#include <ATen/ATen.h>
+
+namespace treerpo::rollout {
+
+namespace {
+
+uint64_t mix(uint64_t z) {
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+  return z ^ (z >> 31);
+}
+
+constexpr double kNegInf = -std::numeric_limits<double>::infinity();
+
+at::Tensor uniforms_on(const std::vector<double>& u, const at::Tensor& like) {
+  auto host = at::empty({static_cast<int64_t>(u.size())}, at::kFloat);
+  auto* p = host.data_ptr<float>();
+  for (size_t i = 0; i < u.size(); ++i) p[i] = static_cast<float>(u[i]);
+  return host.to(like.device());
+}
+
+} // namespace
+
+uint64_t Rng::next() {
+  return mix(seed_ + (++counter_) * 0x9E3779B97F4A7C15ULL);
+}
+
+double Rng::uniform() {
+  return (static_cast<double>(next() >> 11) + 0.5) * 0x1.0p-53;
+}
+
+uint64_t Rng::derive(uint64_t seed, uint64_t salt) {
+  return mix(mix(seed) ^ (salt * 0xD1B54A32D192ED03ULL + 0x8CB92BA72F3D8DD7ULL));
+}
+
+at::Tensor apply_repetition_penalty(const at::Tensor& logits, const at::Tensor& seen,
+                                    double penalty) {
+  if (penalty == 1.0 || !seen.defined()) return logits;
+  auto penalised = at::where(logits < 0, logits * penalty, logits / penalty);
+  return at::where(seen, penalised, logits);
+}
+
+at::Tensor apply_top_k(const at::Tensor& scores, int64_t k) {
+  const int64_t vocab = scores.size(-1);
+  if (k <= 0 || k >= vocab) return scores;
+  auto kth = std::get<0>(scores.topk(k, -1)).narrow(-1, k - 1, 1);
+  return scores.masked_fill(scores < kth, kNegInf);
+}
+
+at::Tensor apply_top_p(const at::Tensor& scores, double p) {
+  if (p >= 1.0) return scores;
+  auto sorted = scores.sort(-1, /*descending=*/false);
+  auto cumulative = std::get<0>(sorted).softmax(-1).cumsum(-1);
+  auto remove = cumulative <= (1.0 - p);
+  remove.narrow(-1, scores.size(-1) - 1, 1).fill_(false); // min_tokens_to_keep = 1
+  auto mask = remove.scatter(-1, std::get<1>(sorted), remove);
+  return scores.masked_fill(mask, kNegInf);
+}
+
+at::Tensor sampling_probs(const at::Tensor& logits, const at::Tensor& seen,
+                          const SamplingSettings& s) {
+  auto scores = apply_repetition_penalty(logits, seen, s.repetition_penalty);
+  if (s.temperature <= 0.0) {
+    auto best = scores.argmax(-1, /*keepdim=*/true);
+    return at::zeros_like(scores).scatter_(-1, best, 1.0);
+  }
+  if (s.temperature != 1.0) scores = scores / s.temperature;
+  scores = apply_top_k(scores, s.top_k);
+  scores = apply_top_p(scores, s.top_p);
+  return scores.softmax(-1);
+}
+
+at::Tensor top_k_entropy(const at::Tensor& logits, int64_t k) {
+  auto top = std::get<0>(logits.topk(std::min(k, logits.size(-1)), -1));
+  auto logp = top.log_softmax(-1);
+  return -(logp.exp() * logp).sum(-1);
+}
+
+at::Tensor draw_from_weights(const at::Tensor& weights, const at::Tensor& uniforms) {
+  auto cdf = weights.cumsum(-1);
+  auto target = cdf.narrow(-1, cdf.size(-1) - 1, 1) * uniforms.unsqueeze(-1);
+  // The first index whose cumulative weight reaches the target always has a non-zero weight.
+  auto index = (cdf < target).sum(-1);
+  return index.clamp_max(weights.size(-1) - 1);
+}
+
+int32_t TokenDistribution::draw(Rng& rng) const {
+  double total = 0.0;
+  for (float p : probs) total += p;
+  double target = rng.uniform() * total, cumulative = 0.0;
+  for (size_t i = 0; i < ids.size(); ++i) {
+    cumulative += probs[i];
+    if (cumulative >= target && probs[i] > 0.0f) return ids[i];
+  }
+  return ids.back();
+}
+
+float TokenDistribution::logprob_of(int32_t id) const {
+  auto it = std::find(ids.begin(), ids.end(), id);
+  return it == ids.end() ? -std::numeric_limits<float>::infinity() : logprobs[it - ids.begin()];
+}
+
+Draws Sampler::draw(const at::Tensor& logits, const at::Tensor& seen,
+                    const std::vector<double>& u_token, const std::vector<double>& u_alt) {
+  const SamplingSettings& s = settings_;
+  logprobs_ = logits.log_softmax(-1);
+  probs_ = sampling_probs(logits, seen, s);
+  auto token = draw_from_weights(probs_, uniforms_on(u_token, logits));
+
+  // Seed §3.2.2: the second branch starts with a different token from the top-k candidates.
+  const int64_t k = std::min(s.top_k > 0 ? s.top_k : s.entropy_top_k, logits.size(-1));
+  auto scores = apply_repetition_penalty(logits, seen, s.repetition_penalty);
+  auto candidates = scores.topk(k, -1);
+  auto cand_scores = std::get<0>(candidates);
+  auto cand_ids = std::get<1>(candidates);
+  cand_scores = cand_scores.masked_fill(cand_ids == token.unsqueeze(-1), kNegInf);
+  at::Tensor alt_pos;
+  if (s.temperature <= 0.0) {
+    alt_pos = cand_scores.argmax(-1);
+  } else {
+    auto weights = (cand_scores / s.temperature).softmax(-1);
+    alt_pos = draw_from_weights(weights, uniforms_on(u_alt, logits));
+  }
+  auto alt = cand_ids.gather(-1, alt_pos.unsqueeze(-1)).squeeze(-1);
+
+  auto entropy = top_k_entropy(logits, s.entropy_top_k);
+  auto token_lp = logprobs_.gather(-1, token.unsqueeze(-1)).squeeze(-1);
+  auto alt_lp = logprobs_.gather(-1, alt.unsqueeze(-1)).squeeze(-1);
+  // One host transfer per step for all rows.
+  auto packed = at::stack({token.to(at::kFloat), alt.to(at::kFloat), token_lp, alt_lp, entropy})
+                    .to(at::kCPU)
+                    .contiguous();
+  auto ids = at::stack({token, alt}).to(at::kCPU).to(at::kInt).contiguous();
+  const int64_t rows = logits.size(0);
+  Draws d;
+  const float* f = packed.data_ptr<float>();
+  const int32_t* i = ids.data_ptr<int32_t>();
+  d.token.assign(i, i + rows);
+  d.alt_token.assign(i + rows, i + 2 * rows);
+  d.token_logprob.assign(f + 2 * rows, f + 3 * rows);
+  d.alt_logprob.assign(f + 3 * rows, f + 4 * rows);
+  d.entropy.assign(f + 4 * rows, f + 5 * rows);
+  return d;
+}
+
+TokenDistribution Sampler::distribution(int64_t row) const {
+  auto probs = probs_[row];
+  auto ids = probs.nonzero().squeeze(-1);
+  auto p = probs.index_select(0, ids).to(at::kCPU).contiguous();
+  auto lp = logprobs_[row].index_select(0, ids).to(at::kCPU).contiguous();
+  auto id_host = ids.to(at::kCPU).to(at::kInt).contiguous();
+  TokenDistribution out;
+  const int64_t n = id_host.numel();
+  out.ids.assign(id_host.data_ptr<int32_t>(), id_host.data_ptr<int32_t>() + n);
+  out.probs.assign(p.data_ptr<float>(), p.data_ptr<float>() + n);
+  out.logprobs.assign(lp.data_ptr<float>(), lp.data_ptr<float>() + n);
+  return out;
+}
+
+} // namespace treerpo::rollout
