@@ -4,6 +4,7 @@
 // paths share one layer stack: batched prefill and one-token decode over a slot KV cache, and the
 // packed tree forward for training.
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -69,8 +70,32 @@ private:
     torch::Tensor input_norm, q_w, q_b, k_w, k_b, v_w, v_b, o_w;
     torch::Tensor post_norm, gate_w, up_w, down_w;
   };
+  // Supplies a layer's attention keys/values: given the new tokens' k and v [B, kv_heads, T,
+  // head_dim], returns everything the queries may see [B, kv_heads, L, head_dim] (cache rows,
+  // ancestors, ...).
+  using KvSource = std::function<std::pair<torch::Tensor, torch::Tensor>(
+      size_t layer, const torch::Tensor& k, const torch::Tensor& v)>;
+
+  struct WeightRef {
+    std::string name; // Hugging Face tensor name
+    torch::Tensor* tensor;
+    std::vector<int64_t> shape; // as the config implies
+  };
+
   Qwen2() = default;
-  friend class DecoderPass;
+  explicit Qwen2(const Qwen2Config& cfg); // layers sized, tensors undefined
+  // Every stored weight in HF order; lm_head only when untied.
+  std::vector<WeightRef> weight_refs();
+  // The layer stack over token ids [B, T] at `positions` [B, T]; `mask` [B, 1, T, L] is true where
+  // a query may attend to key l. Returns the last layer's output [B, T, hidden] (before the final
+  // norm).
+  torch::Tensor hidden_states(const torch::Tensor& ids, const torch::Tensor& positions,
+                              const torch::Tensor& mask, const KvSource& kv) const;
+  // Final norm + LM head, in float32: [..., hidden] -> [..., vocab].
+  torch::Tensor logits(const torch::Tensor& hidden) const;
+  // Shared by prefill and decode: appends each token list to its slot, returns last-token logits.
+  torch::Tensor extend(KvCache& cache, const std::vector<int64_t>& slots,
+                       const std::vector<std::vector<int32_t>>& tokens);
 
   Qwen2Config config_;
   torch::Tensor embed_, final_norm_, lm_head_; // lm_head_ aliases embed_ when tied

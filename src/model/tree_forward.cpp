@@ -1,0 +1,144 @@
+// The packed tree forward (DESIGN §5): every unique tree token is computed once. The tree is cut
+// into segments (maximal runs where each token's parent is the token before it) and run level by
+// level: a segment attends causally to itself and to its ancestors' keys/values, gathered with
+// autograd from the levels already computed. No N x N mask is built; a level's mask covers only its
+// own segments.
+#include <algorithm>
+#include <string>
+
+#include "treerpo/model/qwen2.h"
+#include "treerpo/util/error.h"
+
+namespace treerpo::model {
+namespace {
+
+struct Segment {
+  int64_t first = 0, length = 0;
+  int64_t level = 0;
+};
+
+} // namespace
+
+torch::Tensor Qwen2::tree_logprobs(const PackedTree& tree) {
+  const int64_t n = static_cast<int64_t>(tree.tokens.size());
+  if (tree.parent.size() != tree.tokens.size()) {
+    throw runtime_failure("PackedTree has " + std::to_string(tree.tokens.size()) + " tokens but " +
+                              std::to_string(tree.parent.size()) + " parents",
+                          "Qwen2::tree_logprobs");
+  }
+  const auto device = embed_.device();
+  if (n == 0) return torch::zeros({0}, torch::TensorOptions().device(device));
+
+  std::vector<int64_t> depth(n), segment_of(n);
+  std::vector<Segment> segments;
+  for (int64_t i = 0; i < n; ++i) {
+    const int32_t p = tree.parent[i];
+    const int32_t id = tree.tokens[i];
+    if (p < -1 || p >= i || id < 0 || id >= config_.vocab_size) {
+      throw runtime_failure("token " + std::to_string(i) + " has parent " + std::to_string(p) +
+                                " and id " + std::to_string(id) +
+                                " (a parent must come earlier; ids must be in the vocabulary)",
+                            "Qwen2::tree_logprobs");
+    }
+    depth[i] = p < 0 ? 0 : depth[p] + 1;
+    if (i > 0 && p == i - 1) {
+      ++segments.back().length;
+    } else {
+      segments.push_back({i, 1, p < 0 ? 0 : segments[segment_of[p]].level + 1});
+    }
+    segment_of[i] = static_cast<int64_t>(segments.size()) - 1;
+  }
+  int64_t levels = 0;
+  for (const Segment& s : segments) levels = std::max(levels, s.level + 1);
+
+  const int64_t kv_heads = config_.num_key_value_heads, head_dim = config_.head_dim();
+  auto long_tensor = [&](const std::vector<int64_t>& v) {
+    return torch::tensor(v, torch::kInt64).to(device);
+  };
+  // Row of each computed token in the concatenation of the levels' outputs (level order).
+  std::vector<int64_t> row_of(n, -1);
+  int64_t rows_done = 0;
+  std::vector<std::vector<torch::Tensor>> keys(layers_.size()), values(layers_.size());
+  std::vector<torch::Tensor> hidden_parts;
+
+  for (int64_t level = 0; level < levels; ++level) {
+    std::vector<const Segment*> group;
+    int64_t span = 0, context = 0;
+    for (const Segment& s : segments) {
+      if (s.level != level) continue;
+      group.push_back(&s);
+      span = std::max(span, s.length);
+      context = std::max(context, depth[s.first]);
+    }
+    const int64_t batch = static_cast<int64_t>(group.size());
+    std::vector<int64_t> ids(batch * span, 0), positions(batch * span), valid;
+    std::vector<int64_t> context_rows(batch * context, 0), context_len(batch);
+    for (int64_t b = 0; b < batch; ++b) {
+      const Segment& s = *group[b];
+      for (int64_t t = 0; t < span; ++t) {
+        positions[b * span + t] = depth[s.first] + t;
+        if (t >= s.length) continue;
+        ids[b * span + t] = tree.tokens[s.first + t];
+        row_of[s.first + t] = rows_done + static_cast<int64_t>(valid.size());
+        valid.push_back(b * span + t);
+      }
+      context_len[b] = depth[s.first];
+      int64_t j = depth[s.first] - 1;
+      for (int64_t a = tree.parent[s.first]; a >= 0; a = tree.parent[a]) {
+        context_rows[b * context + j--] = row_of[a];
+      }
+    }
+    torch::Tensor pos = long_tensor(positions).view({batch, span});
+    // Keys are [ancestors (padded to `context`) | own span]: ancestors up to the segment's depth,
+    // own tokens causally. Padding queries see their own padding keys, so no row is fully masked.
+    auto key_opts = torch::TensorOptions().device(device);
+    torch::Tensor sees_context = torch::arange(context, key_opts).view({1, 1, 1, context}) <
+                                 long_tensor(context_len).view({batch, 1, 1, 1});
+    torch::Tensor t_idx = torch::arange(span, key_opts);
+    torch::Tensor sees_own = (t_idx.view({1, span}) <= t_idx.view({span, 1}))
+                                 .view({1, 1, span, span})
+                                 .expand({batch, 1, span, span});
+    torch::Tensor mask = torch::cat({sees_context.expand({batch, 1, span, context}), sees_own}, 3);
+    torch::Tensor valid_rows = long_tensor(valid), ctx_rows = long_tensor(context_rows);
+
+    KvSource tree_kv = [&](size_t layer, const torch::Tensor& k, const torch::Tensor& v) {
+      auto extend = [&](std::vector<torch::Tensor>& done, const torch::Tensor& fresh) {
+        torch::Tensor all = fresh;
+        if (context > 0) {
+          torch::Tensor ancestors = torch::cat(done, 0)
+                                        .index_select(0, ctx_rows)
+                                        .view({batch, context, kv_heads, head_dim})
+                                        .transpose(1, 2);
+          all = torch::cat({ancestors, fresh}, 2);
+        }
+        done.push_back(fresh.transpose(1, 2)
+                           .reshape({batch * span, kv_heads, head_dim})
+                           .index_select(0, valid_rows));
+        return all;
+      };
+      return std::make_pair(extend(keys[layer], k), extend(values[layer], v));
+    };
+    torch::Tensor hidden = hidden_states(long_tensor(ids).view({batch, span}), pos, mask, tree_kv);
+    hidden_parts.push_back(hidden.reshape({batch * span, -1}).index_select(0, valid_rows));
+    rows_done += static_cast<int64_t>(valid.size());
+  }
+
+  // log p(token i | ancestors) comes from the logits at i's parent.
+  std::vector<int64_t> children, parent_rows, child_ids;
+  for (int64_t i = 0; i < n; ++i) {
+    if (tree.parent[i] < 0) continue;
+    children.push_back(i);
+    parent_rows.push_back(row_of[tree.parent[i]]);
+    child_ids.push_back(tree.tokens[i]);
+  }
+  torch::Tensor out =
+      torch::zeros({n}, torch::TensorOptions().dtype(torch::kFloat32).device(device));
+  if (children.empty()) return out;
+  torch::Tensor hidden = torch::cat(hidden_parts, 0).index_select(0, long_tensor(parent_rows));
+  torch::Tensor logprobs = torch::log_softmax(logits(hidden), -1)
+                               .gather(1, long_tensor(child_ids).view({-1, 1}))
+                               .view({-1});
+  return out.index_put({long_tensor(children)}, logprobs);
+}
+
+} // namespace treerpo::model
