@@ -92,7 +92,8 @@ private:
       reprefill_.pop_front();
     }
     while (waiting_.empty() && next_prompt_ < prompts_.size() &&
-           static_cast<int64_t>(free_.size()) >= reserve_ + static_cast<int64_t>(starts.size())) {
+           static_cast<int64_t>(free_.size()) >=
+               reserve_ * (static_cast<int64_t>(starts.size()) + 1)) {
       starts.push_back(new_tree());
     }
     if (starts.empty() && live_.empty()) {
