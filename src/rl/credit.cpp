@@ -11,20 +11,21 @@ namespace {
 using rollout::Node;
 using rollout::Tree;
 
+// A malformed tree is a rollout bug, not a user mistake: runtime failure.
 void check_shape(const Tree& tree) {
   if (tree.nodes.empty())
-    throw bad_input("tree has no nodes", "credit", "grow the tree from a root");
+    throw runtime_failure("tree has no nodes", "credit", "grow the tree from a root");
   for (const Node& n : tree.nodes) {
     const std::string where = "credit: node " + std::to_string(n.id);
     if (n.id < 0 || n.id >= static_cast<int32_t>(tree.nodes.size()) || &tree.nodes[n.id] != &n)
-      throw bad_input("node id does not match its position", where, "keep nodes[i].id == i");
+      throw runtime_failure("node id does not match its position", where, "keep nodes[i].id == i");
     if ((n.id == 0) != (n.parent < 0) || n.parent >= n.id)
-      throw bad_input("parent does not precede its child", where,
-                      "nodes[0] is the root and parents come before children");
+      throw runtime_failure("parent does not precede its child", where,
+                            "nodes[0] is the root and parents come before children");
     if (n.leaf && !n.children.empty())
-      throw bad_input("leaf has children", where, "only childless nodes are leaves");
+      throw runtime_failure("leaf has children", where, "only childless nodes are leaves");
     if (n.leaf && !std::isfinite(n.reward))
-      throw bad_input("leaf reward is not finite", where, "score every leaf before credit");
+      throw runtime_failure("leaf reward is not finite", where, "score every leaf before credit");
   }
 }
 

@@ -25,9 +25,9 @@ LossResult policy_loss(const at::Tensor& logprobs, const PackedBatch& packed,
     throw bad_input("unknown loss aggregation '" + options.agg + "'", "train.loss_agg",
                     "use group-token-mean, token-mean or dr-grpo");
   if (logprobs.dim() != 1 || logprobs.size(0) != packed.size())
-    throw bad_input("log-probs have shape " + std::to_string(logprobs.numel()) + ", the pack has " +
-                        std::to_string(packed.size()) + " tokens",
-                    "policy_loss", "pass the model's tree_logprobs of this pack");
+    throw runtime_failure("log-probs have shape " + std::to_string(logprobs.numel()) +
+                              ", the pack has " + std::to_string(packed.size()) + " tokens",
+                          "policy_loss", "pass the model's tree_logprobs of this pack");
   if (options.kl_coef > 0 && (ref_logprobs == nullptr || !ref_logprobs->defined() ||
                               ref_logprobs->numel() != packed.size()))
     throw bad_input("kl_coef > 0 needs the reference model's log-probs of every packed token",

@@ -16,11 +16,12 @@ int64_t PackedBatch::loss_tokens() const {
 PackedBatch pack_tree(const rollout::Tree& tree, const std::vector<std::vector<float>>& advantages,
                       CreditRule rule) {
   if (tree.prompt_ids.empty())
-    throw bad_input("tree has no prompt tokens", "pack_tree", "tokenize the prompt before rollout");
+    throw runtime_failure("tree has no prompt tokens", "pack_tree",
+                          "tokenize the prompt before rollout");
   if (advantages.size() != tree.nodes.size())
-    throw bad_input("advantages cover " + std::to_string(advantages.size()) +
-                        " nodes, the tree has " + std::to_string(tree.nodes.size()),
-                    "pack_tree", "pass assign_credit's result for this tree");
+    throw runtime_failure("advantages cover " + std::to_string(advantages.size()) +
+                              " nodes, the tree has " + std::to_string(tree.nodes.size()),
+                          "pack_tree", "pass assign_credit's result for this tree");
   const std::vector<int32_t> node_group = loss_groups(tree, rule);
   PackedBatch packed;
   const auto total = static_cast<size_t>(tree.unique_tokens());
@@ -47,12 +48,12 @@ PackedBatch pack_tree(const rollout::Tree& tree, const std::vector<std::vector<f
   for (const rollout::Node& node : tree.nodes) {
     const std::string where = "pack_tree: node " + std::to_string(node.id);
     if (node.logprobs.size() != node.token_ids.size())
-      throw bad_input("span has " + std::to_string(node.token_ids.size()) + " tokens but " +
-                          std::to_string(node.logprobs.size()) + " log-probs",
-                      where, "record a sampling log-prob for every token");
+      throw runtime_failure("span has " + std::to_string(node.token_ids.size()) + " tokens but " +
+                                std::to_string(node.logprobs.size()) + " log-probs",
+                            where, "record a sampling log-prob for every token");
     if (advantages[node.id].size() != node.token_ids.size())
-      throw bad_input("advantages do not match the span length", where,
-                      "pass assign_credit's result for this tree");
+      throw runtime_failure("advantages do not match the span length", where,
+                            "pass assign_credit's result for this tree");
     int32_t group = -1;
     if (node_group[node.id] >= 0 && !node.token_ids.empty()) {
       auto [it, fresh] = dense.emplace(node_group[node.id], static_cast<int32_t>(dense.size()));

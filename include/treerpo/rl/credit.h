@@ -38,8 +38,8 @@ struct CreditOptions {
 //   treepo: per trajectory A_i = mean over depths j of (R_i - mean of the depth-j subgroup holding
 //   i);
 //           shared tokens store the mean over the trajectories through them.
-// Throws bad_input on a malformed tree (no root, a parent that does not precede its child, a leaf
-// with children, a non-finite leaf reward).
+// Throws runtime_failure on a malformed tree (no root, a parent that does not precede its child, a
+// leaf with children, a non-finite leaf reward).
 std::vector<std::vector<float>> assign_credit(rollout::Tree& tree, const CreditOptions& options);
 
 // All leaves agree (all correct or all wrong, or fewer than two leaves): every rule gives zero

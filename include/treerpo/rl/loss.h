@@ -37,7 +37,8 @@ struct LossResult {
 //   reference); token-mean:       mean over all loss tokens (DAPO); dr-grpo:          sum over loss
 //   tokens / dr_grpo_constant.
 // A pack with no loss tokens gives a zero loss still connected to `logprobs`. Throws bad_input on
-// an unknown aggregation, mismatched sizes, or kl_coef > 0 without reference log-probs.
+// an unknown aggregation or kl_coef > 0 without reference log-probs, runtime_failure on sizes that
+// do not match the pack.
 LossResult policy_loss(const at::Tensor& logprobs, const PackedBatch& packed,
                        const LossOptions& options, const at::Tensor* ref_logprobs = nullptr);
 

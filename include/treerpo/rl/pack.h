@@ -28,8 +28,8 @@ struct PackedBatch {
 };
 
 // Packs `tree` in node order (each node's span after its parent's). `advantages` is assign_credit's
-// result for this tree; `rule` decides the loss groups. Throws bad_input if a span and its logprobs
-// or the advantages differ in length, or the tree has no prompt.
+// result for this tree; `rule` decides the loss groups. Throws runtime_failure if a span and its
+// logprobs or the advantages differ in length, or the tree has no prompt.
 PackedBatch pack_tree(const rollout::Tree& tree, const std::vector<std::vector<float>>& advantages,
                       CreditRule rule);
 
