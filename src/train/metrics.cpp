@@ -84,7 +84,10 @@ MetricsWriter::MetricsWriter(const std::string& run_dir, bool tensorboard, int64
   if (!jsonl_)
     throw runtime_failure("cannot open the metrics file", jsonl_path_,
                           "check that the run directory is writable");
-  if (tensorboard) events_ = std::make_unique<EventFileWriter>(run_dir, unix_seconds());
+  // Each writer starts a new event file; its session start at the first replayed step makes
+  // TensorBoard forget the previous files' events from there on, as metrics.jsonl does.
+  if (tensorboard)
+    events_ = std::make_unique<EventFileWriter>(run_dir, unix_seconds(), resume_step + 1);
 }
 
 MetricsWriter::~MetricsWriter() = default;

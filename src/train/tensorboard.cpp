@@ -69,7 +69,9 @@ void put_bytes(std::string& out, uint32_t field, const std::string& bytes) {
 }
 
 // Field numbers of event.proto and summary.proto.
-constexpr uint32_t kEventWallTime = 1, kEventStep = 2, kEventFileVersion = 3, kEventSummary = 5;
+constexpr uint32_t kEventWallTime = 1, kEventStep = 2, kEventFileVersion = 3, kEventSummary = 5,
+                   kEventSessionLog = 7;
+constexpr uint32_t kSessionLogStatus = 1, kSessionStart = 1;
 constexpr uint32_t kSummaryValue = 1;
 constexpr uint32_t kValueTag = 1, kValueSimpleValue = 2;
 
@@ -111,6 +113,17 @@ std::string file_version_event(double wall_time) {
   return event;
 }
 
+std::string session_start_event(double wall_time, int64_t step) {
+  std::string session_log;
+  put_key(session_log, kSessionLogStatus, kVarint);
+  put_varint(session_log, kSessionStart);
+  std::string event;
+  put_double(event, kEventWallTime, wall_time);
+  put_int64(event, kEventStep, step);
+  put_bytes(event, kEventSessionLog, session_log);
+  return event;
+}
+
 std::string scalars_event(double wall_time, int64_t step,
                           const std::vector<std::pair<std::string, float>>& scalars) {
   std::string summary;
@@ -127,7 +140,7 @@ std::string scalars_event(double wall_time, int64_t step,
   return event;
 }
 
-EventFileWriter::EventFileWriter(const std::string& run_dir, double wall_time) {
+EventFileWriter::EventFileWriter(const std::string& run_dir, double wall_time, int64_t first_step) {
   path_ = (std::filesystem::path(run_dir) /
            ("events.out.tfevents." + std::to_string(static_cast<int64_t>(std::floor(wall_time))) +
             "." + host_name() + ".treerpo"))
@@ -137,6 +150,7 @@ EventFileWriter::EventFileWriter(const std::string& run_dir, double wall_time) {
     throw runtime_failure("cannot open the TensorBoard event file", path_,
                           "check that the run directory is writable");
   append(file_version_event(wall_time));
+  append(session_start_event(wall_time, first_step));
 }
 
 void EventFileWriter::write_scalars(double wall_time, int64_t step,

@@ -113,11 +113,13 @@ struct DecodedEvent {
   double wall_time = 0;
   int64_t step = 0;
   std::string file_version;
+  bool session_start = false;
   std::vector<std::pair<std::string, float>> scalars;
 };
 
-// Event: wall_time 1 (double), step 2 (int64), file_version 3 (string), summary 5;
-// Summary: value 1 (repeated); Value: tag 1 (string), simple_value 2 (float).
+// Event: wall_time 1 (double), step 2 (int64), file_version 3 (string), summary 5, session_log 7;
+// Summary: value 1 (repeated); Value: tag 1 (string), simple_value 2 (float);
+// SessionLog: status 1 (enum; START = 1).
 DecodedEvent decode_event(const std::string& message) {
   DecodedEvent event;
   for (const Field& f : read_fields(message)) {
@@ -127,7 +129,11 @@ DecodedEvent decode_event(const std::string& message) {
       event.step = static_cast<int64_t>(f.integer);
     else if (f.number == 3 && f.wire_type == 2)
       event.file_version = f.bytes;
-    else if (f.number == 5 && f.wire_type == 2) {
+    else if (f.number == 7 && f.wire_type == 2) {
+      const auto status = read_fields(f.bytes);
+      event.session_start = status.size() == 1 && status[0].number == 1 &&
+                            status[0].wire_type == 0 && status[0].integer == 1;
+    } else if (f.number == 5 && f.wire_type == 2) {
       for (const Field& value : read_fields(f.bytes)) {
         EXPECT_EQ(value.number, 1u);
         std::pair<std::string, float> scalar;
@@ -190,6 +196,14 @@ TEST(TfRecord, ScalarRecordIsByteExact) {
   EXPECT_EQ(tfrecord(event), expected);
 }
 
+TEST(TfRecord, SessionStartEventIsByteExact) {
+  // Event{wall_time 2.0, step 4, session_log{status START}}:
+  //   09 <2.0 = 0x4000000000000000 LE>  10 04  3A 02 (field 7, 2 bytes)  08 01 (status = 1)
+  const std::string event = std::string("\x09", 1) + le(0x4000000000000000ull, 8) +
+                            std::string("\x10\x04\x3A\x02\x08\x01", 6);
+  EXPECT_EQ(session_start_event(2.0, 4), event);
+}
+
 TEST(TfRecord, FileVersionEventIsBrainEvent2) {
   const DecodedEvent event = decode_event(file_version_event(123.25));
   EXPECT_EQ(event.wall_time, 123.25);
@@ -206,10 +220,22 @@ TEST(TfRecord, NegativeStepSurvivesAsTwosComplementVarint) {
 class EventFile : public testing::Test {
 protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("treerpo-tensorboard-" + std::to_string(getpid()));
+    dir_ =
+        fs::temp_directory_path() / ("treerpo-tensorboard-" + std::to_string(getpid()) + "-" +
+                                     testing::UnitTest::GetInstance()->current_test_info()->name());
     fs::remove_all(dir_);
   }
   void TearDown() override { fs::remove_all(dir_); }
+
+  static std::vector<DecodedEvent> decode_file(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    std::stringstream bytes;
+    bytes << in.rdbuf();
+    std::vector<DecodedEvent> events;
+    for (const auto& record : read_records(bytes.str())) events.push_back(decode_event(record));
+    return events;
+  }
+
   fs::path dir_;
 };
 
@@ -228,19 +254,19 @@ TEST_F(EventFile, MetricsWriterEventsDecodeToTheWrittenScalars) {
   EXPECT_NE(name.find(std::string(".") + host + ".treerpo"), std::string::npos) << name;
   EXPECT_EQ(fs::path(events_path).parent_path(), dir_);
 
-  std::ifstream in(events_path, std::ios::binary);
-  std::stringstream bytes;
-  bytes << in.rdbuf();
-  const auto records = read_records(bytes.str());
-  ASSERT_EQ(records.size(), 3u);
-  const DecodedEvent first = decode_event(records[0]);
+  const auto events = decode_file(events_path);
+  ASSERT_EQ(events.size(), 4u);
+  const DecodedEvent& first = events[0];
   EXPECT_EQ(first.file_version, "brain.Event:2");
   EXPECT_GT(first.wall_time, 1.6e9); // a unix time, not a duration
   // The file name carries the integer part of the first event's wall time.
   EXPECT_NE(name.find("." + std::to_string(static_cast<int64_t>(first.wall_time)) + "."),
             std::string::npos);
 
-  const DecodedEvent step1 = decode_event(records[1]), step2 = decode_event(records[2]);
+  // A fresh run starts its session at step 0.
+  EXPECT_TRUE(events[1].session_start);
+  EXPECT_EQ(events[1].step, 0);
+  const DecodedEvent &step1 = events[2], &step2 = events[3];
   EXPECT_EQ(step1.step, 1);
   EXPECT_EQ(step2.step, 2);
   EXPECT_GE(step1.wall_time, first.wall_time);
@@ -249,6 +275,33 @@ TEST_F(EventFile, MetricsWriterEventsDecodeToTheWrittenScalars) {
   EXPECT_EQ(step1.scalars, (Scalars{{"loss", 0.5f}, {"reward/mean", 0.25f}}));
   EXPECT_EQ(step2.scalars,
             (Scalars{{"loss", 0.375f}, {"reward/mean", 1.0f / 3.0f}, {"tree/nodes", 17.0f}}));
+}
+
+TEST_F(EventFile, AResumedRunsFileStartsItsSessionAfterTheResumeStep) {
+  std::string first_path, resumed_path;
+  {
+    MetricsWriter writer(dir_.string(), true);
+    writer.write(1, {{"loss", 1}});
+    first_path = writer.events_path();
+  }
+  {
+    MetricsWriter writer(dir_.string(), true, 3);
+    writer.write(4, {{"loss", 0.5}});
+    resumed_path = writer.events_path();
+  }
+  auto resumed = decode_file(resumed_path);
+  // Both writers may start within one second and share the file name; the resumed run's events
+  // then follow the first run's three in the same file, which TensorBoard reads the same way.
+  if (resumed_path == first_path) {
+    ASSERT_EQ(resumed.size(), 6u);
+    resumed.erase(resumed.begin(), resumed.begin() + 3);
+  }
+  ASSERT_EQ(resumed.size(), 3u);
+  EXPECT_EQ(resumed[0].file_version, "brain.Event:2");
+  EXPECT_TRUE(resumed[1].session_start);
+  EXPECT_EQ(resumed[1].step, 4); // TensorBoard drops earlier events from step 4 on
+  EXPECT_EQ(resumed[2].step, 4);
+  EXPECT_EQ(resumed[2].scalars.at(0).second, 0.5f);
 }
 
 } // namespace

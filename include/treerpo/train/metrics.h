@@ -18,7 +18,8 @@ public:
   // SIGKILL loses at most the line being written; with `tensorboard`, also writes
   // RUN_DIR/events.out.tfevents.<unix time>.<hostname>.treerpo.
   // An existing metrics.jsonl keeps only its lines with "step" <= resume_step (the later steps are
-  // replayed by the resumed run; the default -1 starts over) and drops a torn last line.
+  // replayed by the resumed run; the default -1 starts over) and drops a torn last line. The new
+  // event file tells TensorBoard to drop older files' events from step resume_step + 1 on.
   MetricsWriter(const std::string& run_dir, bool tensorboard, int64_t resume_step = -1);
   ~MetricsWriter();
   MetricsWriter(const MetricsWriter&) = delete;
