@@ -1,0 +1,228 @@
+// `treerpo-train rollout`: grow trees for the first N training prompts, score and credit them,
+// write trees.jsonl (and an HTML rendering). `treerpo-train bench rollout`: rollout speed and
+// prefix sharing on a random-weight Qwen2 model.
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+
+#include <nlohmann/json.hpp>
+#include <torch/types.h>
+
+#include "command.h"
+#include "treerpo/config/config.h"
+#include "treerpo/eval/dataset.h"
+#include "treerpo/reward/checker.h"
+#include "treerpo/rl/credit.h"
+#include "treerpo/rollout/qwen2_branches.h"
+#include "treerpo/rollout/sampler.h"
+#include "treerpo/rollout/tree_html.h"
+#include "treerpo/rollout/tree_json.h"
+#include "treerpo/tokenizer/byte_level_writer.h"
+#include "treerpo/tokenizer/chat.h"
+#include "treerpo/util/error.h"
+#include "treerpo/util/log.h"
+
+namespace treerpo::cli {
+
+namespace {
+
+using namespace treerpo::rollout;
+
+torch::Device device_of(const std::string& name) {
+  return torch::Device(name);
+}
+torch::Dtype dtype_of(const std::string& name) {
+  return name == "bfloat16" ? torch::kBFloat16 : torch::kFloat32;
+}
+
+int64_t longest(const std::vector<PromptInput>& prompts) {
+  size_t n = 0;
+  for (const auto& p : prompts) n = std::max(n, p.prompt_ids.size());
+  return static_cast<int64_t>(n);
+}
+
+void log_step(const RolloutStats& s) {
+  if (s.step % 50 != 0) return;
+  spdlog::info("step {}: trees {} nodes {} leaves {} depth {} live {} generated {} forwarded {} "
+               "unique {} ({:.0f} tok/s)",
+               s.step, s.trees, s.nodes, s.leaves, s.max_depth, s.live_branches, s.tokens_generated,
+               s.tokens_forwarded, s.unique_tree_tokens, s.tokens_per_s());
+}
+
+// Leaf reward from the checker on the decoded root-to-leaf text, then the algorithm's credit rule.
+void score(Tree& tree, const Config& config) {
+  for (int32_t leaf : tree.leaf_ids()) {
+    std::string answer;
+    for (int32_t n = leaf; n > 0; n = tree.nodes[n].parent) answer = tree.nodes[n].text + answer;
+    const bool correct = reward::check(answer, tree.gold).correct;
+    tree.nodes[leaf].correct = correct;
+    tree.nodes[leaf].reward = correct ? 1.0 : 0.0;
+  }
+  rl::CreditOptions options;
+  options.rule = rl::credit_rule_for(config.rollout.algorithm, config.train.loss_agg);
+  options.std_normalize = config.train.std_normalize;
+  rl::assign_credit(tree, options);
+}
+
+void run_rollout(const std::string& config_path, const std::vector<std::string>& sets,
+                 const std::string& out_path, int64_t prompt_count, const std::string& html_path) {
+  const Config config = load_config(config_path, sets);
+  const std::string tok_path =
+      config.model.tokenizer.empty() ? config.model.path : config.model.tokenizer;
+  auto tok = tokenizer::Tokenizer::load(tok_path);
+  auto problems =
+      eval::load_problems(config.data.train, config.data.question_field, config.data.answer_field);
+  if (prompt_count > 0 && static_cast<size_t>(prompt_count) < problems.size()) {
+    problems.resize(prompt_count);
+  }
+  std::vector<PromptInput> prompts;
+  for (const auto& p : problems) {
+    prompts.push_back(
+        {p.question, p.answer,
+         tok->encode(tokenizer::qwen_math_prompt(p.question, config.data.system_prompt))});
+  }
+  const auto device = device_of(config.model.device);
+  const auto dtype = dtype_of(config.model.dtype);
+  auto model = model::Qwen2::load(config.model.path, dtype, device);
+  Qwen2Branches branches(model, config.rollout.max_live_branches,
+                         longest(prompts) + config.rollout.max_answer_tokens + 1, dtype, device);
+  RolloutSetup setup{config.rollout, tok->eos_ids(), static_cast<uint64_t>(config.train.seed)};
+  RolloutStats stats;
+  auto trees = grow_trees(branches, tokenizer_streams(*tok), setup, prompts, log_step, &stats);
+  std::ofstream out(out_path);
+  if (!out) throw bad_input("cannot write " + out_path, "--out", "check the folder exists");
+  for (Tree& t : trees) {
+    score(t, config);
+    out << tree_to_json(t).dump() << "\n";
+  }
+  if (!html_path.empty() && !trees.empty()) std::ofstream(html_path) << tree_to_html(trees.front());
+  spdlog::info("{} trees, {} nodes, {} leaves, {} tokens in {:.1f}s ({:.0f} tok/s) -> {}",
+               stats.trees, stats.nodes, stats.leaves, stats.tokens_generated, stats.seconds,
+               stats.tokens_per_s(), out_path);
+}
+
+struct BenchOptions {
+  std::string shape = "tiny"; // tiny | qwen2.5-math-1.5b
+  std::string algorithm = "treerpo", device = "cpu", dtype = "float32";
+  int64_t prompts = 8, prompt_tokens = 64, slots = 64, samples = 8;
+  int64_t min_segment_tokens = 32, max_answer_tokens = 256;
+  uint64_t seed = 1;
+};
+
+model::Qwen2Config bench_model(const std::string& shape) {
+  model::Qwen2Config c;
+  if (shape == "qwen2.5-math-1.5b") {
+    c.vocab_size = 151936, c.hidden_size = 1536, c.intermediate_size = 8960;
+    c.num_hidden_layers = 28, c.num_attention_heads = 12, c.num_key_value_heads = 2;
+    c.tie_word_embeddings = true;
+  } else if (shape == "tiny") {
+    c.vocab_size = 258, c.hidden_size = 64, c.intermediate_size = 128;
+    c.num_hidden_layers = 2, c.num_attention_heads = 4, c.num_key_value_heads = 2;
+  } else {
+    throw bad_input("unknown --shape '" + shape + "'", "bench rollout",
+                    "use tiny or qwen2.5-math-1.5b");
+  }
+  c.max_position_embeddings = 4096;
+  return c;
+}
+
+// What serving-engine rollout with one request per node forwards on the same trees: each node
+// prefills its whole context, then feeds its own tokens but the last.
+int64_t per_node_reprefill(const Tree& t) {
+  int64_t total = 0;
+  for (const Node& n : t.nodes) {
+    if (n.id == 0) continue;
+    total += static_cast<int64_t>(t.context_ids(n.id).size() + n.token_ids.size()) - 1;
+  }
+  return total;
+}
+
+void run_bench(const BenchOptions& o) {
+  // A byte-level tokenizer gives the random model's ids real text (bytes), delimiters included.
+  const auto dir = std::filesystem::temp_directory_path() / "treerpo-bench-rollout-tokenizer";
+  tokenizer::write_byte_level_tokenizer(dir.string(), {}, {});
+  auto tok = tokenizer::Tokenizer::load(dir.string());
+  const auto device = device_of(o.device);
+  const auto dtype = dtype_of(o.dtype);
+  auto model = model::Qwen2::random(bench_model(o.shape), o.seed, dtype, device);
+  std::vector<PromptInput> prompts;
+  Rng rng(o.seed);
+  for (int64_t p = 0; p < o.prompts; ++p) {
+    PromptInput in{"random", "0", {}};
+    for (int64_t i = 0; i < o.prompt_tokens; ++i) in.prompt_ids.push_back(32 + rng.next() % 95);
+    prompts.push_back(std::move(in));
+  }
+  RolloutSetup setup;
+  setup.config.algorithm = o.algorithm;
+  setup.config.samples = o.samples;
+  setup.config.min_segment_tokens = o.min_segment_tokens;
+  setup.config.max_answer_tokens = o.max_answer_tokens;
+  setup.config.max_node_tokens = o.max_answer_tokens;
+  setup.eos_ids = tok->eos_ids();
+  setup.seed = o.seed;
+  Qwen2Branches branches(model, o.slots, o.prompt_tokens + o.max_answer_tokens + 1, dtype, device);
+  RolloutStats s;
+  auto trees = grow_trees(branches, tokenizer_streams(*tok), setup, prompts, {}, &s);
+  int64_t reprefill = 0;
+  for (const Tree& t : trees) reprefill += per_node_reprefill(t);
+  const int64_t needed = s.unique_tree_tokens - s.leaves;
+  nlohmann::json j = {
+      {"bench", "rollout"},
+      {"shape", o.shape},
+      {"device", o.device},
+      {"dtype", o.dtype},
+      {"algorithm", o.algorithm},
+      {"prompts", o.prompts},
+      {"slots", o.slots},
+      {"steps", s.step},
+      {"trees", s.trees},
+      {"nodes", s.nodes},
+      {"leaves", s.leaves},
+      {"max_depth", s.max_depth},
+      {"tokens_generated", s.tokens_generated},
+      {"tokens_forwarded", s.tokens_forwarded},
+      {"unique_tree_tokens", s.unique_tree_tokens},
+      {"leaf_final_tokens", s.leaves},
+      {"forwarded_per_needed_token", static_cast<double>(s.tokens_forwarded) / needed},
+      {"per_node_reprefill_tokens", reprefill},
+      {"reprefill_per_needed_token", static_cast<double>(reprefill) / needed},
+      {"mean_live_branches",
+       static_cast<double>(s.tokens_generated) / std::max<int64_t>(1, s.step)},
+      {"seconds", s.seconds},
+      {"tokens_per_s", s.tokens_per_s()},
+      {"branches_per_s", s.seconds > 0 ? s.nodes / s.seconds : 0.0}};
+  std::printf("%s\n", j.dump().c_str());
+}
+
+} // namespace
+
+void add_rollout_command(CLI::App& app) {
+  auto* cmd = app.add_subcommand("rollout", "Grow, score and credit trees for the first N prompts");
+  static std::string config_path, out_path = "trees.jsonl", html_path;
+  static std::vector<std::string> sets;
+  static int64_t prompts = 8;
+  cmd->add_option("--config", config_path, "YAML config")->required();
+  cmd->add_option("--out", out_path, "trees.jsonl to write (one tree per line)");
+  cmd->add_option("--prompts", prompts, "first N prompts of data.train (0 = all)");
+  cmd->add_option("--set", sets, "override a config key: section.key=value");
+  cmd->add_option("--html", html_path, "also render the first tree as HTML here");
+  cmd->callback([] { run_rollout(config_path, sets, out_path, prompts, html_path); });
+
+  static BenchOptions o;
+  auto* b = bench_subcommand(app)->add_subcommand("rollout", "Rollout speed on a random Qwen2");
+  b->add_option("--shape", o.shape, "tiny | qwen2.5-math-1.5b");
+  b->add_option("--algorithm", o.algorithm, "treerpo | grpo | tempo | treepo | fixed");
+  b->add_option("--device", o.device, "cpu | cuda");
+  b->add_option("--dtype", o.dtype, "float32 | bfloat16");
+  b->add_option("--prompts", o.prompts, "trees to grow");
+  b->add_option("--prompt-tokens", o.prompt_tokens, "random prompt length");
+  b->add_option("--slots", o.slots, "KV slots (max live branches)");
+  b->add_option("--samples", o.samples, "grpo / tempo samples per prompt");
+  b->add_option("--min-segment-tokens", o.min_segment_tokens, "treerpo L_min");
+  b->add_option("--max-answer-tokens", o.max_answer_tokens, "answer cap");
+  b->add_option("--seed", o.seed, "seed of weights, prompts and sampling");
+  b->callback([] { run_bench(o); });
+}
+
+} // namespace treerpo::cli
