@@ -95,7 +95,8 @@ std::string known_keys(const Config& config, const std::string& section) {
   return list;
 }
 
-const char* const kSections[] = {"model", "data", "rollout", "train", "checkpoint", "eval", "log"};
+const char* const kSections[] = {"model", "data",       "rollout", "train",
+                                  "sft",   "checkpoint", "eval",    "log"};
 
 bool is_section(const std::string& name) {
   for (const char* s : kSections) {
@@ -126,7 +127,7 @@ void load_file(Config& config, const std::string& path,
     std::string name = section.first.Scalar();
     if (!is_section(name)) {
       throw bad_input(fmt::format("unknown section '{}'", name), at(path, section.first.Mark()),
-                      "known sections: model, data, rollout, train, checkpoint, eval, log");
+                      "known sections: model, data, rollout, train, sft, checkpoint, eval, log");
     }
     if (section.second.IsNull()) continue;
     if (!section.second.IsMap()) {
@@ -157,7 +158,7 @@ void apply_override(Config& config, const std::string& assignment,
   std::string section = dot == std::string::npos ? key : key.substr(0, dot);
   if (!is_section(section)) {
     throw bad_input(fmt::format("unknown section '{}'", section), where,
-                    "known sections: model, data, rollout, train, checkpoint, eval, log");
+                    "known sections: model, data, rollout, train, sft, checkpoint, eval, log");
   }
   YAML::Node node;
   try {

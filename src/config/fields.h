@@ -62,6 +62,14 @@ template <class ConfigT, class Visit> void for_each_field(ConfigT& c, Visit&& vi
   visit("train.filter_zero_signal", c.train.filter_zero_signal);
   visit("train.max_bad_steps", c.train.max_bad_steps);
 
+  visit("sft.data", c.sft.data);
+  visit("sft.question_field", c.sft.question_field);
+  visit("sft.solution_field", c.sft.solution_field);
+  visit("sft.lr", c.sft.lr);
+  visit("sft.epochs", c.sft.epochs);
+  visit("sft.steps", c.sft.steps);
+  visit("sft.batch_size", c.sft.batch_size);
+
   visit("checkpoint.dir", c.checkpoint.dir);
   visit("checkpoint.every", c.checkpoint.every);
   visit("checkpoint.keep", c.checkpoint.keep);

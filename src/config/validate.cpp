@@ -160,6 +160,15 @@ void check_train(const Rules& r, const TrainConfig& t) {
   r.at_least<int64_t>("train.max_bad_steps", t.max_bad_steps, 1);
 }
 
+void check_sft(const Rules& r, const SftConfig& s) {
+  r.not_empty("sft.question_field", s.question_field);
+  r.not_empty("sft.solution_field", s.solution_field);
+  r.positive("sft.lr", s.lr);
+  r.at_least<int64_t>("sft.epochs", s.epochs, 1);
+  r.at_least<int64_t>("sft.steps", s.steps, 0);
+  r.at_least<int64_t>("sft.batch_size", s.batch_size, 1);
+}
+
 void check_checkpoint(const Rules& r, const CheckpointConfig& c) {
   r.not_empty("checkpoint.dir", c.dir);
   r.at_least<int64_t>("checkpoint.every", c.every, 0);
@@ -200,6 +209,7 @@ void validate(const Config& config, const std::map<std::string, std::string>& or
   check_data(rules, config.data);
   check_rollout(rules, config.rollout);
   check_train(rules, config.train);
+  check_sft(rules, config.sft);
   check_checkpoint(rules, config.checkpoint);
   check_eval(rules, config.eval);
   check_log(rules, config.log);

@@ -106,6 +106,13 @@ const std::vector<Case> kRejected = {
     {{"train.grad_accum=0"}, "train.grad_accum: must be at least 1"},
     {{"train.kl_coef=-0.01"}, "train.kl_coef: must be at least 0"},
     {{"train.max_bad_steps=0"}, "train.max_bad_steps: must be at least 1"},
+    // sft
+    {{"sft.question_field="}, "sft.question_field: must not be empty"},
+    {{"sft.solution_field="}, "sft.solution_field: must not be empty"},
+    {{"sft.lr=-1"}, "sft.lr: must be greater than 0"},
+    {{"sft.epochs=0"}, "sft.epochs: must be at least 1"},
+    {{"sft.steps=-1"}, "sft.steps: must be at least 0"},
+    {{"sft.batch_size=0"}, "sft.batch_size: must be at least 1"},
     // checkpoint
     {{"checkpoint.dir="}, "checkpoint.dir: must not be empty"},
     {{"checkpoint.every=-1"}, "checkpoint.every: must be at least 0"},

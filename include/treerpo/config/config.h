@@ -77,6 +77,18 @@ struct TrainConfig {
   int64_t max_bad_steps = 3;       // abort after this many NaN/Inf steps in a row
 };
 
+// Supervised warm-up (`treerpo-train sft`) on chat-formatted CoT solutions, loss on assistant
+// tokens only. Optimiser settings other than the learning rate come from `train`.
+struct SftConfig {
+  std::string data;                       // JSONL; empty = data.train
+  std::string question_field = "problem"; // NuminaMath-CoT style by default
+  std::string solution_field = "solution";
+  double lr = 1e-5;
+  int64_t epochs = 1;
+  int64_t steps = 0; // 0 = `epochs` passes
+  int64_t batch_size = 8;
+};
+
 struct CheckpointConfig {
   std::string dir = "runs/treerpo"; // run directory
   int64_t every = 50;               // steps; 0 = only at the end and on signals
@@ -103,6 +115,7 @@ struct Config {
   DataConfig data;
   RolloutConfig rollout;
   TrainConfig train;
+  SftConfig sft;
   CheckpointConfig checkpoint;
   EvalConfig eval;
   LogConfig log;

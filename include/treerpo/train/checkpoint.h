@@ -1,0 +1,45 @@
+#pragma once
+// Checkpoints of a run directory: RUN_DIR/checkpoints/step-N/ is a Hugging Face model folder
+// (transformers and `treerpo-train eval --model` load it as is) plus optimizer.pt and
+// trainer_state.json. A checkpoint is written into checkpoints/.tmp-step-N and renamed when
+// complete, so a step-N folder is always whole.
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+
+#include "treerpo/config/config.h"
+
+namespace treerpo::train {
+
+struct TrainerState {
+  std::string kind; // "rl" or "sft": a run directory holds one kind
+  int64_t step = 0; // optimiser steps completed
+  // Every random draw derives from (seed, step) or (seed, epoch), so step and cursor are the whole
+  // RNG state.
+  int64_t seed = 0;
+  std::string config_hash;
+};
+
+class Checkpoints {
+public:
+  Checkpoints(std::string run_dir, int64_t keep);
+  // Newest complete checkpoint folder, if any; removes leftovers of interrupted writes.
+  std::optional<std::string> latest() const;
+  // `write(dir)` fills a temporary folder; it is then renamed to checkpoints/step-<step> and older
+  // checkpoints beyond `keep` are deleted. Returns the final folder.
+  std::string save(int64_t step, const std::function<void(const std::string& dir)>& write) const;
+
+private:
+  std::string dir_;
+  int64_t keep_;
+};
+
+void write_trainer_state(const std::string& dir, const TrainerState& state);
+TrainerState read_trainer_state(const std::string& dir);
+
+// Hash of everything that changes a run's results (model, data, rollout, train sections, sft
+// included); checkpoint cadence, evaluation and logging may change on resume.
+std::string config_hash(const Config& config);
+
+} // namespace treerpo::train

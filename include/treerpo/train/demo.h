@@ -1,0 +1,28 @@
+#pragma once
+// The demo's starting point: the synthetic task's data, a small byte-level BPE tokenizer fitted to
+// it, and a randomly initialised tiny Qwen2 — everything `scripts/demo.sh` trains from, made in
+// seconds.
+#include <cstdint>
+#include <string>
+
+#include "treerpo/model/config.h"
+
+namespace treerpo::train {
+
+struct DemoOptions {
+  int64_t train_problems = 4000;
+  int64_t test_problems = 200;
+  uint64_t seed = 1;
+  int64_t hidden_size = 128;
+  int64_t layers = 4;
+};
+
+// The tiny Qwen2 shape of the demo for a vocabulary of `vocab_size` ids.
+model::Qwen2Config demo_model_config(int64_t vocab_size, const DemoOptions& options);
+
+// Writes DIR/data/{train,test}.jsonl and DIR/model/ (tokenizer.json, tokenizer_config.json,
+// config.json, model.safetensors). The tokenizer's merges spell out every word of the task and the
+// chat template, so a problem costs a few dozen tokens, not a few hundred bytes.
+void write_demo_workspace(const std::string& dir, const DemoOptions& options);
+
+} // namespace treerpo::train

@@ -1,0 +1,66 @@
+#pragma once
+// What the SFT and RL loops share: the run directory (effective config, resume from the newest
+// complete checkpoint, refusal of a changed config), the model and tokenizer, AdamW with the lr
+// schedule, gradient clipping, NaN/Inf skipping, checkpoints and the SIGINT/SIGTERM stop request.
+#include <memory>
+#include <optional>
+#include <string>
+
+#include <torch/optim/adamw.h>
+
+#include "treerpo/config/config.h"
+#include "treerpo/model/qwen2.h"
+#include "treerpo/tokenizer/tokenizer.h"
+#include "treerpo/train/checkpoint.h"
+
+namespace treerpo::train {
+
+struct RunOptions {
+  bool force = false; // resume even though the configuration changed
+  std::string resume; // a checkpoint folder to resume from; empty = the run directory's newest
+};
+
+torch::Dtype parse_dtype(const std::string& dtype);
+torch::Device parse_device(const std::string& device);
+
+class TrainingRun {
+public:
+  // kind: "sft" or "rl". Loads the model from the checkpoint being resumed, else from model.path.
+  TrainingRun(const Config& config, std::string kind, const RunOptions& options);
+  ~TrainingRun();
+  TrainingRun(const TrainingRun&) = delete;
+  TrainingRun& operator=(const TrainingRun&) = delete;
+
+  model::Qwen2& model() { return *model_; }
+  const tokenizer::Tokenizer& tokenizer() const { return *tokenizer_; }
+  const Config& config() const { return config_; }
+  const std::string& run_dir() const { return config_.checkpoint.dir; }
+  int64_t start_step() const { return start_step_; }
+  torch::Device device() const { return device_; }
+
+  // Clips the accumulated gradients, checks them and the loss, and steps AdamW at `lr`. Returns the
+  // gradient norm, or nothing when the step was skipped for a non-finite loss or gradient (aborting
+  // with a runtime failure after train.max_bad_steps such steps in a row). Gradients are zeroed
+  // either way.
+  std::optional<double> apply_gradients(double lr, double loss);
+
+  // Writes checkpoints/step-<step> (model folder, optimizer.pt, trainer_state.json) atomically.
+  std::string checkpoint(int64_t step);
+  // True once SIGINT or SIGTERM arrived: the loop checkpoints and stops at the end of its step.
+  static bool stop_requested();
+
+private:
+  Config config_;
+  std::string kind_;
+  torch::Device device_;
+  torch::Dtype dtype_;
+  std::unique_ptr<model::Qwen2> model_;
+  std::unique_ptr<tokenizer::Tokenizer> tokenizer_;
+  std::vector<torch::Tensor> params_;
+  std::unique_ptr<torch::optim::AdamW> optimizer_;
+  Checkpoints checkpoints_;
+  int64_t start_step_ = 0;
+  int64_t bad_steps_ = 0;
+};
+
+} // namespace treerpo::train

@@ -1,0 +1,14 @@
+#pragma once
+// Rewards and credit of one grown tree: each leaf's root-to-leaf text is checked against the gold
+// answer (reward 1/0), then the credit rule fills interior rewards and every node's advantage.
+#include <vector>
+
+#include "treerpo/rl/credit.h"
+#include "treerpo/rollout/tree.h"
+
+namespace treerpo::train {
+
+// Returns the per-token advantages (one vector per node), as rl::assign_credit.
+std::vector<std::vector<float>> score_tree(rollout::Tree& tree, const rl::CreditOptions& credit);
+
+} // namespace treerpo::train

@@ -1,0 +1,27 @@
+#include <cstdio>
+
+#include "command.h"
+#include "treerpo/train/demo.h"
+
+namespace treerpo::cli {
+
+void add_demo_data_command(CLI::App& app) {
+  auto* cmd = app.add_subcommand(
+      "demo-data",
+      "Write the demo's synthetic arithmetic data, tokenizer and random tiny Qwen2 into DIR");
+  auto opts = std::make_shared<train::DemoOptions>();
+  auto dir = std::make_shared<std::string>();
+  cmd->add_option("dir", *dir, "Output folder (gets data/ and model/)")->required();
+  cmd->add_option("--train", opts->train_problems, "Training problems")->capture_default_str();
+  cmd->add_option("--test", opts->test_problems, "Held-out problems")->capture_default_str();
+  cmd->add_option("--seed", opts->seed, "Seed of the data and the initial weights")
+      ->capture_default_str();
+  cmd->add_option("--hidden", opts->hidden_size, "Model width")->capture_default_str();
+  cmd->add_option("--layers", opts->layers, "Decoder layers")->capture_default_str();
+  cmd->callback([opts, dir] {
+    train::write_demo_workspace(*dir, *opts);
+    std::printf("%s\n", dir->c_str());
+  });
+}
+
+} // namespace treerpo::cli

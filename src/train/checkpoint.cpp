@@ -1,0 +1,107 @@
+#include "treerpo/train/checkpoint.h"
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <vector>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "treerpo/util/error.h"
+
+namespace fs = std::filesystem;
+
+namespace treerpo::train {
+namespace {
+
+constexpr const char* kStateFile = "trainer_state.json";
+
+// step-N folders (complete checkpoints), oldest first.
+std::vector<std::pair<int64_t, fs::path>> complete_checkpoints(const fs::path& dir) {
+  std::vector<std::pair<int64_t, fs::path>> found;
+  if (!fs::exists(dir)) return found;
+  for (const auto& entry : fs::directory_iterator(dir)) {
+    std::string name = entry.path().filename().string();
+    if (!entry.is_directory() || name.rfind("step-", 0) != 0) continue;
+    try {
+      found.emplace_back(std::stoll(name.substr(5)), entry.path());
+    } catch (const std::exception&) {
+      continue; // not ours
+    }
+  }
+  std::sort(found.begin(), found.end());
+  return found;
+}
+
+} // namespace
+
+Checkpoints::Checkpoints(std::string run_dir, int64_t keep)
+    : dir_((fs::path(run_dir) / "checkpoints").string()), keep_(keep) {}
+
+std::optional<std::string> Checkpoints::latest() const {
+  if (!fs::exists(dir_)) return std::nullopt;
+  for (const auto& entry : fs::directory_iterator(dir_)) {
+    if (entry.path().filename().string().rfind(".tmp-", 0) == 0) fs::remove_all(entry.path());
+  }
+  auto found = complete_checkpoints(dir_);
+  if (found.empty()) return std::nullopt;
+  return found.back().second.string();
+}
+
+std::string Checkpoints::save(int64_t step,
+                              const std::function<void(const std::string& dir)>& write) const {
+  fs::path tmp = fs::path(dir_) / fmt::format(".tmp-step-{}", step);
+  fs::path final_dir = fs::path(dir_) / fmt::format("step-{}", step);
+  fs::remove_all(tmp);
+  fs::create_directories(tmp);
+  write(tmp.string());
+  fs::remove_all(final_dir); // a re-run of the same step after a resume
+  fs::rename(tmp, final_dir);
+  auto found = complete_checkpoints(dir_);
+  for (size_t i = 0; i + keep_ < found.size(); ++i) fs::remove_all(found[i].second);
+  return final_dir.string();
+}
+
+void write_trainer_state(const std::string& dir, const TrainerState& state) {
+  nlohmann::json j = {{"kind", state.kind},
+                      {"step", state.step},
+                      {"seed", state.seed},
+                      {"config_hash", state.config_hash}};
+  std::ofstream out(fs::path(dir) / kStateFile);
+  out << j.dump(2) << "\n";
+  if (!out) throw runtime_failure("cannot write the trainer state", dir, "check free disk space");
+}
+
+TrainerState read_trainer_state(const std::string& dir) {
+  fs::path path = fs::path(dir) / kStateFile;
+  std::ifstream in(path);
+  nlohmann::json j = nlohmann::json::parse(in, nullptr, false);
+  if (!in || j.is_discarded() || !j.is_object()) {
+    throw bad_input("unreadable trainer state", path.string(),
+                    "delete this checkpoint folder or resume from another");
+  }
+  try {
+    return {j.at("kind").get<std::string>(), j.at("step").get<int64_t>(),
+            j.at("seed").get<int64_t>(), j.at("config_hash").get<std::string>()};
+  } catch (const nlohmann::json::exception& e) {
+    throw bad_input(std::string("malformed trainer state: ") + e.what(), path.string());
+  }
+}
+
+std::string config_hash(const Config& config) {
+  Config results = config;
+  results.checkpoint = CheckpointConfig{};
+  results.eval = EvalConfig{};
+  results.log = LogConfig{};
+  results.explicitly_set.clear();
+  std::string text = to_yaml(results);
+  uint64_t h = 1469598103934665603ULL; // FNV-1a 64
+  for (unsigned char c : text) {
+    h ^= c;
+    h *= 1099511628211ULL;
+  }
+  return fmt::format("{:016x}", h);
+}
+
+} // namespace treerpo::train

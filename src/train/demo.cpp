@@ -1,0 +1,95 @@
+#include "treerpo/train/demo.h"
+
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <set>
+
+#include <nlohmann/json.hpp>
+
+#include "treerpo/model/qwen2.h"
+#include "treerpo/tokenizer/byte_level_writer.h"
+#include "treerpo/tokenizer/chat.h"
+#include "treerpo/tokenizer/tokenizer.h"
+#include "treerpo/train/synthetic.h"
+
+namespace fs = std::filesystem;
+
+namespace treerpo::train {
+namespace {
+
+// Words as the Qwen2 split regex cuts them: an optional leading space then letters.
+std::map<std::string, int64_t> count_words(const std::vector<std::string>& texts) {
+  std::map<std::string, int64_t> counts;
+  for (const std::string& text : texts) {
+    size_t i = 0;
+    while (i < text.size()) {
+      size_t start = i;
+      if (text[i] == ' ' && i + 1 < text.size() &&
+          std::isalpha(static_cast<unsigned char>(text[i + 1])))
+        ++i;
+      size_t letters = i;
+      while (i < text.size() && std::isalpha(static_cast<unsigned char>(text[i]))) ++i;
+      if (i > letters && i - start >= 2) counts[text.substr(start, i - start)]++;
+      if (i == start) ++i;
+    }
+  }
+  return counts;
+}
+
+// Merges that build each word left to right: ("A","n"), ("An","n"), ... Shared prefixes merge once.
+std::vector<std::pair<std::string, std::string>>
+word_merges(const std::map<std::string, int64_t>& words) {
+  std::vector<std::pair<std::string, std::string>> merges;
+  std::set<std::string> made;
+  for (const auto& [word, count] : words) {
+    std::string prefix(1, word[0]);
+    for (size_t k = 1; k < word.size(); ++k) {
+      std::string next = prefix + word[k];
+      if (made.insert(next).second) merges.emplace_back(prefix, std::string(1, word[k]));
+      prefix = next;
+    }
+  }
+  return merges;
+}
+
+} // namespace
+
+model::Qwen2Config demo_model_config(int64_t vocab_size, const DemoOptions& options) {
+  model::Qwen2Config cfg;
+  cfg.vocab_size = vocab_size;
+  cfg.hidden_size = options.hidden_size;
+  cfg.intermediate_size = options.hidden_size * 3;
+  cfg.num_hidden_layers = options.layers;
+  cfg.num_attention_heads = 4;
+  cfg.num_key_value_heads = 2;
+  cfg.max_position_embeddings = 1024;
+  cfg.rope_theta = 10000.0;
+  cfg.rms_norm_eps = 1e-6;
+  cfg.tie_word_embeddings = true;
+  cfg.torch_dtype = "float32";
+  return cfg;
+}
+
+void write_demo_workspace(const std::string& dir, const DemoOptions& options) {
+  fs::path data = fs::path(dir) / "data", model_dir = fs::path(dir) / "model";
+  write_synthetic_dataset(data.string(), options.train_problems, options.test_problems,
+                          options.seed);
+
+  std::vector<std::string> texts = {tokenizer::qwen_math_prompt("", tokenizer::kQwenMathSystem),
+                                    "system user assistant"};
+  std::ifstream in(data / "train.jsonl");
+  for (std::string line; std::getline(in, line);) {
+    auto row = nlohmann::json::parse(line);
+    texts.push_back(row.at("question").get<std::string>());
+    texts.push_back(row.at("answer").get<std::string>());
+  }
+  tokenizer::write_byte_level_tokenizer(model_dir.string(), word_merges(count_words(texts)),
+                                        {"<|im_start|>"});
+  auto tok = tokenizer::Tokenizer::load(model_dir.string());
+  auto model = model::Qwen2::random(demo_model_config(tok->vocab_size(), options), options.seed,
+                                    torch::kFloat32, torch::kCPU);
+  model.save(model_dir.string());
+}
+
+} // namespace treerpo::train

@@ -1,0 +1,229 @@
+// The RL loop: grow trees with the current policy, score leaves, assign credit, one packed forward
+// per tree, clipped loss, AdamW. One process, one copy of the weights: the policy that samples is
+// the one that trains.
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+
+#include <spdlog/spdlog.h>
+#include <torch/torch.h>
+
+#include "treerpo/eval/dataset.h"
+#include "treerpo/rl/credit.h"
+#include "treerpo/rl/loss.h"
+#include "treerpo/rl/pack.h"
+#include "treerpo/rollout/qwen2_branches.h"
+#include "treerpo/rollout/tree_html.h"
+#include "treerpo/rollout/tree_json.h"
+#include "treerpo/tokenizer/chat.h"
+#include "treerpo/train/data_order.h"
+#include "treerpo/train/loops.h"
+#include "treerpo/train/metrics.h"
+#include "treerpo/train/schedule.h"
+#include "treerpo/train/scoring.h"
+#include "treerpo/util/error.h"
+#include "treerpo/util/progress.h"
+#include "treerpo/util/rng.h"
+
+namespace fs = std::filesystem;
+
+namespace treerpo::train {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point t) {
+  return std::chrono::duration<double>(Clock::now() - t).count();
+}
+
+// What one step measured, summed over its trees.
+struct StepTotals {
+  double loss = 0, leaf_reward = 0, clip_fraction = 0, ratio = 0, kl = 0, split_entropy = 0;
+  int64_t trees = 0, nodes = 0, leaves = 0, correct_leaves = 0, zero_signal = 0, skipped = 0;
+  int64_t splits = 0, loss_tokens = 0, packed_tokens = 0, per_group_tokens = 0;
+  int32_t max_depth = 0;
+};
+
+void add_tree_shape(StepTotals& t, const rollout::Tree& tree) {
+  t.trees += 1;
+  t.nodes += static_cast<int64_t>(tree.nodes.size());
+  t.max_depth = std::max(t.max_depth, tree.max_depth());
+  for (const auto& n : tree.nodes) {
+    if (n.split_entropy) {
+      t.splits += 1;
+      t.split_entropy += *n.split_entropy;
+    }
+    if (n.leaf) {
+      t.leaves += 1;
+      t.leaf_reward += n.reward;
+      t.correct_leaves += n.correct.value_or(false) ? 1 : 0;
+    }
+  }
+  rl::ForwardCost cost = rl::forward_cost(tree);
+  t.packed_tokens += cost.packed;
+  t.per_group_tokens += cost.per_group;
+}
+
+void write_trees(const std::string& run_dir, int64_t step,
+                 const std::vector<rollout::Tree>& trees) {
+  fs::path dir = fs::path(run_dir) / "trees";
+  fs::create_directories(dir);
+  std::ofstream jsonl(dir / fmt::format("step-{}.jsonl", step));
+  for (const auto& tree : trees) jsonl << rollout::tree_to_json(tree).dump() << "\n";
+  std::ofstream(dir / fmt::format("step-{}.html", step)) << rollout::tree_to_html(trees.front());
+}
+
+} // namespace
+
+LoopResult run_rl(const Config& config, const RunOptions& options) {
+  if (config.data.train.empty())
+    throw bad_input("no training data", "data.train", "set data.train");
+  auto problems =
+      eval::load_problems(config.data.train, config.data.question_field, config.data.answer_field);
+  TrainingRun run(config, "rl", options);
+  const TrainConfig& tc = config.train;
+  const auto& tok = run.tokenizer();
+  const auto n = static_cast<int64_t>(problems.size());
+  const int64_t per_step = tc.prompts_per_step * tc.grad_accum;
+  const int64_t total = tc.steps > 0 ? tc.steps : (tc.epochs * n + per_step - 1) / per_step;
+  const auto seed = static_cast<uint64_t>(tc.seed);
+  const torch::Dtype dtype = parse_dtype(config.model.dtype);
+
+  rl::CreditOptions credit{rl::credit_rule_for(config.rollout.algorithm, tc.loss_agg),
+                           tc.std_normalize};
+  rl::LossOptions loss_options{tc.loss_agg, tc.clip_eps, tc.clip_eps_high, tc.dr_grpo_constant,
+                               tc.kl_coef};
+  // beta > 0: a frozen copy of the starting policy is the KL reference.
+  std::unique_ptr<model::Qwen2> reference;
+  if (tc.kl_coef > 0) {
+    reference =
+        std::make_unique<model::Qwen2>(model::Qwen2::load(config.model.path, dtype, run.device()));
+  }
+
+  MetricsWriter metrics(run.run_dir(), config.log.tensorboard, run.start_step());
+  Progress progress("train", total, "step");
+  progress.advance(run.start_step());
+  DataOrder order(n, seed, config.data.shuffle);
+  LoopResult result;
+  for (int64_t step = run.start_step(); step < total; ++step) {
+    StepTotals totals;
+    double rollout_s = 0, train_s = 0;
+    int64_t generated = 0;
+    std::vector<rollout::Tree> shown;
+    for (int64_t micro = 0; micro < tc.grad_accum; ++micro) {
+      std::vector<rollout::PromptInput> prompts;
+      int64_t longest = 0;
+      for (int64_t i = 0; i < tc.prompts_per_step; ++i) {
+        const auto& p = problems[static_cast<size_t>(
+            order.at((step * tc.grad_accum + micro) * tc.prompts_per_step + i))];
+        prompts.push_back(
+            {p.question, p.answer,
+             tok.encode(tokenizer::qwen_math_prompt(p.question, config.data.system_prompt))});
+        longest =
+            std::max<int64_t>(longest, static_cast<int64_t>(prompts.back().prompt_ids.size()));
+      }
+      auto started = Clock::now();
+      std::vector<rollout::Tree> trees;
+      {
+        torch::NoGradGuard no_grad;
+        // The KV cache lives only for the rollout: it is freed before the backward.
+        rollout::Qwen2Branches branches(run.model(), config.rollout.max_live_branches,
+                                        longest + config.rollout.max_answer_tokens + 1, dtype,
+                                        run.device());
+        rollout::RolloutSetup setup{
+            config.rollout, tok.eos_ids(),
+            derive_seed(seed, static_cast<uint64_t>(step * tc.grad_accum + micro))};
+        rollout::RolloutStats stats;
+        trees = rollout::grow_trees(branches, rollout::tokenizer_streams(tok), setup, prompts, {},
+                                    &stats);
+        generated += stats.tokens_generated;
+      }
+      rollout_s += seconds_since(started);
+
+      started = Clock::now();
+      int64_t step_trees = tc.prompts_per_step * tc.grad_accum;
+      for (auto& tree : trees) {
+        auto advantages = score_tree(tree, credit);
+        add_tree_shape(totals, tree);
+        bool no_signal = rl::zero_signal(tree);
+        totals.zero_signal += no_signal ? 1 : 0;
+        if (no_signal && tc.filter_zero_signal) {
+          totals.skipped += 1;
+          continue;
+        }
+        rl::PackedBatch packed = rl::pack_tree(tree, advantages, credit.rule);
+        torch::Tensor logprobs = run.model().tree_logprobs(packed.tree);
+        torch::Tensor ref;
+        if (reference) {
+          torch::NoGradGuard no_grad;
+          ref = reference->tree_logprobs(packed.tree);
+        }
+        rl::LossResult r =
+            rl::policy_loss(logprobs, packed, loss_options, reference ? &ref : nullptr);
+        // Trees of a step are averaged (each tree's loss is already its own aggregation).
+        (r.loss / static_cast<double>(step_trees)).backward();
+        totals.loss += r.loss.item<double>() / static_cast<double>(step_trees);
+        totals.clip_fraction += r.clip_fraction;
+        totals.ratio += r.mean_ratio;
+        totals.kl += r.kl;
+        totals.loss_tokens += r.tokens;
+      }
+      train_s += seconds_since(started);
+      if (shown.empty()) shown = std::move(trees);
+    }
+    auto started = Clock::now();
+    double lr = learning_rate(tc.lr, tc.lr_schedule, tc.warmup_steps, step, total);
+    std::optional<double> norm = run.apply_gradients(lr, totals.loss);
+    train_s += seconds_since(started);
+
+    auto trained = static_cast<double>(std::max<int64_t>(1, totals.trees - totals.skipped));
+    auto per = [&](double v, int64_t count) {
+      return count > 0 ? v / static_cast<double>(count) : 0.0;
+    };
+    metrics.write(
+        step + 1,
+        {{"loss", totals.loss},
+         {"reward/mean", per(totals.leaf_reward, totals.leaves)},
+         {"accuracy/leaf", per(static_cast<double>(totals.correct_leaves), totals.leaves)},
+         {"tree/nodes", per(static_cast<double>(totals.nodes), totals.trees)},
+         {"tree/leaves", per(static_cast<double>(totals.leaves), totals.trees)},
+         {"tree/max_depth", totals.max_depth},
+         {"tree/zero_signal", static_cast<double>(totals.zero_signal)},
+         {"tree/split_entropy", per(totals.split_entropy, totals.splits)},
+         {"tokens/generated", static_cast<double>(generated)},
+         {"tokens/packed", static_cast<double>(totals.packed_tokens)},
+         {"tokens/per_group_forward", static_cast<double>(totals.per_group_tokens)},
+         {"tokens/loss", static_cast<double>(totals.loss_tokens)},
+         {"clip_fraction", totals.clip_fraction / trained},
+         {"ratio/mean", totals.ratio / trained},
+         {"kl", totals.kl / trained},
+         {"grad_norm", norm.value_or(NAN)},
+         {"lr", lr},
+         {"time/rollout", rollout_s},
+         {"time/train", train_s},
+         {"tokens_per_s", static_cast<double>(generated) / std::max(1e-9, rollout_s)}});
+    progress.advance(1, fmt::format("reward {:.3f} nodes {:.1f}",
+                                    per(totals.leaf_reward, totals.leaves),
+                                    per(static_cast<double>(totals.nodes), totals.trees)));
+    if (config.log.render_trees_every > 0 && (step + 1) % config.log.render_trees_every == 0 &&
+        !shown.empty()) {
+      write_trees(run.run_dir(), step + 1, shown);
+    }
+    bool last = step + 1 == total;
+    bool every = config.checkpoint.every > 0 && (step + 1) % config.checkpoint.every == 0;
+    if (last || every || TrainingRun::stop_requested())
+      result.checkpoint = run.checkpoint(step + 1);
+    result.steps = step + 1;
+    if (TrainingRun::stop_requested() && !last) {
+      result.interrupted = true;
+      break;
+    }
+  }
+  if (result.checkpoint.empty()) {
+    result.steps = total;
+    result.checkpoint = Checkpoints(run.run_dir(), config.checkpoint.keep).latest().value_or("");
+  }
+  return result;
+}
+
+} // namespace treerpo::train

@@ -1,0 +1,149 @@
+#include "treerpo/train/run.h"
+
+#include <atomic>
+#include <cmath>
+#include <csignal>
+#include <filesystem>
+#include <fstream>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+#include <torch/cuda.h>
+#include <torch/nn/utils/clip_grad.h>
+#include <torch/serialize.h>
+
+#include "treerpo/util/error.h"
+
+namespace fs = std::filesystem;
+
+namespace treerpo::train {
+namespace {
+
+std::atomic<bool> g_stop{false};
+
+extern "C" void on_stop_signal(int /*signal*/) {
+  g_stop.store(true);
+}
+
+void write_text_atomically(const fs::path& path, const std::string& text) {
+  fs::path tmp = path;
+  tmp += ".tmp";
+  {
+    std::ofstream out(tmp);
+    out << text;
+    if (!out) throw runtime_failure("cannot write file", tmp.string(), "check free disk space");
+  }
+  fs::rename(tmp, path);
+}
+
+} // namespace
+
+torch::Dtype parse_dtype(const std::string& dtype) {
+  return dtype == "bfloat16" ? torch::kBFloat16 : torch::kFloat32;
+}
+
+torch::Device parse_device(const std::string& device) {
+  torch::Device d(device);
+  if (d.is_cuda() && !torch::cuda::is_available()) {
+    throw bad_input(
+        "model.device is " + device + " but no CUDA device is usable here", "model.device",
+        "set model.device=cpu (and model.dtype=float32) or use a CUDA build of LibTorch");
+  }
+  return d;
+}
+
+TrainingRun::TrainingRun(const Config& config, std::string kind, const RunOptions& options)
+    : config_(config), kind_(std::move(kind)), device_(parse_device(config.model.device)),
+      dtype_(parse_dtype(config.model.dtype)),
+      checkpoints_(config.checkpoint.dir, config.checkpoint.keep) {
+  fs::create_directories(run_dir());
+  std::string hash = config_hash(config_);
+  std::optional<std::string> resume =
+      options.resume.empty() ? checkpoints_.latest() : std::optional<std::string>(options.resume);
+  std::string weights = config_.model.path;
+  if (resume) {
+    TrainerState state = read_trainer_state(*resume);
+    if (state.kind != kind_) {
+      throw bad_input(fmt::format("this run directory holds a {} run, not {}", state.kind, kind_),
+                      run_dir(), "choose another checkpoint.dir");
+    }
+    if (state.config_hash != hash && !options.force) {
+      throw bad_input(
+          "the configuration changed since this run's checkpoints (results would differ)", *resume,
+          "re-run with the same config, choose a new checkpoint.dir, or pass --force");
+    }
+    weights = *resume;
+    start_step_ = state.step;
+    spdlog::info("resuming {} from {} (step {})", kind_, *resume, start_step_);
+  } else if (weights.empty()) {
+    throw bad_input("model.path is not set", "model.path", "set it to a Hugging Face model folder");
+  }
+  model_ = std::make_unique<model::Qwen2>(model::Qwen2::load(weights, dtype_, device_));
+  std::string tok = config_.model.tokenizer.empty() ? config_.model.path : config_.model.tokenizer;
+  tokenizer_ = tokenizer::Tokenizer::load(tok.empty() ? weights : tok);
+
+  params_ = model_->parameters();
+  for (auto& p : params_) p.requires_grad_(true);
+  const TrainConfig& t = config_.train;
+  optimizer_ =
+      std::make_unique<torch::optim::AdamW>(params_, torch::optim::AdamWOptions(t.lr)
+                                                         .betas({t.adam_beta1, t.adam_beta2})
+                                                         .eps(t.adam_eps)
+                                                         .weight_decay(t.weight_decay));
+  if (resume && fs::exists(fs::path(*resume) / "optimizer.pt")) {
+    torch::load(*optimizer_, (fs::path(*resume) / "optimizer.pt").string());
+  }
+  write_text_atomically(fs::path(run_dir()) / "config.yaml", to_yaml(config_));
+  g_stop.store(false);
+  std::signal(SIGINT, on_stop_signal);
+  std::signal(SIGTERM, on_stop_signal);
+}
+
+TrainingRun::~TrainingRun() {
+  std::signal(SIGINT, SIG_DFL);
+  std::signal(SIGTERM, SIG_DFL);
+}
+
+bool TrainingRun::stop_requested() {
+  return g_stop.load();
+}
+
+std::optional<double> TrainingRun::apply_gradients(double lr, double loss) {
+  double max_norm = config_.train.max_grad_norm;
+  // With clipping off, the norm is still measured (for metrics and the NaN check).
+  double norm = torch::nn::utils::clip_grad_norm_(
+      params_, max_norm > 0 ? max_norm : std::numeric_limits<double>::infinity());
+  bool finite = std::isfinite(loss) && std::isfinite(norm);
+  if (finite) {
+    for (auto& group : optimizer_->param_groups()) {
+      static_cast<torch::optim::AdamWOptions&>(group.options()).lr(lr);
+    }
+    optimizer_->step();
+    bad_steps_ = 0;
+  } else {
+    ++bad_steps_;
+    spdlog::warn("non-finite loss ({}) or gradient norm ({}): update skipped ({} in a row)", loss,
+                 norm, bad_steps_);
+    if (bad_steps_ >= config_.train.max_bad_steps) {
+      throw runtime_failure(
+          fmt::format("{} steps in a row had a non-finite loss or gradient", bad_steps_), run_dir(),
+          "lower train.lr or check the data; the last checkpoint is intact");
+    }
+  }
+  optimizer_->zero_grad();
+  if (!finite) return std::nullopt;
+  return norm;
+}
+
+std::string TrainingRun::checkpoint(int64_t step) {
+  TrainerState state{kind_, step, config_.train.seed, config_hash(config_)};
+  std::string dir = checkpoints_.save(step, [&](const std::string& tmp) {
+    model_->save(tmp);
+    torch::save(*optimizer_, (fs::path(tmp) / "optimizer.pt").string());
+    write_trainer_state(tmp, state);
+  });
+  spdlog::info("checkpoint {}", dir);
+  return dir;
+}
+
+} // namespace treerpo::train

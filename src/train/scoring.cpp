@@ -1,0 +1,20 @@
+#include "treerpo/train/scoring.h"
+
+#include "treerpo/reward/checker.h"
+
+namespace treerpo::train {
+
+std::vector<std::vector<float>> score_tree(rollout::Tree& tree, const rl::CreditOptions& credit) {
+  for (int32_t leaf : tree.leaf_ids()) {
+    std::string answer;
+    for (int32_t n = leaf; n > 0; n = tree.nodes[static_cast<size_t>(n)].parent) {
+      answer.insert(0, tree.nodes[static_cast<size_t>(n)].text);
+    }
+    bool correct = reward::check(answer, tree.gold).correct;
+    tree.nodes[static_cast<size_t>(leaf)].correct = correct;
+    tree.nodes[static_cast<size_t>(leaf)].reward = correct ? 1.0 : 0.0;
+  }
+  return rl::assign_credit(tree, credit);
+}
+
+} // namespace treerpo::train
