@@ -1,0 +1,230 @@
+#include <filesystem>
+#include <fstream>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "tiny_model.h"
+#include "treerpo/model/qwen2.h"
+#include "treerpo/model/safetensors.h"
+#include "treerpo/util/error.h"
+
+namespace treerpo::model {
+namespace {
+
+namespace fs = std::filesystem;
+using testing::TempDir;
+using testing::tiny_config;
+
+void expect_same_weights(const Qwen2& a, const Qwen2& b) {
+  auto pa = a.named_parameters(), pb = b.named_parameters();
+  ASSERT_EQ(pa.size(), pb.size());
+  for (size_t i = 0; i < pa.size(); ++i) {
+    EXPECT_EQ(pa[i].first, pb[i].first);
+    EXPECT_TRUE(torch::equal(pa[i].second, pb[i].second)) << pa[i].first;
+  }
+}
+
+std::string file_bytes(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+class RoundTrip : public ::testing::TestWithParam<bool> {};
+
+TEST_P(RoundTrip, LoadSaveLoadIsBitExact) {
+  TempDir first, second;
+  Qwen2 original = Qwen2::random(tiny_config(GetParam()), 7, torch::kFloat32, torch::kCPU);
+  original.save(first.str());
+  Qwen2 loaded = Qwen2::load(first.str(), torch::kFloat32, torch::kCPU);
+  expect_same_weights(original, loaded);
+  loaded.save(second.str());
+  EXPECT_EQ(file_bytes(first / "model.safetensors"), file_bytes(second / "model.safetensors"));
+  expect_same_weights(original, Qwen2::load(second.str(), torch::kFloat32, torch::kCPU));
+}
+
+TEST_P(RoundTrip, ShardedEqualsUnsharded) {
+  TempDir whole, sharded;
+  Qwen2 model = Qwen2::random(tiny_config(GetParam()), 8, torch::kFloat32, torch::kCPU);
+  model.save(whole.str());
+  model.save(sharded.str(), /*max_shard_bytes=*/40000);
+  EXPECT_FALSE(fs::exists(sharded / "model.safetensors"));
+  nlohmann::json index =
+      nlohmann::json::parse(std::ifstream(sharded / "model.safetensors.index.json"));
+  std::set<std::string> shards;
+  for (const auto& [name, file] : index["weight_map"].items())
+    shards.insert(file.get<std::string>());
+  EXPECT_GT(shards.size(), 2u);
+  char first_shard[64];
+  std::snprintf(first_shard, sizeof(first_shard), "model-00001-of-%05zu.safetensors",
+                shards.size());
+  EXPECT_TRUE(shards.count(first_shard)) << *shards.begin();
+  expect_same_weights(Qwen2::load(whole.str(), torch::kFloat32, torch::kCPU),
+                      Qwen2::load(sharded.str(), torch::kFloat32, torch::kCPU));
+}
+
+INSTANTIATE_TEST_SUITE_P(TiedAndUntied, RoundTrip, ::testing::Bool(),
+                         [](const auto& info) { return info.param ? "Tied" : "Untied"; });
+
+TEST(Checkpoint, TiedHeadIsStoredOnceAndReusesTheEmbedding) {
+  TempDir dir;
+  Qwen2::random(tiny_config(true), 1, torch::kFloat32, torch::kCPU).save(dir.str());
+  auto file = SafetensorsFile::open(dir / "model.safetensors");
+  EXPECT_FALSE(file.contains("lm_head.weight"));
+  EXPECT_TRUE(file.contains("model.embed_tokens.weight"));
+  Qwen2 model = Qwen2::load(dir.str(), torch::kFloat32, torch::kCPU);
+  // Logits of the tied head are the final hidden state times the embedding: changing the embedding
+  // row of token 5 changes only logit 5.
+  torch::Tensor before = model.forward({1, 2, 3});
+  {
+    torch::NoGradGuard no_grad;
+    model.named_parameters().front().second[5].add_(1.0);
+  }
+  torch::Tensor after = model.forward({1, 2, 3});
+  torch::Tensor changed = (after[0] != before[0]).nonzero().view({-1});
+  ASSERT_EQ(changed.numel(), 1);
+  EXPECT_EQ(changed[0].item<int64_t>(), 5);
+}
+
+TEST(Checkpoint, UntiedHeadIsItsOwnTensor) {
+  TempDir dir;
+  Qwen2::random(tiny_config(false), 1, torch::kFloat32, torch::kCPU).save(dir.str());
+  auto file = SafetensorsFile::open(dir / "model.safetensors");
+  EXPECT_TRUE(file.contains("lm_head.weight"));
+  EXPECT_FALSE(
+      torch::equal(file.tensor("lm_head.weight"), file.tensor("model.embed_tokens.weight")));
+}
+
+TEST(Checkpoint, SavedFolderHasTransformersFiles) {
+  TempDir dir;
+  Qwen2::random(tiny_config(true), 1, torch::kBFloat16, torch::kCPU).save(dir.str());
+  nlohmann::json config = nlohmann::json::parse(std::ifstream(dir / "config.json"));
+  EXPECT_EQ(config["architectures"][0], "Qwen2ForCausalLM");
+  EXPECT_EQ(config["torch_dtype"], "bfloat16");
+  EXPECT_TRUE(fs::exists(dir / "generation_config.json"));
+  EXPECT_EQ(
+      SafetensorsFile::open(dir / "model.safetensors").tensor("model.norm.weight").scalar_type(),
+      torch::kBFloat16);
+}
+
+TEST(Checkpoint, SaveKeepsSourceConfigKeysAndTokenizerFiles) {
+  TempDir source, copy;
+  Qwen2::random(tiny_config(true), 1, torch::kFloat32, torch::kCPU).save(source.str());
+  nlohmann::json config = nlohmann::json::parse(std::ifstream(source / "config.json"));
+  config["eos_token_id"] = 151643;
+  std::ofstream(source / "config.json") << config.dump();
+  std::ofstream(source / "tokenizer.json") << R"({"model": {}})";
+  Qwen2::load(source.str(), torch::kFloat32, torch::kCPU).save(copy.str());
+  EXPECT_EQ(nlohmann::json::parse(std::ifstream(copy / "config.json"))["eos_token_id"], 151643);
+  EXPECT_EQ(file_bytes(copy / "tokenizer.json"), R"({"model": {}})");
+}
+
+// --- Bad checkpoints: each must throw bad_input naming the file (and the tensor where there is
+// one).
+
+// Splits a safetensors file into its JSON header and data, and writes them back (edited).
+struct RawFile {
+  nlohmann::json header;
+  std::string data;
+  explicit RawFile(const std::string& path) {
+    std::string bytes = file_bytes(path);
+    uint64_t len = 0;
+    for (int i = 7; i >= 0; --i) len = (len << 8) | static_cast<unsigned char>(bytes[i]);
+    header = nlohmann::json::parse(bytes.substr(8, len));
+    data = bytes.substr(8 + len);
+  }
+  void write(const std::string& path) const {
+    std::string text = header.dump();
+    std::string out(8, '\0');
+    for (int i = 0; i < 8; ++i)
+      out[i] = static_cast<char>((uint64_t(text.size()) >> (8 * i)) & 0xff);
+    std::ofstream(path, std::ios::binary | std::ios::trunc) << out << text << data;
+  }
+};
+
+class BadCheckpoint : public ::testing::Test {
+protected:
+  void SetUp() override {
+    Qwen2::random(tiny_config(false), 3, torch::kFloat32, torch::kCPU).save(dir_.str());
+  }
+  std::string weights() const { return dir_ / "model.safetensors"; }
+  // Loading must fail with bad_input whose message names every one of `parts`.
+  void expect_load_error(const std::vector<std::string>& parts) {
+    try {
+      Qwen2::load(dir_.str(), torch::kFloat32, torch::kCPU);
+      FAIL() << "loaded a bad checkpoint";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.kind(), ErrorKind::BadInput);
+      const std::string what = e.what();
+      EXPECT_EQ(what.find('\n'), std::string::npos) << what;
+      for (const auto& part : parts) EXPECT_NE(what.find(part), std::string::npos) << what;
+    }
+  }
+  TempDir dir_;
+};
+
+TEST_F(BadCheckpoint, TruncatedFile) {
+  fs::resize_file(weights(), fs::file_size(weights()) - 100);
+  // The last tensor in data order is the one cut short.
+  RawFile raw(weights());
+  std::string last;
+  uint64_t last_end = 0;
+  for (const auto& [name, info] : raw.header.items()) {
+    if (name != "__metadata__" && info["data_offsets"][1].get<uint64_t>() > last_end) {
+      last_end = info["data_offsets"][1].get<uint64_t>();
+      last = name;
+    }
+  }
+  expect_load_error({weights(), "tensor " + last});
+}
+
+TEST_F(BadCheckpoint, HeaderLongerThanFile) {
+  std::string bytes = file_bytes(weights());
+  bytes[6] = '\x01'; // header length += 2^48
+  std::ofstream(weights(), std::ios::binary | std::ios::trunc) << bytes;
+  expect_load_error({weights(), "header length"});
+}
+
+TEST_F(BadCheckpoint, OffsetsOutOfRange) {
+  RawFile raw(weights());
+  raw.header["model.norm.weight"]["data_offsets"] = {raw.data.size(), raw.data.size() + 256};
+  raw.write(weights());
+  expect_load_error({weights(), "tensor model.norm.weight", "out of range"});
+}
+
+TEST_F(BadCheckpoint, DtypeShapeMismatch) {
+  RawFile raw(weights());
+  raw.header["model.layers.1.mlp.up_proj.weight"]["dtype"] = "BF16";
+  raw.write(weights());
+  expect_load_error({weights(), "tensor model.layers.1.mlp.up_proj.weight", "bytes"});
+}
+
+TEST_F(BadCheckpoint, OverlappingTensors) {
+  RawFile raw(weights());
+  raw.header["model.norm.weight"]["data_offsets"] =
+      raw.header["model.layers.0.input_layernorm.weight"]["data_offsets"];
+  raw.write(weights());
+  expect_load_error({weights(), "overlaps"});
+}
+
+TEST_F(BadCheckpoint, MissingTensor) {
+  RawFile raw(weights());
+  raw.header.erase("model.layers.0.self_attn.k_proj.bias");
+  raw.write(weights());
+  expect_load_error({weights(), "missing tensor", "model.layers.0.self_attn.k_proj.bias"});
+}
+
+TEST_F(BadCheckpoint, WrongShape) {
+  RawFile raw(weights());
+  raw.header["model.layers.0.self_attn.q_proj.weight"]["shape"] = {32, 128};
+  raw.write(weights());
+  expect_load_error({weights(), "tensor model.layers.0.self_attn.q_proj.weight", "[64, 64]"});
+}
+
+TEST_F(BadCheckpoint, MissingWeightsFile) {
+  fs::remove(weights());
+  expect_load_error({dir_.str(), "model.safetensors"});
+}
+
+} // namespace
+} // namespace treerpo::model
