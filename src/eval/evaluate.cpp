@@ -1,0 +1,241 @@
+#include "treerpo/eval/evaluate.h"
+
+#include <algorithm>
+#include <chrono>
+#include <optional>
+#include <set>
+
+#include <nlohmann/json.hpp>
+
+#include "results_file.h"
+#include "treerpo/eval/interval.h"
+#include "treerpo/model/qwen2.h"
+#include "treerpo/reward/checker.h"
+#include "treerpo/rollout/qwen2_branches.h"
+#include "treerpo/rollout/sampler.h"
+#include "treerpo/util/error.h"
+#include "treerpo/util/log.h"
+
+namespace treerpo::eval {
+
+namespace {
+
+using rollout::Rng;
+
+void validate(const EvalOptions& o) {
+  const char* where = "eval options";
+  if (!o.greedy && o.maj <= 0) {
+    throw bad_input("nothing to evaluate: greedy is off and maj is 0", where,
+                    "pass --greedy and/or --maj K");
+  }
+  if (o.maj < 0) throw bad_input("maj must be >= 0", where, "pass --maj K with K >= 1");
+  if (o.limit < 0) throw bad_input("limit must be >= 0", where, "0 evaluates every problem");
+  if (o.max_new_tokens < 1) throw bad_input("max_new_tokens must be >= 1", where, "");
+  if (o.batch < 1) throw bad_input("batch must be >= 1", where, "");
+  if (o.maj > 0 && !(o.temperature > 0.0)) {
+    throw bad_input("maj@k needs a temperature > 0", where, "the protocol uses 0.7");
+  }
+  if (o.maj > 0 && !(o.top_p > 0.0 && o.top_p <= 1.0)) {
+    throw bad_input("top_p must be in (0, 1]", where, "the protocol uses 0.8");
+  }
+}
+
+// The rollout engine's `grpo` shape grows k independent samples as the root's children; with
+// temperature 0 and one sample it is plain greedy decoding.
+rollout::RolloutSetup sampling_setup(const EvalOptions& o, bool greedy, std::vector<int32_t> eos,
+                                     uint64_t seed) {
+  rollout::RolloutSetup setup;
+  RolloutConfig& c = setup.config;
+  c.algorithm = "grpo";
+  c.samples = greedy ? 1 : o.maj;
+  c.temperature = greedy ? 0.0 : o.temperature;
+  c.top_p = greedy ? 1.0 : o.top_p;
+  c.top_k = 0;
+  c.repetition_penalty = 1.0;
+  c.max_node_tokens = o.max_new_tokens;
+  c.max_answer_tokens = o.max_new_tokens;
+  setup.eos_ids = std::move(eos);
+  setup.seed = seed;
+  return setup;
+}
+
+// The first `slots` KV slots of a larger cache: the greedy pass decodes with batch + 1 slots
+// whether or not maj@k shares the cache, so its answers do not depend on --maj.
+class SlotWindow : public rollout::BranchModel {
+public:
+  SlotWindow(rollout::BranchModel& inner, int64_t slots) : inner_(inner), slots_(slots) {}
+  int64_t slots() const override { return slots_; }
+  int64_t vocab_size() const override { return inner_.vocab_size(); }
+  at::Device device() const override { return inner_.device(); }
+  at::Tensor prefill(const std::vector<int64_t>& slots,
+                     const std::vector<std::vector<int32_t>>& prompts) override {
+    return inner_.prefill(slots, prompts);
+  }
+  at::Tensor decode(const std::vector<int64_t>& slots,
+                    const std::vector<int32_t>& tokens) override {
+    return inner_.decode(slots, tokens);
+  }
+  void fork(int64_t src, int64_t dst) override { inner_.fork(src, dst); }
+  void release(int64_t slot) override { inner_.release(slot); }
+
+private:
+  rollout::BranchModel& inner_;
+  int64_t slots_;
+};
+
+// The root's children in order: one sample each.
+std::vector<Sample> samples_of(const rollout::Tree& tree, const tokenizer::Tokenizer& tok,
+                               const std::set<int32_t>& eos) {
+  std::vector<Sample> out;
+  for (int32_t child : tree.root().children) {
+    const std::vector<int32_t> ids = tree.answer_ids(child);
+    Sample s;
+    s.text = tok.decode(ids);
+    s.tokens = static_cast<int64_t>(ids.size());
+    s.stopped = !ids.empty() && eos.count(ids.back()) > 0;
+    const reward::Verdict v = reward::check(s.text, tree.gold);
+    s.extracted = v.extracted;
+    s.correct = v.correct;
+    out.push_back(std::move(s));
+  }
+  return out;
+}
+
+void log_progress(int64_t done, int64_t total, const Tally& t, const EvalOptions& o) {
+  const double n = std::max<int64_t>(1, t.problems);
+  std::string scores;
+  if (o.greedy) scores += fmt::format(" greedy {:.1f}%", 100.0 * t.greedy_correct / n);
+  if (o.maj > 0) scores += fmt::format(" maj@{} {:.1f}%", o.maj, 100.0 * t.maj_correct / n);
+  spdlog::info("eval: {}/{} problems,{}", done, total, scores);
+}
+
+} // namespace
+
+EvalSummary evaluate(model::Qwen2& model, const tokenizer::Tokenizer& tok,
+                     const std::vector<Problem>& all_problems, const EvalOptions& options,
+                     const std::string& out_path) {
+  validate(options);
+  const auto start = std::chrono::steady_clock::now();
+  const auto n = static_cast<int64_t>(all_problems.size());
+  const int64_t count = options.limit > 0 ? std::min(options.limit, n) : n;
+  const std::vector<Problem> problems(all_problems.begin(), all_problems.begin() + count);
+  std::optional<ResultsFile> file;
+  if (!out_path.empty()) file.emplace(out_path, problems, options);
+  Tally total;
+  int64_t resumed = 0;
+  if (file) {
+    for (const auto& [index, t] : file->done()) total.add(t), resumed += 1;
+  }
+
+  std::vector<rollout::PromptInput> prompts;
+  size_t longest = 0;
+  for (const Problem& p : problems) {
+    prompts.push_back({p.question, p.answer,
+                       tok.encode(tokenizer::qwen_math_prompt(p.question, options.system_prompt))});
+    longest = std::max(longest, prompts.back().prompt_ids.size());
+  }
+  const std::vector<int32_t> eos_ids = tok.eos_ids();
+  const std::set<int32_t> eos(eos_ids.begin(), eos_ids.end());
+  const torch::Tensor weight = model.parameters().front();
+  const int64_t samples = std::max<int64_t>(1, options.maj);
+  std::optional<rollout::Qwen2Branches> branches;
+  const auto streams = rollout::tokenizer_streams(tok);
+
+  int64_t generated = 0;
+  // Batches are fixed slices of the problem list (not of the problems still to do), so a resumed
+  // run decodes each batch exactly as an uninterrupted run does: same rows, same sampling seeds.
+  for (int64_t begin = 0; begin < count; begin += options.batch) {
+    const int64_t end = std::min(count, begin + options.batch);
+    bool pending = false;
+    for (int64_t i = begin; i < end; ++i) pending |= !file || file->done().count(i) == 0;
+    if (!pending) continue;
+    if (!branches) {
+      // One sample per KV slot, plus the one slot the engine needs free to start a prompt.
+      branches.emplace(model, options.batch * samples + 1,
+                       static_cast<int64_t>(longest) + options.max_new_tokens + 1,
+                       weight.scalar_type(), weight.device());
+    }
+    const std::vector<rollout::PromptInput> batch(prompts.begin() + begin, prompts.begin() + end);
+    const auto batch_index = static_cast<uint64_t>(begin / options.batch);
+    rollout::RolloutStats stats;
+    std::vector<rollout::Tree> greedy_trees, maj_trees;
+    if (options.greedy) {
+      SlotWindow window(*branches, options.batch + 1);
+      greedy_trees = rollout::grow_trees(window, streams, sampling_setup(options, true, eos_ids, 0),
+                                         batch, {}, &stats);
+      generated += stats.tokens_generated;
+    }
+    if (options.maj > 0) {
+      const uint64_t seed = Rng::derive(Rng::derive(options.seed, 0), batch_index);
+      maj_trees = rollout::grow_trees(
+          *branches, streams, sampling_setup(options, false, eos_ids, seed), batch, {}, &stats);
+      generated += stats.tokens_generated;
+    }
+    std::vector<std::string> lines;
+    for (int64_t i = begin; i < end; ++i) {
+      if (file && file->done().count(i) > 0) continue;
+      const auto row = static_cast<size_t>(i - begin);
+      ProblemResult r;
+      r.index = i;
+      if (options.greedy) r.greedy = samples_of(greedy_trees[row], tok, eos).front();
+      if (options.maj > 0) {
+        r.samples = samples_of(maj_trees[row], tok, eos);
+        std::vector<std::optional<std::string>> answers;
+        for (const Sample& s : r.samples) answers.push_back(s.extracted);
+        r.vote = majority_vote(answers, Rng::derive(Rng::derive(options.seed, 1), i));
+      }
+      total.add(tally(r));
+      if (file) lines.push_back(result_line(r, problems[static_cast<size_t>(i)]));
+    }
+    if (file) file->append(lines);
+    log_progress(end, count, total, options);
+  }
+
+  EvalSummary s;
+  s.problems = total.problems;
+  s.resumed = resumed;
+  s.greedy = options.greedy;
+  s.maj = options.maj;
+  s.greedy_correct = total.greedy_correct;
+  s.maj_correct = total.maj_correct;
+  const double denominator = std::max<double>(1.0, static_cast<double>(total.problems));
+  if (options.greedy) {
+    const Interval ci = wilson_interval(total.greedy_correct, total.problems);
+    s.greedy_accuracy = total.greedy_correct / denominator;
+    s.greedy_ci_low = ci.low, s.greedy_ci_high = ci.high;
+  }
+  if (options.maj > 0) {
+    const Interval ci = wilson_interval(total.maj_correct, total.problems);
+    s.maj_accuracy = total.maj_correct / denominator;
+    s.maj_ci_low = ci.low, s.maj_ci_high = ci.high;
+  }
+  s.mean_generated_tokens =
+      total.samples > 0 ? static_cast<double>(total.tokens) / static_cast<double>(total.samples)
+                        : 0.0;
+  s.generated_tokens = generated;
+  s.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  s.tokens_per_s = s.seconds > 0 ? static_cast<double>(generated) / s.seconds : 0.0;
+  return s;
+}
+
+std::string summary_json(const EvalSummary& s) {
+  nlohmann::json j = {{"problems", s.problems}, {"resumed", s.resumed}};
+  if (s.greedy) {
+    j["greedy"] = {{"correct", s.greedy_correct},
+                   {"accuracy", 100.0 * s.greedy_accuracy},
+                   {"ci95", {100.0 * s.greedy_ci_low, 100.0 * s.greedy_ci_high}}};
+  }
+  if (s.maj > 0) {
+    j["maj"] = {{"k", s.maj},
+                {"correct", s.maj_correct},
+                {"accuracy", 100.0 * s.maj_accuracy},
+                {"ci95", {100.0 * s.maj_ci_low, 100.0 * s.maj_ci_high}}};
+  }
+  j["mean_generated_tokens"] = s.mean_generated_tokens;
+  j["generated_tokens"] = s.generated_tokens;
+  j["seconds"] = s.seconds;
+  j["tokens_per_s"] = s.tokens_per_s;
+  return j.dump();
+}
+
+} // namespace treerpo::eval

@@ -1,0 +1,19 @@
+#include "treerpo/eval/interval.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace treerpo::eval {
+
+Interval wilson_interval(int64_t correct, int64_t n, double z) {
+  if (n <= 0) return {};
+  const double nn = static_cast<double>(n);
+  const double p = static_cast<double>(correct) / nn;
+  const double z2 = z * z;
+  const double denominator = 1.0 + z2 / nn;
+  const double center = (p + z2 / (2.0 * nn)) / denominator;
+  const double half = z * std::sqrt(p * (1.0 - p) / nn + z2 / (4.0 * nn * nn)) / denominator;
+  return {std::max(0.0, center - half), std::min(1.0, center + half)};
+}
+
+} // namespace treerpo::eval
