@@ -114,6 +114,10 @@ double evaluate(const Expression& expression, const std::vector<double>& variabl
       v[i] = apply(n.function, a);
       break;
     }
+    // Overflow from finite operands (a tower of powers, 1/0) is a value doubles cannot hold, not
+    // infinity: two different overflowing answers must not compare equal. Only \infty is infinite.
+    bool finite_operands = (n.lhs < 0 || std::isfinite(a)) && (n.rhs < 0 || std::isfinite(b));
+    if (n.op != Op::Number && std::isinf(v[i]) && finite_operands) v[i] = NAN;
   }
   return v.empty() ? NAN : v.back();
 }

@@ -213,8 +213,8 @@ private:
     double value = 0;
     auto [end, error] = std::from_chars(s_.data() + start, s_.data() + pos_, value);
     if (end != s_.data() + pos_) return -1;
-    // from_chars reports overflow as an error; an absurdly long literal is simply huge.
-    if (error == std::errc::result_out_of_range) value = HUGE_VAL;
+    // A literal past double range has no usable value (and is not infinity).
+    if (error == std::errc::result_out_of_range) value = NAN;
     return number(value);
   }
 
