@@ -16,6 +16,9 @@ constexpr std::size_t kMaxExpressionNodes = 1024;
 constexpr std::size_t kMaxVariables = 8;
 // Most elements compared in a tuple, set, list or matrix.
 constexpr std::size_t kMaxElements = 64;
+// Most element comparisons (each may parse and evaluate) one answers_equal call makes; past it the
+// answers count as different. Identical items are paired before this budget is touched.
+constexpr int kMaxComparisons = 400;
 // Deepest recursion of answers_equal into elements of tuples, sets and matrices.
 constexpr int kMaxStructureDepth = 4;
 

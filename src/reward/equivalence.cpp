@@ -122,29 +122,39 @@ bool equations_equal(std::string_view p, std::string_view g) {
   return values_agree(*a, *b, 1.0) || values_agree(*a, *b, -1.0);
 }
 
-bool equal_normalized(std::string_view p, std::string_view g, bool percent, int depth);
+bool equal_normalized(std::string_view p, std::string_view g, bool percent, int depth, int& budget);
 
 bool items_equal(const std::vector<std::string_view>& a, const std::vector<std::string_view>& b,
-                 bool ordered, bool percent, int depth) {
+                 bool ordered, bool percent, int depth, int& budget) {
   if (a.size() != b.size()) return false;
   if (ordered) {
     for (std::size_t i = 0; i < a.size(); ++i) {
-      if (!equal_normalized(a[i], b[i], percent, depth + 1)) return false;
+      if (!equal_normalized(a[i], b[i], percent, depth + 1, budget)) return false;
     }
     return true;
   }
-  std::vector<bool> used(b.size(), false);
-  for (std::string_view item : a) {
+  // Items written identically pair up first, so a permuted set spends the budget only on the rest.
+  std::vector<bool> used(b.size(), false), done(a.size(), false);
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    for (std::size_t j = 0; j < b.size() && !done[i]; ++j) {
+      if (!used[j] && equal_ignoring_case(trim(a[i]), trim(b[j]))) used[j] = done[i] = true;
+    }
+  }
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    if (done[i]) continue;
+    std::string_view item = a[i];
     bool matched = false;
     for (std::size_t j = 0; j < b.size() && !matched; ++j) {
-      if (!used[j] && equal_normalized(item, b[j], percent, depth + 1)) used[j] = matched = true;
+      if (!used[j] && equal_normalized(item, b[j], percent, depth + 1, budget))
+        used[j] = matched = true;
     }
     if (!matched) return false;
   }
   return true;
 }
 
-bool structures_equal(const Structure& a, const Structure& b, bool percent, int depth) {
+bool structures_equal(const Structure& a, const Structure& b, bool percent, int depth,
+                      int& budget) {
   // Sets and bare lists ("x = 1, 2" lists the solutions) are unordered; tuples and intervals are
   // not, and their brackets must agree - except that a bare list may match a parenthesised tuple.
   bool unordered = (a.is_set() || a.is_bare()) && (b.is_set() || b.is_bare());
@@ -154,24 +164,25 @@ bool structures_equal(const Structure& a, const Structure& b, bool percent, int 
                          (b.is_bare() && a.open == '(' && a.close == ')');
     if (!same_brackets && !bare_vs_tuple) return false;
   }
-  return items_equal(a.items, b.items, !unordered, percent, depth);
+  return items_equal(a.items, b.items, !unordered, percent, depth, budget);
 }
 
-bool matrices_equal(std::string_view p, std::string_view g, bool percent, int depth) {
+bool matrices_equal(std::string_view p, std::string_view g, bool percent, int depth, int& budget) {
   auto a = split_matrix(p), b = split_matrix(g);
   if (!a || !b || a->size() != b->size()) return false;
   for (std::size_t r = 0; r < a->size(); ++r) {
-    if (!items_equal((*a)[r], (*b)[r], true, percent, depth)) return false;
+    if (!items_equal((*a)[r], (*b)[r], true, percent, depth, budget)) return false;
   }
   return true;
 }
 
-bool equal_normalized(std::string_view p, std::string_view g, bool percent, int depth) {
+bool equal_normalized(std::string_view p, std::string_view g, bool percent, int depth,
+                      int& budget) {
   p = trim(p);
   g = trim(g);
   if (p.empty() || g.empty()) return false;
   if (equal_ignoring_case(p, g)) return true;
-  if (depth > kMaxStructureDepth) return false;
+  if (depth > kMaxStructureDepth || --budget < 0) return false;
 
   char letter_p = choice_letter(p), letter_g = choice_letter(g);
   if (letter_p && letter_g) return letter_p == letter_g;
@@ -179,20 +190,21 @@ bool equal_normalized(std::string_view p, std::string_view g, bool percent, int 
   std::vector<std::string_view> union_p = split_top_level(p, "\\cup");
   std::vector<std::string_view> union_g = split_top_level(g, "\\cup");
   if (union_p.size() > 1 || union_g.size() > 1) {
-    return union_p.size() <= kMaxElements && items_equal(union_p, union_g, true, percent, depth);
+    return union_p.size() <= kMaxElements &&
+           items_equal(union_p, union_g, true, percent, depth, budget);
   }
 
   if (starts_with(p, "\\begin{pmatrix}") || starts_with(g, "\\begin{pmatrix}")) {
-    return matrices_equal(p, g, percent, depth);
+    return matrices_equal(p, g, percent, depth, budget);
   }
 
   std::optional<Structure> sp = split_structure(p), sg = split_structure(g);
-  if (sp && sg) return structures_equal(*sp, *sg, percent, depth);
+  if (sp && sg) return structures_equal(*sp, *sg, percent, depth, budget);
   // {5} against 5: a one-element set written as a braced value.
   if (sp && sp->is_set() && sp->items.size() == 1)
-    return equal_normalized(sp->items[0], g, percent, depth + 1);
+    return equal_normalized(sp->items[0], g, percent, depth + 1, budget);
   if (sg && sg->is_set() && sg->items.size() == 1)
-    return equal_normalized(p, sg->items[0], percent, depth + 1);
+    return equal_normalized(p, sg->items[0], percent, depth + 1, budget);
   if (sp || sg) return false;
 
   std::size_t eq_p = std::count(p.begin(), p.end(), '='),
@@ -204,8 +216,8 @@ bool equal_normalized(std::string_view p, std::string_view g, bool percent, int 
     return std::none_of(lhs.begin(), lhs.end(), is_digit) ? equation.substr(equation.find('=') + 1)
                                                           : std::string_view();
   };
-  if (eq_p == 1 && eq_g == 0) return equal_normalized(label_free(p), g, percent, depth + 1);
-  if (eq_p == 0 && eq_g == 1) return equal_normalized(p, label_free(g), percent, depth + 1);
+  if (eq_p == 1 && eq_g == 0) return equal_normalized(label_free(p), g, percent, depth + 1, budget);
+  if (eq_p == 0 && eq_g == 1) return equal_normalized(p, label_free(g), percent, depth + 1, budget);
   if (eq_p > 0 || eq_g > 0) return false;
 
   return expressions_equal(p, g, percent);
@@ -219,7 +231,8 @@ bool answers_equal(std::string_view predicted, std::string_view gold) {
   if (equal_ignoring_case(p, g)) return true;
   if (p.size() > kMaxAnswerChars || g.size() > kMaxAnswerChars) return false;
   bool percent = has_percent(p) || has_percent(g);
-  return equal_normalized(normalize_answer(p), normalize_answer(g), percent, 0);
+  int budget = kMaxComparisons;
+  return equal_normalized(normalize_answer(p), normalize_answer(g), percent, 0, budget);
 }
 
 Verdict check(std::string_view response, std::string_view gold, const ExtractOptions& options) {

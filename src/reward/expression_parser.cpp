@@ -333,8 +333,9 @@ private:
     if (c == '\\') return command_primary();
     if (is_alpha(c)) {
       // Plain-text function names (`sin(x)`, `log(2)`) before single-letter variables.
+      // Names are at most 6 letters: looking further would make a long run of letters quadratic.
       std::size_t end = pos_;
-      while (end < s_.size() && is_alpha(s_[end])) ++end;
+      while (end < s_.size() && end - pos_ <= 6 && is_alpha(s_[end])) ++end;
       Function f = function_named(s_.substr(pos_, end - pos_));
       if (f != Function::None && end < s_.size() && s_[end] == '(') {
         pos_ = end;
