@@ -150,7 +150,7 @@ ResultsFile::ResultsFile(std::string path, const std::vector<Problem>& problems,
     }
   }
   out_.open(path_, std::ios::binary | std::ios::app);
-  if (!out_) throw runtime_failure("cannot write " + path_, "--out", "check the folder exists");
+  if (!out_) throw bad_input("cannot write " + path_, "--out", "check the folder exists");
 }
 
 void ResultsFile::append(const std::vector<std::string>& lines) {

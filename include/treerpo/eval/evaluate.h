@@ -56,7 +56,7 @@ EvalSummary evaluate(model::Qwen2& model, const tokenizer::Tokenizer& tok,
                      const std::vector<Problem>& problems, const EvalOptions& options,
                      const std::string& out_path = "");
 
-// The summary as one JSON object (accuracies in percent, rounded intervals), as the CLI prints it.
+// The summary as one JSON object (accuracies and 95% intervals in percent), as the CLI prints it.
 std::string summary_json(const EvalSummary& summary);
 
 } // namespace treerpo::eval

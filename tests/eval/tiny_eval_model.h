@@ -1,0 +1,72 @@
+#pragma once
+// A tiny random Qwen2 model folder with a real byte-level tokenizer, and four GSM8K test problems:
+// enough to drive evaluation end to end on CPU in well under a second per run.
+#include <filesystem>
+#include <random>
+#include <string>
+#include <vector>
+
+#include <torch/types.h>
+
+#include "treerpo/eval/dataset.h"
+#include "treerpo/model/qwen2.h"
+#include "treerpo/tokenizer/byte_level_writer.h"
+
+namespace treerpo::eval::testing {
+
+// A fresh empty folder under the system temp dir, removed when the object goes.
+class TempDir {
+public:
+  TempDir() {
+    std::random_device rd;
+    path_ = std::filesystem::temp_directory_path() /
+            ("treerpo-eval-test-" + std::to_string(rd()) + std::to_string(rd()));
+    std::filesystem::create_directories(path_);
+  }
+  ~TempDir() { std::filesystem::remove_all(path_); }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  std::string str() const { return path_.string(); }
+  std::string operator/(const std::string& name) const { return (path_ / name).string(); }
+
+private:
+  std::filesystem::path path_;
+};
+
+// Byte tokens 0..255, then <|im_start|> 256, <|im_end|> 257, <|endoftext|> 258; the model's
+// vocabulary is exactly those 259 ids, so every sampled id decodes to text.
+inline void write_tiny_model(const std::string& dir) {
+  tokenizer::write_byte_level_tokenizer(dir, {}, {"<|im_start|>", "<|im_end|>", "<|endoftext|>"});
+  model::Qwen2Config c;
+  c.vocab_size = 259;
+  c.hidden_size = 32;
+  c.intermediate_size = 64;
+  c.num_hidden_layers = 2;
+  c.num_attention_heads = 4;
+  c.num_key_value_heads = 2;
+  c.max_position_embeddings = 1024;
+  model::Qwen2::random(c, 3, torch::kFloat32, torch::kCPU).save(dir);
+}
+
+// The first four problems of GSM8K test.jsonl (gold answers shortened to their final line).
+inline std::vector<Problem> gsm8k_fixture() {
+  return {
+      {"Janet\u2019s ducks lay 16 eggs per day. She eats three for breakfast every morning and "
+       "bakes muffins for her friends every day with four. She sells the remainder at the "
+       "farmers' market daily for $2 per fresh duck egg. How much in dollars does she make every "
+       "day at the farmers' market?",
+       "#### 18", 1},
+      {"A robe takes 2 bolts of blue fiber and half that much white fiber.  How many bolts in "
+       "total does it take?",
+       "#### 3", 2},
+      {"Josh decides to try flipping a house.  He buys a house for $80,000 and then puts in "
+       "$50,000 in repairs.  This increased the value of the house by 150%.  How much profit did "
+       "he make?",
+       "#### 70000", 3},
+      {"James decides to run 3 sprints 3 times a week.  He runs 60 meters each sprint.  How many "
+       "total meters does he run a week?",
+       "#### 540", 4},
+  };
+}
+
+} // namespace treerpo::eval::testing
