@@ -3,14 +3,13 @@
 // slips (it deletes "and" so "1 and 2" becomes "12"; it strips single-letter unit words anywhere,
 // so "x+a" loses its "a") this file keeps the intent and drops the slip; the differences are named
 // where they happen.
-#include <array>
-#include <cstdint>
 #include <string>
 #include <string_view>
 
 #include "bounds.h"
 #include "text_scan.h"
 #include "treerpo/reward/checker.h"
+#include "words.h"
 
 namespace treerpo::reward {
 namespace {
@@ -18,27 +17,6 @@ namespace {
 // `\text{...}`-like commands whose argument is plain text.
 constexpr std::string_view kTextCommands[] = {"\\text",   "\\textbf", "\\textit", "\\textrm",
                                               "\\mathrm", "\\mathbf", "\\mbox",   "\\boxed"};
-
-// Unit words dropped after a number ("5 cm", "18 dollars"), matched whole and lower-cased.
-constexpr std::string_view kUnitWords[] = {
-    "dollars", "dollar", "cents",   "cent",   "units",  "unit",    "meters",     "meter",
-    "metres",  "metre",  "m",       "cm",     "mm",     "km",      "kilometers", "kilometer",
-    "inches",  "inch",   "feet",    "foot",   "ft",     "yards",   "yard",       "miles",
-    "mile",    "mph",    "kg",      "g",      "grams",  "gram",    "pounds",     "pound",
-    "lbs",     "lb",     "ounces",  "ounce",  "oz",     "tons",    "ton",        "liters",
-    "liter",   "litres", "litre",   "l",      "ml",     "gallons", "gallon",     "cups",
-    "cup",     "hours",  "hour",    "hrs",    "hr",     "h",       "minutes",    "minute",
-    "mins",    "min",    "seconds", "second", "secs",   "sec",     "s",          "days",
-    "day",     "weeks",  "week",    "months", "month",  "years",   "year",       "degrees",
-    "degree",  "deg",    "percent", "sq",     "square", "cubic",   "acres",      "acre",
-    "units^2"};
-
-bool is_unit_word(std::string_view word) {
-  for (std::string_view unit : kUnitWords) {
-    if (equal_ignoring_case(word, unit)) return true;
-  }
-  return false;
-}
 
 // `\!`, `\,`, `\;`, `\:`, `\ ` and `{,}` only adjust spacing (`10\,000`, `10{,}000`); a `\\` row
 // break stays intact.
@@ -87,6 +65,18 @@ void rewrite_command(std::string& s, std::string_view command, bool keep_content
   }
 }
 
+// `\begin{array}{cc}` -> `\begin{pmatrix}`: the column layout says nothing about the values.
+void array_to_pmatrix(std::string& s) {
+  constexpr std::string_view kArray = "\\begin{array}";
+  for (std::size_t hit = s.find(kArray); hit != std::string::npos; hit = s.find(kArray, hit + 1)) {
+    std::size_t layout = hit + kArray.size();
+    std::size_t close =
+        layout < s.size() && s[layout] == '{' ? matching_brace(s, layout) : layout - 1;
+    if (close == std::string::npos) close = layout - 1;
+    s.replace(hit, close + 1 - hit, "\\begin{pmatrix}");
+  }
+}
+
 void remove_command(std::string& s, std::string_view command) {
   std::size_t from = 0;
   for (std::size_t hit = s.find(command, from); hit != std::string::npos;
@@ -120,86 +110,6 @@ void drop_trailing_text_unit(std::string& s) {
     if (rest.empty()) return;
     s = std::string(rest);
     return;
-  }
-}
-
-// "five" -> "5", "twenty-one" -> "21", "one hundred and five" -> "105": only when the whole answer
-// is a number in words (the Qwen evaluation's word2number step).
-bool words_to_number(std::string& s) {
-  static constexpr std::array<std::string_view, 20> kSmall = {
-      "zero",     "one",     "two",     "three",     "four",     "five",    "six",
-      "seven",    "eight",   "nine",    "ten",       "eleven",   "twelve",  "thirteen",
-      "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen"};
-  static constexpr std::array<std::string_view, 8> kTens = {
-      "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"};
-  if (s.size() > 80) return false;
-  std::int64_t total = 0, current = 0;
-  int words = 0;
-  std::size_t pos = 0;
-  while (pos < s.size()) {
-    while (pos < s.size() && (s[pos] == ' ' || s[pos] == '-')) ++pos;
-    std::size_t end = pos;
-    while (end < s.size() && is_alpha(s[end])) ++end;
-    if (end == pos)
-      return pos >= s.size() && words > 0 ? (s = std::to_string(total + current), true) : false;
-    std::string_view word(s.data() + pos, end - pos);
-    pos = end;
-    bool known = false;
-    for (std::size_t i = 0; i < kSmall.size() && !known; ++i) {
-      if (equal_ignoring_case(word, kSmall[i]))
-        current += static_cast<std::int64_t>(i), known = true;
-    }
-    for (std::size_t i = 0; i < kTens.size() && !known; ++i) {
-      if (equal_ignoring_case(word, kTens[i]))
-        current += 20 + 10 * static_cast<std::int64_t>(i), known = true;
-    }
-    if (!known && equal_ignoring_case(word, "hundred"))
-      current = (current == 0 ? 1 : current) * 100, known = true;
-    for (auto [name, scale] : {std::pair<std::string_view, std::int64_t>{"thousand", 1000},
-                               {"million", 1000000},
-                               {"billion", 1000000000}}) {
-      if (!known && equal_ignoring_case(word, name)) {
-        total += (current == 0 ? 1 : current) * scale;
-        current = 0;
-        known = true;
-      }
-    }
-    if (!known && equal_ignoring_case(word, "and") && words > 0) known = true;
-    if (!known) return false;
-    ++words;
-  }
-  if (words == 0) return false;
-  s = std::to_string(total + current);
-  return true;
-}
-
-// "18 dollars" -> "18", "5 square feet" -> "5": unit words at the end, after a space, behind a
-// number. Unlike strip_string, words elsewhere stay, so a variable named `a` or `m` inside an
-// expression survives.
-void drop_trailing_unit_words(std::string& s) {
-  for (int round = 0; round < 4; ++round) {
-    std::string_view view = trim(s);
-    std::size_t end = view.size();
-    if (end >= 2 && view[end - 2] == '^' && is_digit(view[end - 1])) end -= 2;
-    std::size_t start = end;
-    while (start > 0 && is_alpha(view[start - 1])) --start;
-    if (start == end || start == 0 || view[start - 1] != ' ') return;
-    if (!is_unit_word(view.substr(start, end - start))) return;
-    std::string_view rest = trim(view.substr(0, start));
-    if (rest.empty()) return;
-    char last = rest.back();
-    bool after_number = is_digit(last) || last == '}' || last == ')' || is_alpha(last);
-    if (!after_number) return;
-    s = std::string(rest);
-  }
-}
-
-// "1 and 2" -> "1 , 2": "and" between answers is a list separator (strip_string deletes it, merging
-// the numbers).
-void and_to_comma(std::string& s) {
-  for (std::size_t hit = s.find(" and "); hit != std::string::npos;
-       hit = s.find(" and ", hit + 3)) {
-    s.replace(hit, 5, " , ");
   }
 }
 
@@ -384,8 +294,7 @@ std::string normalize_answer(std::string_view answer) {
   strip_trailing_periods(s);
   remove_spacing_commands(s);
   remove_command(s, "\\displaystyle");
-  rewrite_command(s, "\\begin{array}", false);
-  replace_all(s, "\\begin{array}", "\\begin{pmatrix}");
+  array_to_pmatrix(s);
   replace_all(s, "\\end{array}", "\\end{pmatrix}");
   replace_all(s, "bmatrix", "pmatrix");
   for (std::string_view frac : {"\\tfrac", "\\dfrac", "\\cfrac"}) replace_all(s, frac, "\\frac");

@@ -42,6 +42,7 @@ const Form kForms[] = {
     {"\\emptyset", "{}"},
     {"\\begin{bmatrix}1\\end{bmatrix}", "\\begin{pmatrix}1\\end{pmatrix}"},
     {"infinity", "\\infty"},
+    {"\\begin{array}{cc}1&2\\end{array}", "\\begin{pmatrix}1&2\\end{pmatrix}"},
     {"x + a", "x+a"},
 };
 
