@@ -187,6 +187,20 @@ bool equal_normalized(std::string_view p, std::string_view g, bool percent, int 
   char letter_p = choice_letter(p), letter_g = choice_letter(g);
   if (letter_p && letter_g) return letter_p == letter_g;
 
+  // `1\pm\sqrt{2}` is the pair of solutions 1+\sqrt{2}, 1-\sqrt{2}.
+  for (bool gold_side : {false, true}) {
+    std::string_view side = gold_side ? g : p;
+    std::size_t pm = side.find("\\pm");
+    if (pm == std::string_view::npos || side.find("\\pm", pm + 1) != std::string_view::npos ||
+        side.find(',') != std::string_view::npos) {
+      continue;
+    }
+    std::string head(side.substr(0, pm)), tail(side.substr(pm + 3));
+    std::string both = head + "+" + tail + "," + head + "-" + tail;
+    return gold_side ? equal_normalized(p, both, percent, depth + 1, budget)
+                     : equal_normalized(both, g, percent, depth + 1, budget);
+  }
+
   std::vector<std::string_view> union_p = split_top_level(p, "\\cup");
   std::vector<std::string_view> union_g = split_top_level(g, "\\cup");
   if (union_p.size() > 1 || union_g.size() > 1) {

@@ -136,6 +136,8 @@ const Case kEqual[] = {
     {"1, 3, 5", "1,3,5", true},
     {"x=1, 2", "2, 1", true},
     {"1 and 2", "1,2", true},
+    {"\\pm 1", "\\{-1, 1\\}", true},
+    {"1\\pm\\sqrt{2}", "1-\\sqrt2, 1+\\sqrt2", true},
     {"(1,2)", "1,2", true},
     {"(\\frac{1}{2}, \\sqrt{8})", "(0.5, 2\\sqrt{2})", true},
     {"(1,8,19), (2,7,13), (4,5,7)", "(2,7,13),(1,8,19),(4,5,7)", true},
@@ -210,6 +212,8 @@ const Case kDifferent[] = {
     {"\\{5\\}", "6", false},
     {"\\sqrt{-1}", "1", false},
     {"yes", "no", false},
+    {"\\pm 1", "1", false},
+    {"2\\pm 1", "1,2", false},
 };
 
 class AnswersEqualTable : public ::testing::TestWithParam<Case> {};
