@@ -1,7 +1,6 @@
 #include "sentencepiece_tokenizer.h"
 
-#include <sentencepiece_processor.h>
-
+#include "sentencepiece_library.h"
 #include "treerpo/util/error.h"
 #include "utf8.h"
 
@@ -26,22 +25,26 @@ std::string replace_space_symbols(const std::string& piece) {
 } // namespace
 
 SentencePieceTokenizer::SentencePieceTokenizer(const std::string& path)
-    : sp_(std::make_unique<sentencepiece::SentencePieceProcessor>()), path_(path) {
-  const auto status = sp_->Load(path);
-  if (!status.ok()) {
-    throw bad_input("cannot load the sentencepiece model: " + status.ToString(), path,
+    : lib_(&sentencepiece_library()), path_(path) {
+  std::string error;
+  sp_ = lib_->load(path, &error);
+  if (!sp_) {
+    throw bad_input("cannot load the sentencepiece model: " + error, path,
                     "pass a sentencepiece .model file or an HF tokenizer.json");
   }
   std::vector<AddedToken> specials;
-  for (int id = 0; id < sp_->GetPieceSize(); ++id) {
-    if (sp_->IsControl(id) || sp_->IsUnknown(id)) {
-      specials.push_back({id, sp_->IdToPiece(id), true, false, false, false});
+  for (int id = 0; id < lib_->piece_size(sp_); ++id) {
+    kinds_.push_back(lib_->kind(sp_, id));
+    if (kinds_.back() & (kControlPiece | kUnknownPiece)) {
+      specials.push_back({id, lib_->id_to_piece(sp_, id), true, false, false, false});
     }
   }
   specials_ = std::make_unique<AddedTokenMatcher>(specials);
 }
 
-SentencePieceTokenizer::~SentencePieceTokenizer() = default;
+SentencePieceTokenizer::~SentencePieceTokenizer() {
+  lib_->destroy(sp_);
+}
 
 std::vector<int32_t> SentencePieceTokenizer::encode(std::string_view input) const {
   const std::string text = lossy_utf8(input);
@@ -52,9 +55,9 @@ std::vector<int32_t> SentencePieceTokenizer::encode(std::string_view input) cons
       return;
     }
     std::vector<int> ids;
-    const auto status = sp_->Encode(std::string(piece), &ids);
-    if (!status.ok()) {
-      throw runtime_failure("sentencepiece encode failed: " + status.ToString(), path_,
+    std::string error;
+    if (!lib_->encode(sp_, std::string(piece), &ids, &error)) {
+      throw runtime_failure("sentencepiece encode failed: " + error, path_,
                             "report the input text as a bug");
     }
     out.insert(out.end(), ids.begin(), ids.end());
@@ -77,38 +80,40 @@ std::string SentencePieceTokenizer::decode(const std::vector<int32_t>& ids,
 std::string SentencePieceTokenizer::token_bytes(int32_t id, bool at_start,
                                                 bool skip_special) const {
   if (id < 0 || id >= vocab_size()) return {};
-  if (is_special(id)) return skip_special ? std::string() : sp_->IdToPiece(id);
-  const std::string piece = sp_->IdToPiece(id);
-  if (sp_->IsByte(id)) { // "<0xAB>"
+  if (is_special(id)) return skip_special ? std::string() : lib_->id_to_piece(sp_, id);
+  const std::string piece = lib_->id_to_piece(sp_, id);
+  if (kinds_[id] & kBytePiece) { // "<0xAB>"
     return std::string(1, static_cast<char>(std::stoi(piece.substr(3, 2), nullptr, 16)));
   }
   // sentencepiece itself knows whether the first piece's dummy-prefix space is dropped.
-  if (at_start) return sp_->DecodeIds(std::vector<int>{id});
+  if (at_start) return lib_->decode_ids(sp_, std::vector<int>{id});
   return replace_space_symbols(piece);
 }
 
 int32_t SentencePieceTokenizer::vocab_size() const {
-  return sp_->GetPieceSize();
+  return static_cast<int32_t>(kinds_.size());
 }
 
 std::optional<int32_t> SentencePieceTokenizer::token_id(std::string_view token) const {
   const std::string t(token);
-  const int id = sp_->PieceToId(t);
+  const int id = lib_->piece_to_id(sp_, t);
   // PieceToId answers unk_id for unknown pieces; only the unknown piece itself maps there.
-  if (sp_->IsUnknown(id) && sp_->IdToPiece(id) != t) return std::nullopt;
+  if ((kinds_[id] & kUnknownPiece) && lib_->id_to_piece(sp_, id) != t) return std::nullopt;
   return id;
 }
 
 bool SentencePieceTokenizer::is_special(int32_t id) const {
-  return id >= 0 && id < vocab_size() && (sp_->IsControl(id) || sp_->IsUnknown(id));
+  return id >= 0 && id < vocab_size() && (kinds_[id] & (kControlPiece | kUnknownPiece));
 }
 
 std::optional<int32_t> SentencePieceTokenizer::model_eos() const {
-  return sp_->eos_id() >= 0 ? std::optional<int32_t>(sp_->eos_id()) : std::nullopt;
+  const int id = lib_->eos_id(sp_);
+  return id >= 0 ? std::optional<int32_t>(id) : std::nullopt;
 }
 
 std::optional<int32_t> SentencePieceTokenizer::model_pad() const {
-  return sp_->pad_id() >= 0 ? std::optional<int32_t>(sp_->pad_id()) : std::nullopt;
+  const int id = lib_->pad_id(sp_);
+  return id >= 0 ? std::optional<int32_t>(id) : std::nullopt;
 }
 
 } // namespace treerpo::tokenizer

@@ -6,10 +6,6 @@
 #include "added_tokens.h"
 #include "treerpo/tokenizer/tokenizer.h"
 
-namespace sentencepiece {
-class SentencePieceProcessor;
-}
-
 namespace treerpo::tokenizer {
 
 class SentencePieceTokenizer : public Tokenizer {
@@ -17,6 +13,8 @@ public:
   // Throws bad_input naming `path` when it is missing or not a sentencepiece model.
   explicit SentencePieceTokenizer(const std::string& path);
   ~SentencePieceTokenizer() override;
+  SentencePieceTokenizer(const SentencePieceTokenizer&) = delete;
+  SentencePieceTokenizer& operator=(const SentencePieceTokenizer&) = delete;
 
   // Control and unknown pieces (<s>, </s>, <unk>) written in the text are recognised as those
   // tokens, as HF's Llama tokenizer does; the text between them goes through sentencepiece.
@@ -37,8 +35,10 @@ public:
   }
 
 private:
-  std::unique_ptr<sentencepiece::SentencePieceProcessor> sp_;
+  const struct SentencePieceLibrary* lib_;
+  void* sp_; // the library's processor
   std::unique_ptr<AddedTokenMatcher> specials_;
+  std::vector<int> kinds_; // kControlPiece | kUnknownPiece | kBytePiece per id
   std::string path_;
   std::vector<int32_t> eos_ids_;
   std::optional<int32_t> pad_id_;

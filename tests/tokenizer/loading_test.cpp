@@ -1,0 +1,94 @@
+// Bad tokenizer files are user mistakes: one bad_input error naming the file and the problem.
+#include <gtest/gtest.h>
+
+#include "tiny_tokenizer.h"
+#include "treerpo/tokenizer/tokenizer.h"
+#include "treerpo/util/error.h"
+
+namespace treerpo::tokenizer {
+namespace {
+
+// Loads `path` expecting a bad_input error whose message contains every one of `parts`.
+void expect_rejected(const std::string& path, std::initializer_list<std::string> parts) {
+  try {
+    Tokenizer::load(path);
+    ADD_FAILURE() << "loaded " << path;
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::BadInput) << e.what();
+    for (const auto& part : parts)
+      EXPECT_NE(std::string(e.what()).find(part), std::string::npos) << e.what();
+  }
+}
+
+// A written tokenizer.json with one component replaced.
+std::string variant(const std::string& key, const nlohmann::json& value) {
+  const auto dir = scratch_dir();
+  write_byte_level_tokenizer(dir.string(), {{"a", "b"}}, {});
+  auto j = read_json_file(dir / "tokenizer.json");
+  j[key] = value;
+  write_text_file(dir / "tokenizer.json", j.dump());
+  return (dir / "tokenizer.json").string();
+}
+
+TEST(Loading, MissingPathIsRejected) {
+  expect_rejected("/nonexistent/tok.json", {"/nonexistent/tok.json", "not found"});
+}
+
+TEST(Loading, FolderWithoutTokenizerFilesIsRejected) {
+  const auto dir = scratch_dir();
+  expect_rejected(dir.string(), {dir.string(), "tokenizer.json"});
+}
+
+TEST(Loading, CorruptJsonIsRejected) {
+  const auto dir = scratch_dir();
+  write_text_file(dir / "tokenizer.json", "{\"model\": [1, 2");
+  expect_rejected(dir.string(), {"tokenizer.json", "not valid JSON"});
+}
+
+TEST(Loading, OtherModelTypeIsNamed) {
+  expect_rejected(variant("model", {{"type", "WordPiece"}, {"vocab", nlohmann::json::object()}}),
+                  {"WordPiece"});
+}
+
+TEST(Loading, OtherNormalizerIsNamed) {
+  expect_rejected(variant("normalizer", {{"type", "Lowercase"}}), {"Lowercase"});
+}
+
+TEST(Loading, OtherPreTokenizerIsNamed) {
+  expect_rejected(variant("pre_tokenizer", {{"type", "Whitespace"}}), {"Whitespace"});
+}
+
+TEST(Loading, OtherDecoderIsNamed) {
+  expect_rejected(variant("decoder", {{"type", "WordPiece"}}), {"decoder", "WordPiece"});
+}
+
+TEST(Loading, MergeOutsideVocabularyIsRejected) {
+  const auto dir = scratch_dir();
+  write_byte_level_tokenizer(dir.string(), {{"a", "b"}}, {});
+  auto j = read_json_file(dir / "tokenizer.json");
+  j["model"]["merges"].push_back({"ab", "ab"}); // "abab" is no token
+  write_text_file(dir / "tokenizer.json", j.dump());
+  expect_rejected(dir.string(), {"merge 1"});
+}
+
+TEST(Loading, ConfigNamingUnknownEosIsRejected) {
+  const auto dir = scratch_dir();
+  write_byte_level_tokenizer(dir.string(), {}, {});
+  write_text_file(dir / "tokenizer_config.json", R"({"eos_token": "<|nope|>"})");
+  expect_rejected(dir.string(), {"tokenizer_config.json", "<|nope|>"});
+}
+
+TEST(Loading, CorruptSentencepieceModelIsRejected) {
+  const auto dir = scratch_dir();
+  write_text_file(dir / "tokenizer.model", "this is not a protobuf");
+  expect_rejected(dir.string(), {"tokenizer.model"});
+}
+
+TEST(Loading, UnknownFileTypeIsRejected) {
+  const auto dir = scratch_dir();
+  write_text_file(dir / "vocab.txt", "a\nb\n");
+  expect_rejected((dir / "vocab.txt").string(), {"vocab.txt"});
+}
+
+} // namespace
+} // namespace treerpo::tokenizer
