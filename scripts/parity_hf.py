@@ -36,8 +36,6 @@ def random_model(seed: int, tied: bool) -> Qwen2ForCausalLM:
                 p.copy_(1.0 + 0.1 * torch.randn_like(p))
             elif name.endswith(".bias"):
                 p.copy_(0.1 * torch.randn_like(p))
-            elif "embed_tokens" in name:
-                p.copy_(torch.randn_like(p))
             else:
                 p.copy_(torch.randn_like(p) / math.sqrt(p.shape[1]))
     return model

@@ -85,8 +85,7 @@ Scored parse_line(const std::string& line, const std::string& where, int64_t voc
 
 void run_score(const ScoreOptions& opt) {
   if (opt.device == "cuda" && !torch::cuda::is_available()) {
-    throw bad_input("--device cuda but no CUDA device is available", "--device",
-                    "use --device cpu");
+    throw bad_input("no CUDA device is available", "--device cuda", "use --device cpu");
   }
   const torch::Dtype dtype = opt.dtype == "bfloat16" ? torch::kBFloat16 : torch::kFloat32;
   const torch::Device device = opt.device == "cuda" ? torch::Device(torch::kCUDA) : torch::kCPU;

@@ -174,12 +174,11 @@ Qwen2 Qwen2::random(const Qwen2Config& cfg, uint64_t seed, torch::Dtype dtype,
     torch::Tensor noise = torch::randn(w.shape, gen, torch::kFloat32);
     const bool norm = w.name.find("norm.weight") != std::string::npos;
     const bool bias = w.name.find(".bias") != std::string::npos;
-    // Scales that keep activations O(1), so log-probs are far from uniform and tests discriminate.
+    // Scales that keep activations and logits O(1): log-probs neither uniform nor saturated, so
+    // tests discriminate.
     torch::Tensor value = norm   ? 1.0 + 0.1 * noise
                           : bias ? 0.1 * noise
-                          : w.name == "model.embed_tokens.weight"
-                              ? noise
-                              : noise / std::sqrt(double(w.shape[1]));
+                                 : noise / std::sqrt(static_cast<double>(w.shape[1]));
     *w.tensor = value.to(device, dtype).set_requires_grad(true);
   }
   if (cfg.tie_word_embeddings) model.lm_head_ = model.embed_;
@@ -230,6 +229,8 @@ void Qwen2::save(const std::string& dir, int64_t max_shard_bytes) const {
   if (has_source) {
     nlohmann::json merged = source_json;
     merged.update(read_json(out / "config.json"));
+    // transformers >= 4.56 names the dtype "dtype"; keep it in step with torch_dtype.
+    if (merged.contains("dtype")) merged["dtype"] = cfg.torch_dtype;
     write_json(out / "config.json", merged);
     if (!fs::equivalent(source_dir_, out)) {
       for (const char* file : kCompanionFiles) {
