@@ -47,6 +47,7 @@ template <class ConfigT, class Visit> void for_each_field(ConfigT& c, Visit&& vi
   visit("train.dr_grpo_constant", c.train.dr_grpo_constant);
   visit("train.steps", c.train.steps);
   visit("train.epochs", c.train.epochs);
+  visit("train.token_budget", c.train.token_budget);
   visit("train.seed", c.train.seed);
   visit("train.weight_decay", c.train.weight_decay);
   visit("train.adam_beta1", c.train.adam_beta1);

@@ -147,6 +147,7 @@ void check_train(const Rules& r, const TrainConfig& t) {
   r.positive("train.dr_grpo_constant", t.dr_grpo_constant);
   r.at_least<int64_t>("train.steps", t.steps, 0);
   r.at_least<int64_t>("train.epochs", t.epochs, 1);
+  r.at_least<int64_t>("train.token_budget", t.token_budget, 0);
   r.at_least<int64_t>("train.seed", t.seed, 0);
   r.at_least("train.weight_decay", t.weight_decay, 0.0);
   r.in_range("train.adam_beta1", t.adam_beta1, 0.0, 1.0, false, true);

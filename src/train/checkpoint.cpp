@@ -67,7 +67,8 @@ void write_trainer_state(const std::string& dir, const TrainerState& state) {
   nlohmann::json j = {{"kind", state.kind},
                       {"step", state.step},
                       {"seed", state.seed},
-                      {"config_hash", state.config_hash}};
+                      {"config_hash", state.config_hash},
+                      {"sampled_tokens", state.sampled_tokens}};
   std::ofstream out(fs::path(dir) / kStateFile);
   out << j.dump(2) << "\n";
   if (!out) throw runtime_failure("cannot write the trainer state", dir, "check free disk space");

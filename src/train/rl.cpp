@@ -9,6 +9,7 @@
 #include <torch/torch.h>
 
 #include "treerpo/eval/dataset.h"
+#include "treerpo/eval/evaluate.h"
 #include "treerpo/rl/credit.h"
 #include "treerpo/rl/loss.h"
 #include "treerpo/rl/pack.h"
@@ -73,6 +74,29 @@ void write_trees(const std::string& run_dir, int64_t step,
   std::ofstream(dir / fmt::format("step-{}.html", step)) << rollout::tree_to_html(trees.front());
 }
 
+// Greedy (and maj@k) accuracy on eval.data, as metrics of the step.
+std::vector<std::pair<std::string, double>>
+periodic_eval(model::Qwen2& model, const tokenizer::Tokenizer& tok,
+              const std::vector<eval::Problem>& problems, const Config& config) {
+  torch::NoGradGuard no_grad;
+  eval::EvalOptions options;
+  options.maj = config.eval.maj;
+  options.limit = config.eval.limit;
+  options.max_new_tokens = config.eval.max_new_tokens;
+  options.batch = config.eval.batch;
+  options.seed = static_cast<uint64_t>(config.train.seed);
+  options.system_prompt = config.data.system_prompt;
+  eval::EvalSummary s = eval::evaluate(model, tok, problems, options);
+  std::vector<std::pair<std::string, double>> values = {
+      {"eval/greedy_accuracy", s.greedy_accuracy}};
+  if (config.eval.maj > 0) values.emplace_back("eval/maj_accuracy", s.maj_accuracy);
+  spdlog::info("eval: greedy {:.1f}%{}", 100 * s.greedy_accuracy,
+               config.eval.maj > 0
+                   ? fmt::format(", maj@{} {:.1f}%", config.eval.maj, 100 * s.maj_accuracy)
+                   : std::string());
+  return values;
+}
+
 } // namespace
 
 LoopResult run_rl(const Config& config, const RunOptions& options) {
@@ -80,6 +104,11 @@ LoopResult run_rl(const Config& config, const RunOptions& options) {
     throw bad_input("no training data", "data.train", "set data.train");
   auto problems =
       eval::load_problems(config.data.train, config.data.question_field, config.data.answer_field);
+  std::vector<eval::Problem> eval_problems;
+  if (config.eval.every > 0) {
+    eval_problems =
+        eval::load_problems(config.eval.data, config.data.question_field, config.data.answer_field);
+  }
   TrainingRun run(config, "rl", options);
   const TrainConfig& tc = config.train;
   const auto& tok = run.tokenizer();
@@ -180,28 +209,34 @@ LoopResult run_rl(const Config& config, const RunOptions& options) {
     auto per = [&](double v, int64_t count) {
       return count > 0 ? v / static_cast<double>(count) : 0.0;
     };
-    metrics.write(
-        step + 1,
-        {{"loss", totals.loss},
-         {"reward/mean", per(totals.leaf_reward, totals.leaves)},
-         {"accuracy/leaf", per(static_cast<double>(totals.correct_leaves), totals.leaves)},
-         {"tree/nodes", per(static_cast<double>(totals.nodes), totals.trees)},
-         {"tree/leaves", per(static_cast<double>(totals.leaves), totals.trees)},
-         {"tree/max_depth", totals.max_depth},
-         {"tree/zero_signal", static_cast<double>(totals.zero_signal)},
-         {"tree/split_entropy", per(totals.split_entropy, totals.splits)},
-         {"tokens/generated", static_cast<double>(generated)},
-         {"tokens/packed", static_cast<double>(totals.packed_tokens)},
-         {"tokens/per_group_forward", static_cast<double>(totals.per_group_tokens)},
-         {"tokens/loss", static_cast<double>(totals.loss_tokens)},
-         {"clip_fraction", totals.clip_fraction / trained},
-         {"ratio/mean", totals.ratio / trained},
-         {"kl", totals.kl / trained},
-         {"grad_norm", norm.value_or(NAN)},
-         {"lr", lr},
-         {"time/rollout", rollout_s},
-         {"time/train", train_s},
-         {"tokens_per_s", static_cast<double>(generated) / std::max(1e-9, rollout_s)}});
+    run.add_sampled_tokens(generated);
+    std::vector<std::pair<std::string, double>> values = {
+        {"loss", totals.loss},
+        {"reward/mean", per(totals.leaf_reward, totals.leaves)},
+        {"accuracy/leaf", per(static_cast<double>(totals.correct_leaves), totals.leaves)},
+        {"tree/nodes", per(static_cast<double>(totals.nodes), totals.trees)},
+        {"tree/leaves", per(static_cast<double>(totals.leaves), totals.trees)},
+        {"tree/max_depth", totals.max_depth},
+        {"tree/zero_signal", static_cast<double>(totals.zero_signal)},
+        {"tree/split_entropy", per(totals.split_entropy, totals.splits)},
+        {"tokens/generated", static_cast<double>(generated)},
+        {"tokens/packed", static_cast<double>(totals.packed_tokens)},
+        {"tokens/per_group_forward", static_cast<double>(totals.per_group_tokens)},
+        {"tokens/loss", static_cast<double>(totals.loss_tokens)},
+        {"clip_fraction", totals.clip_fraction / trained},
+        {"ratio/mean", totals.ratio / trained},
+        {"kl", totals.kl / trained},
+        {"grad_norm", norm.value_or(NAN)},
+        {"lr", lr},
+        {"time/rollout", rollout_s},
+        {"time/train", train_s},
+        {"tokens/sampled_total", static_cast<double>(run.sampled_tokens())},
+        {"tokens_per_s", static_cast<double>(generated) / std::max(1e-9, rollout_s)}};
+    if (config.eval.every > 0 && (step + 1) % config.eval.every == 0) {
+      auto evaluated = periodic_eval(run.model(), tok, eval_problems, config);
+      values.insert(values.end(), evaluated.begin(), evaluated.end());
+    }
+    metrics.write(step + 1, values);
     progress.advance(1, fmt::format("reward {:.3f} nodes {:.1f}",
                                     per(totals.leaf_reward, totals.leaves),
                                     per(static_cast<double>(totals.nodes), totals.trees)));
@@ -209,18 +244,21 @@ LoopResult run_rl(const Config& config, const RunOptions& options) {
         !shown.empty()) {
       write_trees(run.run_dir(), step + 1, shown);
     }
-    bool last = step + 1 == total;
+    // train.token_budget: stop once the sampled tokens reach it (baselines at an equal budget).
+    bool last =
+        step + 1 == total || (tc.token_budget > 0 && run.sampled_tokens() >= tc.token_budget);
     bool every = config.checkpoint.every > 0 && (step + 1) % config.checkpoint.every == 0;
     if (last || every || TrainingRun::stop_requested())
       result.checkpoint = run.checkpoint(step + 1);
     result.steps = step + 1;
-    if (TrainingRun::stop_requested() && !last) {
+    if (last) break;
+    if (TrainingRun::stop_requested()) {
       result.interrupted = true;
       break;
     }
   }
   if (result.checkpoint.empty()) {
-    result.steps = total;
+    result.steps = run.start_step();
     result.checkpoint = Checkpoints(run.run_dir(), config.checkpoint.keep).latest().value_or("");
   }
   return result;

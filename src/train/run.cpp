@@ -74,6 +74,7 @@ TrainingRun::TrainingRun(const Config& config, std::string kind, const RunOption
     }
     weights = *resume;
     start_step_ = state.step;
+    sampled_tokens_ = state.sampled_tokens;
     spdlog::info("resuming {} from {} (step {})", kind_, *resume, start_step_);
   } else if (weights.empty()) {
     throw bad_input("model.path is not set", "model.path", "set it to a Hugging Face model folder");
@@ -136,7 +137,7 @@ std::optional<double> TrainingRun::apply_gradients(double lr, double loss) {
 }
 
 std::string TrainingRun::checkpoint(int64_t step) {
-  TrainerState state{kind_, step, config_.train.seed, config_hash(config_)};
+  TrainerState state{kind_, step, config_.train.seed, config_hash(config_), sampled_tokens_};
   std::string dir = checkpoints_.save(step, [&](const std::string& tmp) {
     model_->save(tmp);
     torch::save(*optimizer_, (fs::path(tmp) / "optimizer.pt").string());

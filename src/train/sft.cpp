@@ -70,19 +70,23 @@ LoopResult run_sft(const Config& config, const RunOptions& options) {
       batch.push_back(encode_example(tok, problem, config.data.system_prompt, end_of_turn));
       target_tokens += static_cast<int64_t>(batch.back().ids.size()) - batch.back().prompt_len;
     }
-    double loss_sum = 0.0;
+    // The batch as a forest of chains: one packed forward computes every example's log-probs.
+    model::PackedTree forest;
+    std::vector<int64_t> target_rows;
     for (const Example& e : batch) {
-      torch::Tensor logits = run.model().forward(e.ids); // [T, V]
-      auto targets = torch::tensor(std::vector<int64_t>(e.ids.begin() + e.prompt_len, e.ids.end()),
-                                   torch::kLong)
-                         .to(logits.device());
-      // Position t predicts token t + 1: the answer tokens are predicted from prompt_len - 1 on.
-      torch::Tensor pred = logits.narrow(0, e.prompt_len - 1, targets.size(0));
-      torch::Tensor nll = torch::nn::functional::cross_entropy(
-          pred, targets, torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum));
-      (nll / static_cast<double>(target_tokens)).backward();
-      loss_sum += nll.item<double>();
+      auto first = static_cast<int32_t>(forest.tokens.size());
+      for (size_t t = 0; t < e.ids.size(); ++t) {
+        if (static_cast<int64_t>(t) >= e.prompt_len)
+          target_rows.push_back(first + static_cast<int64_t>(t));
+        forest.parent.push_back(t == 0 ? -1 : first + static_cast<int32_t>(t) - 1);
+        forest.tokens.push_back(e.ids[t]);
+      }
     }
+    torch::Tensor logprobs = run.model().tree_logprobs(forest);
+    torch::Tensor rows = torch::tensor(target_rows, torch::kLong).to(logprobs.device());
+    torch::Tensor nll = -logprobs.index_select(0, rows).sum();
+    (nll / static_cast<double>(target_tokens)).backward();
+    double loss_sum = nll.item<double>();
     double loss = loss_sum / static_cast<double>(target_tokens);
     double lr =
         learning_rate(sft.lr, config.train.lr_schedule, config.train.warmup_steps, step, total);

@@ -95,6 +95,7 @@ const std::vector<Case> kRejected = {
      "train.dr_grpo_constant: must be greater than 0"},
     {{"train.steps=-1"}, "train.steps: must be at least 0"},
     {{"train.epochs=0"}, "train.epochs: must be at least 1"},
+    {{"train.token_budget=-5"}, "train.token_budget: must be at least 0"},
     {{"train.seed=-2"}, "train.seed: must be at least 0"},
     {{"train.weight_decay=-0.1"}, "train.weight_decay: must be at least 0"},
     {{"train.adam_beta1=1"}, "train.adam_beta1: must be in [0, 1)"},

@@ -61,6 +61,8 @@ struct TrainConfig {
   double dr_grpo_constant = 2600;            // dr-grpo: token sum / this constant
   int64_t steps = 0;                         // 0 = `epochs` passes over data.train
   int64_t epochs = 1;
+  int64_t token_budget =
+      0; // > 0: stop once rollouts sampled this many tokens (equal-budget baselines)
   int64_t seed = 42;
   double weight_decay = 0.0;
   double adam_beta1 = 0.9;

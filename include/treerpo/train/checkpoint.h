@@ -19,6 +19,7 @@ struct TrainerState {
   // RNG state.
   int64_t seed = 0;
   std::string config_hash;
+  int64_t sampled_tokens = 0; // rollout tokens sampled so far (train.token_budget)
 };
 
 class Checkpoints {

@@ -44,6 +44,10 @@ public:
   // either way.
   std::optional<double> apply_gradients(double lr, double loss);
 
+  // Tokens sampled by rollouts over the whole run (all sessions): train.token_budget counts these.
+  int64_t sampled_tokens() const { return sampled_tokens_; }
+  void add_sampled_tokens(int64_t n) { sampled_tokens_ += n; }
+
   // Writes checkpoints/step-<step> (model folder, optimizer.pt, trainer_state.json) atomically.
   std::string checkpoint(int64_t step);
   // True once SIGINT or SIGTERM arrived: the loop checkpoints and stops at the end of its step.
@@ -61,6 +65,7 @@ private:
   Checkpoints checkpoints_;
   int64_t start_step_ = 0;
   int64_t bad_steps_ = 0;
+  int64_t sampled_tokens_ = 0;
 };
 
 } // namespace treerpo::train
