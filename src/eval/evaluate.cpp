@@ -59,8 +59,9 @@ rollout::RolloutSetup sampling_setup(const EvalOptions& o, bool greedy, std::vec
   return setup;
 }
 
-// The first `slots` KV slots of a larger cache: the greedy pass decodes with batch + 1 slots
-// whether or not maj@k shares the cache, so its answers do not depend on --maj.
+// The first `slots` KV slots of a larger cache. Each pass over a batch sees exactly its own samples
+// plus the one slot the engine keeps free to start a prompt, so how a batch is decoded depends on
+// that batch alone (not on --maj, --limit or the batches before it).
 class SlotWindow : public rollout::BranchModel {
 public:
   SlotWindow(rollout::BranchModel& inner, int64_t slots) : inner_(inner), slots_(slots) {}
@@ -150,25 +151,26 @@ EvalSummary evaluate(model::Qwen2& model, const tokenizer::Tokenizer& tok,
     for (int64_t i = begin; i < end; ++i) pending |= !file || file->done().count(i) == 0;
     if (!pending) continue;
     if (!branches) {
-      // One sample per KV slot, plus the one slot the engine needs free to start a prompt.
-      branches.emplace(model, options.batch * samples + 1,
+      branches.emplace(model, std::min(options.batch, count) * samples + 1,
                        static_cast<int64_t>(longest) + options.max_new_tokens + 1,
                        weight.scalar_type(), weight.device());
     }
+    const int64_t rows = end - begin;
     const std::vector<rollout::PromptInput> batch(prompts.begin() + begin, prompts.begin() + end);
     const auto batch_index = static_cast<uint64_t>(begin / options.batch);
     rollout::RolloutStats stats;
     std::vector<rollout::Tree> greedy_trees, maj_trees;
     if (options.greedy) {
-      SlotWindow window(*branches, options.batch + 1);
+      SlotWindow window(*branches, rows + 1);
       greedy_trees = rollout::grow_trees(window, streams, sampling_setup(options, true, eos_ids, 0),
                                          batch, {}, &stats);
       generated += stats.tokens_generated;
     }
     if (options.maj > 0) {
       const uint64_t seed = Rng::derive(Rng::derive(options.seed, 0), batch_index);
+      SlotWindow window(*branches, rows * options.maj + 1);
       maj_trees = rollout::grow_trees(
-          *branches, streams, sampling_setup(options, false, eos_ids, seed), batch, {}, &stats);
+          window, streams, sampling_setup(options, false, eos_ids, seed), batch, {}, &stats);
       generated += stats.tokens_generated;
     }
     std::vector<std::string> lines;
@@ -219,7 +221,7 @@ EvalSummary evaluate(model::Qwen2& model, const tokenizer::Tokenizer& tok,
 }
 
 std::string summary_json(const EvalSummary& s) {
-  nlohmann::json j = {{"problems", s.problems}, {"resumed", s.resumed}};
+  nlohmann::ordered_json j = {{"problems", s.problems}, {"resumed", s.resumed}};
   if (s.greedy) {
     j["greedy"] = {{"correct", s.greedy_correct},
                    {"accuracy", 100.0 * s.greedy_accuracy},

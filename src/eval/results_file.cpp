@@ -12,7 +12,7 @@ namespace treerpo::eval {
 
 namespace {
 
-using nlohmann::json;
+using json = nlohmann::ordered_json;
 
 json sample_json(const Sample& s) {
   return {{"text", s.text},

@@ -113,6 +113,16 @@ TEST_F(Evaluate, GreedyAnswerIsArgmaxOfFullForward) {
   }
 }
 
+TEST_F(Evaluate, GreedyAnswersDoNotDependOnMaj) {
+  EvalOptions o = short_answers();
+  run(o, work_ / "greedy.jsonl");
+  o.maj = 2;
+  run(o, work_ / "both.jsonl");
+  const auto greedy = read_lines(work_ / "greedy.jsonl"), both = read_lines(work_ / "both.jsonl");
+  ASSERT_EQ(both.size(), greedy.size());
+  for (size_t i = 0; i < greedy.size(); ++i) EXPECT_EQ(both[i]["greedy"], greedy[i]["greedy"]);
+}
+
 TEST_F(Evaluate, MajSamplesAreSeededAndRecorded) {
   EvalOptions o = short_answers();
   o.greedy = false;
