@@ -195,5 +195,22 @@ TEST(TreeForward, ChainEqualsFullForward) {
   }
 }
 
+TEST(TreeForward, ForestOfSequencesEqualsSeparateForwards) {
+  // Several roots in one pack (an SFT batch): no attention crosses between the sequences.
+  Qwen2 model = tiny_model();
+  PackedTree forest{{8, 6, 4, 2, 100, 101, 102}, {-1, 0, 1, 2, -1, 4, 5}};
+  torch::Tensor lp = model.tree_logprobs(forest);
+  torch::NoGradGuard no_grad;
+  torch::Tensor first = torch::log_softmax(model.forward({8, 6, 4, 2}), -1);
+  torch::Tensor second = torch::log_softmax(model.forward({100, 101, 102}), -1);
+  EXPECT_EQ(lp[4].item<float>(), 0.0f);
+  for (int64_t i = 1; i < 4; ++i) {
+    EXPECT_NEAR(lp[i].item<double>(), first[i - 1][forest.tokens[i]].item<double>(), kTol);
+  }
+  for (int64_t i = 5; i < 7; ++i) {
+    EXPECT_NEAR(lp[i].item<double>(), second[i - 5][forest.tokens[i]].item<double>(), kTol);
+  }
+}
+
 } // namespace
 } // namespace treerpo::model
