@@ -27,7 +27,7 @@ evaluate() {  # MODEL NAME -> RUN_DIR/eval-NAME.{json,jsonl}
 
 echo "== SFT" >&2
 sft_model=$("$bin" sft --config configs/demo.yaml --set "model.path=$ws/model" \
-  --set "sft.data=$ws/data/train.jsonl" --set "checkpoint.dir=$run/sft" | tail -1)
+  --set "sft.data=$ws/data/sft.jsonl" --set "checkpoint.dir=$run/sft" | tail -1)
 acc_sft=$(evaluate "$sft_model" sft)
 echo "held-out greedy accuracy after SFT: $acc_sft%" >&2
 

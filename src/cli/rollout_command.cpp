@@ -12,7 +12,6 @@
 #include "command.h"
 #include "treerpo/config/config.h"
 #include "treerpo/eval/dataset.h"
-#include "treerpo/reward/checker.h"
 #include "treerpo/rl/credit.h"
 #include "treerpo/rollout/qwen2_branches.h"
 #include "treerpo/rollout/sampler.h"
@@ -20,6 +19,7 @@
 #include "treerpo/rollout/tree_json.h"
 #include "treerpo/tokenizer/byte_level_writer.h"
 #include "treerpo/tokenizer/chat.h"
+#include "treerpo/train/scoring.h"
 #include "treerpo/util/error.h"
 #include "treerpo/util/log.h"
 
@@ -50,19 +50,12 @@ void log_step(const RolloutStats& s) {
                s.tokens_forwarded, s.unique_tree_tokens, s.tokens_per_s());
 }
 
-// Leaf reward from the checker on the decoded root-to-leaf text, then the algorithm's credit rule.
+// Leaf rewards from the checker, then the algorithm's credit rule (the training loop's scoring).
 void score(Tree& tree, const Config& config) {
-  for (int32_t leaf : tree.leaf_ids()) {
-    std::string answer;
-    for (int32_t n = leaf; n > 0; n = tree.nodes[n].parent) answer = tree.nodes[n].text + answer;
-    const bool correct = reward::check(answer, tree.gold).correct;
-    tree.nodes[leaf].correct = correct;
-    tree.nodes[leaf].reward = correct ? 1.0 : 0.0;
-  }
   rl::CreditOptions options;
   options.rule = rl::credit_rule_for(config.rollout.algorithm, config.train.loss_agg);
   options.std_normalize = config.train.std_normalize;
-  rl::assign_credit(tree, options);
+  train::score_tree(tree, options);
 }
 
 void run_rollout(const std::string& config_path, const std::vector<std::string>& sets,

@@ -12,6 +12,7 @@
 #include "treerpo/tokenizer/chat.h"
 #include "treerpo/tokenizer/tokenizer.h"
 #include "treerpo/train/synthetic.h"
+#include "treerpo/util/rng.h"
 
 namespace fs = std::filesystem;
 
@@ -53,6 +54,30 @@ word_merges(const std::map<std::string, int64_t>& words) {
   return merges;
 }
 
+// The SFT split imitates a careless teacher: in `slip_rate` of the solutions the last step's result
+// and the final answer are one too high. Imitation alone then prefers the slip; the checker's
+// reward is what teaches the model to stop making it (the demo's point). Gold answers are never
+// touched.
+void write_sft_split(const fs::path& train, const fs::path& out, double slip_rate, uint64_t seed) {
+  std::ifstream in(train);
+  std::ofstream sft(out);
+  SplitMix64 rng(seed);
+  for (std::string line; std::getline(in, line);) {
+    auto row = nlohmann::json::parse(line);
+    std::string solution = row.at("solution").get<std::string>();
+    bool slip = static_cast<double>(rng.next() >> 11) * 0x1.0p-53 < slip_rate;
+    size_t answer_line = solution.rfind('\n');
+    size_t eq = solution.rfind('=', answer_line);
+    if (slip && answer_line != std::string::npos && eq != std::string::npos) {
+      int wrong = std::stoi(solution.substr(eq + 1, answer_line - eq - 1)) + 1;
+      solution = solution.substr(0, eq + 1) + std::to_string(wrong) + "\nThe answer is \\boxed{" +
+                 std::to_string(wrong) + "}.";
+    }
+    row["solution"] = solution;
+    sft << row.dump() << "\n";
+  }
+}
+
 } // namespace
 
 model::Qwen2Config demo_model_config(int64_t vocab_size, const DemoOptions& options) {
@@ -75,6 +100,7 @@ void write_demo_workspace(const std::string& dir, const DemoOptions& options) {
   fs::path data = fs::path(dir) / "data", model_dir = fs::path(dir) / "model";
   write_synthetic_dataset(data.string(), options.train_problems, options.test_problems,
                           options.seed);
+  write_sft_split(data / "train.jsonl", data / "sft.jsonl", options.sft_slip_rate, options.seed);
 
   std::vector<std::string> texts = {tokenizer::qwen_math_prompt("", tokenizer::kQwenMathSystem),
                                     "system user assistant"};

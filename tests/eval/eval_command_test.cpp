@@ -1,7 +1,5 @@
 // `treerpo-train eval` through the binary: the summary JSON on stdout, and one-line errors with
 // exit code 2 for bad input.
-// DISABLED_ until the binary's start-up crash (sentencepiece's bundled protobuf against
-// LibTorch's) is fixed; run with --gtest_also_run_disabled_tests.
 #include <array>
 #include <cstdio>
 #include <fstream>
@@ -35,7 +33,7 @@ Result run_cli(const std::string& args, const TempDir& dir) {
   return r;
 }
 
-TEST(EvalCommand, DISABLED_PrintsSummaryAndRefusesBadInput) {
+TEST(EvalCommand, PrintsSummaryAndRefusesBadInput) {
   TempDir dir;
   treerpo::eval::testing::write_tiny_model(dir / "model");
   {

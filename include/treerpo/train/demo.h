@@ -15,14 +15,17 @@ struct DemoOptions {
   uint64_t seed = 1;
   int64_t hidden_size = 128;
   int64_t layers = 4;
+  double sft_slip_rate = 0.6; // share of SFT solutions whose last step is off by one
 };
 
 // The tiny Qwen2 shape of the demo for a vocabulary of `vocab_size` ids.
 model::Qwen2Config demo_model_config(int64_t vocab_size, const DemoOptions& options);
 
-// Writes DIR/data/{train,test}.jsonl and DIR/model/ (tokenizer.json, tokenizer_config.json,
-// config.json, model.safetensors). The tokenizer's merges spell out every word of the task and the
-// chat template, so a problem costs a few dozen tokens, not a few hundred bytes.
+// Writes DIR/data/{train,test}.jsonl (correct solutions and gold answers), DIR/data/sft.jsonl (the
+// train problems with `sft_slip_rate` of the solutions slipping by one in the last step), and
+// DIR/model/ (tokenizer.json, tokenizer_config.json, config.json, model.safetensors). The
+// tokenizer's merges spell out every word of the task and the chat template, so a problem costs a
+// few dozen tokens, not a few hundred bytes.
 void write_demo_workspace(const std::string& dir, const DemoOptions& options);
 
 } // namespace treerpo::train

@@ -1,0 +1,188 @@
+// Interrupted runs resume to bitwise the same weights as uninterrupted ones (SIGKILL at random
+// moments, checkpoint writes included), checkpoints are model folders, and a changed config is
+// refused.
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "treerpo/model/qwen2.h"
+#include "treerpo/tokenizer/tokenizer.h"
+
+extern char** environ;
+namespace fs = std::filesystem;
+
+namespace {
+
+fs::path scratch() {
+  static fs::path dir = [] {
+    fs::path d = fs::temp_directory_path() / ("treerpo_resume_" + std::to_string(getpid()));
+    fs::remove_all(d);
+    fs::create_directories(d);
+    return d;
+  }();
+  return dir;
+}
+
+// Runs treerpo-train with `args`; when kill_after_ms > 0, SIGKILLs it after that long. Returns the
+// exit status (or -SIGKILL when killed).
+int run_cli(const std::vector<std::string>& args, int kill_after_ms = 0) {
+  std::vector<std::string> argv_s = {TREERPO_CLI, "--quiet"};
+  argv_s.insert(argv_s.end(), args.begin(), args.end());
+  std::vector<char*> argv;
+  for (auto& a : argv_s) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
+  posix_spawn_file_actions_addopen(&actions, 2, (scratch() / "stderr.txt").c_str(),
+                                   O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  pid_t pid = 0;
+  EXPECT_EQ(posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), environ), 0);
+  posix_spawn_file_actions_destroy(&actions);
+  if (kill_after_ms > 0) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(kill_after_ms));
+    kill(pid, SIGKILL);
+  }
+  int status = 0;
+  waitpid(pid, &status, 0);
+  if (WIFSIGNALED(status)) return -WTERMSIG(status);
+  return WEXITSTATUS(status);
+}
+
+std::string read_file(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+const fs::path& workspace() {
+  static fs::path ws = [] {
+    fs::path dir = scratch() / "ws";
+    EXPECT_EQ(run_cli({"demo-data", dir.string(), "--train", "64", "--test", "8", "--hidden", "32",
+                       "--layers", "2"}),
+              0);
+    return dir;
+  }();
+  return ws;
+}
+
+std::vector<std::string> sft_args(const fs::path& run_dir, const std::string& extra = "") {
+  std::vector<std::string> args = {"sft",
+                                   "--config",
+                                   std::string(TREERPO_SOURCE_DIR) + "/configs/demo.yaml",
+                                   "--set",
+                                   "model.path=" + (workspace() / "model").string(),
+                                   "--set",
+                                   "sft.data=" + (workspace() / "data/train.jsonl").string(),
+                                   "--set",
+                                   "checkpoint.dir=" + run_dir.string(),
+                                   "--set",
+                                   "sft.steps=12",
+                                   "--set",
+                                   "sft.batch_size=4",
+                                   "--set",
+                                   "checkpoint.every=1",
+                                   "--set",
+                                   "checkpoint.keep=2"};
+  if (!extra.empty()) args.insert(args.end(), {"--set", extra});
+  return args;
+}
+
+std::vector<std::string> rl_args(const fs::path& run_dir, const fs::path& model) {
+  return {"train",
+          "--config",
+          std::string(TREERPO_SOURCE_DIR) + "/configs/demo.yaml",
+          "--set",
+          "model.path=" + model.string(),
+          "--set",
+          "data.train=" + (workspace() / "data/train.jsonl").string(),
+          "--set",
+          "checkpoint.dir=" + run_dir.string(),
+          "--set",
+          "train.steps=6",
+          "--set",
+          "train.prompts_per_step=2",
+          "--set",
+          "checkpoint.every=1",
+          "--set",
+          "checkpoint.keep=2",
+          "--set",
+          "rollout.max_answer_tokens=24",
+          "--set",
+          "rollout.max_node_tokens=24"};
+}
+
+// Runs `args` to completion, killing it at random moments first; returns the final weights.
+std::string weights_after_kills(const std::vector<std::string>& args, const fs::path& run_dir,
+                                int steps, unsigned seed) {
+  std::mt19937 rng(seed);
+  std::uniform_int_distribution<int> delay(150, 900);
+  for (int attempt = 0; attempt < 4; ++attempt) run_cli(args, delay(rng));
+  EXPECT_EQ(run_cli(args), 0) << read_file(scratch() / "stderr.txt");
+  return read_file(run_dir / "checkpoints" / ("step-" + std::to_string(steps)) /
+                   "model.safetensors");
+}
+
+} // namespace
+
+TEST(Resume, SftKilledAtRandomMomentsEndsWithTheSameWeights) {
+  fs::path straight = scratch() / "sft-straight", killed = scratch() / "sft-killed";
+  ASSERT_EQ(run_cli(sft_args(straight)), 0) << read_file(scratch() / "stderr.txt");
+  std::string expected = read_file(straight / "checkpoints/step-12/model.safetensors");
+  ASSERT_FALSE(expected.empty());
+  EXPECT_EQ(weights_after_kills(sft_args(killed), killed, 12, 1), expected);
+  // Only complete checkpoints remain, at most checkpoint.keep of them.
+  int kept = 0;
+  for (const auto& e : fs::directory_iterator(killed / "checkpoints")) {
+    EXPECT_EQ(e.path().filename().string().rfind("step-", 0), 0U) << e.path();
+    ++kept;
+  }
+  EXPECT_LE(kept, 2);
+}
+
+TEST(Resume, RlKilledAtRandomMomentsEndsWithTheSameWeights) {
+  fs::path sft = scratch() / "rl-base";
+  ASSERT_EQ(run_cli(sft_args(sft)), 0);
+  fs::path model = sft / "checkpoints/step-12";
+  fs::path straight = scratch() / "rl-straight", killed = scratch() / "rl-killed";
+  ASSERT_EQ(run_cli(rl_args(straight, model)), 0) << read_file(scratch() / "stderr.txt");
+  std::string expected = read_file(straight / "checkpoints/step-6/model.safetensors");
+  ASSERT_FALSE(expected.empty());
+  EXPECT_EQ(weights_after_kills(rl_args(killed, model), killed, 6, 2), expected);
+  // The metrics file holds each step once, however often the run was interrupted.
+  std::ifstream metrics(killed / "metrics.jsonl");
+  int lines = 0;
+  for (std::string line; std::getline(metrics, line);) ++lines;
+  EXPECT_EQ(lines, 6);
+}
+
+TEST(Resume, CheckpointIsAModelFolder) {
+  fs::path run = scratch() / "sft-folder";
+  ASSERT_EQ(run_cli(sft_args(run)), 0);
+  std::string dir = (run / "checkpoints/step-12").string();
+  auto model = treerpo::model::Qwen2::load(dir, torch::kFloat32, torch::kCPU);
+  auto tok = treerpo::tokenizer::Tokenizer::load(dir);
+  EXPECT_EQ(model.config().vocab_size, tok->vocab_size());
+  EXPECT_TRUE(fs::exists(run / "checkpoints/step-12/optimizer.pt"));
+  EXPECT_TRUE(fs::exists(run / "config.yaml"));
+}
+
+TEST(Resume, ChangedConfigIsRefusedUnlessForced) {
+  fs::path run = scratch() / "sft-changed";
+  ASSERT_EQ(run_cli(sft_args(run)), 0);
+  EXPECT_EQ(run_cli(sft_args(run, "sft.lr=0.5")), 2);
+  EXPECT_NE(read_file(scratch() / "stderr.txt").find("configuration changed"), std::string::npos);
+  std::vector<std::string> forced = sft_args(run, "sft.lr=0.5");
+  forced.push_back("--force");
+  EXPECT_EQ(run_cli(forced), 0);
+}
