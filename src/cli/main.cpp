@@ -11,12 +11,16 @@
 
 namespace {
 
-// `treerpo-train --config FILE ...` means `treerpo-train train --config FILE ...`.
-std::vector<std::string> with_default_subcommand(int argc, char** argv) {
+// `treerpo-train --config FILE ...` means `treerpo-train train --config FILE ...`: without a
+// subcommand name among the arguments, a --config selects train.
+std::vector<std::string> with_default_subcommand(const CLI::App& app, int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
-  bool has_config = false;
-  for (const auto& a : args) has_config |= (a == "--config" || a.rfind("--config=", 0) == 0);
-  if (has_config && !args.empty() && args[0].rfind("-", 0) == 0) args.insert(args.begin(), "train");
+  bool has_config = false, has_subcommand = false;
+  for (const auto& a : args) {
+    has_config |= (a == "--config" || a.rfind("--config=", 0) == 0);
+    for (const CLI::App* sub : app.get_subcommands({})) has_subcommand |= (a == sub->get_name());
+  }
+  if (has_config && !has_subcommand) args.insert(args.begin(), "train");
   return args;
 }
 
@@ -47,7 +51,7 @@ int main(int argc, char** argv) {
 #include "command_list.inc"
 #undef TREERPO_COMMAND
 
-  std::vector<std::string> args = with_default_subcommand(argc, argv);
+  std::vector<std::string> args = with_default_subcommand(app, argc, argv);
   std::reverse(args.begin(), args.end()); // CLI11 consumes a reversed vector
   try {
     app.parse(args);

@@ -1,11 +1,6 @@
-#include <cstdio>
-#include <cstdlib>
-
-#include <spdlog/spdlog.h>
-
 #include "command.h"
+#include "run_options.h"
 #include "treerpo/config/config.h"
-#include "treerpo/train/loops.h"
 
 namespace treerpo::cli {
 
@@ -13,27 +8,10 @@ void add_sft_command(CLI::App& app) {
   auto* cmd = app.add_subcommand(
       "sft",
       "Supervised warm-up on chat-formatted CoT solutions (sft.* keys), loss on assistant tokens");
-  struct Options {
-    std::string config;
-    std::vector<std::string> overrides;
-    train::RunOptions run;
-  };
-  auto opts = std::make_shared<Options>();
-  cmd->add_option("--config", opts->config, "YAML run configuration")->required();
-  cmd->add_option("--set", opts->overrides, "Override a key: section.key=value (repeatable)")
-      ->expected(1)
-      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
-  cmd->add_option("--resume", opts->run.resume,
-                  "Resume from this checkpoint folder (default: the run directory's newest)");
-  cmd->add_flag("--force", opts->run.force, "Resume even though the configuration changed");
-  cmd->callback([opts] {
-    Config config = load_config(opts->config, opts->overrides);
-    train::LoopResult result = train::run_sft(config, opts->run);
-    if (result.interrupted) {
-      spdlog::warn("interrupted at step {}; re-run the same command to resume", result.steps);
-      std::exit(130);
-    }
-    std::printf("%s\n", result.checkpoint.c_str());
+  auto args = add_run_options(cmd);
+  cmd->callback([args] {
+    Config config = load_config(args->config, args->overrides);
+    finish_run(train::run_sft(config, args->run));
   });
 }
 

@@ -96,7 +96,7 @@ std::string known_keys(const Config& config, const std::string& section) {
 }
 
 const char* const kSections[] = {"model", "data",       "rollout", "train",
-                                  "sft",   "checkpoint", "eval",    "log"};
+                                 "sft",   "checkpoint", "eval",    "log"};
 
 bool is_section(const std::string& name) {
   for (const char* s : kSections) {

@@ -9,29 +9,17 @@
 #include <unordered_set>
 
 #include "treerpo/util/error.h"
+#include "treerpo/util/rng.h"
 
 namespace treerpo::train {
 namespace {
 
-// splitmix64 (Vigna): a tiny generator whose output is fixed by its definition, unlike
-// std::uniform_int_distribution, whose mapping differs between standard libraries.
-class SplitMix64 {
-public:
-  explicit SplitMix64(uint64_t seed) : state_(seed) {}
-  uint64_t next() {
-    uint64_t z = (state_ += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-  }
-  // lo + next() mod (hi - lo + 1); the modulo bias (< 2^-57 here) does not matter for a toy task.
-  int uniform(int lo, int hi) {
-    return lo + static_cast<int>(next() % static_cast<uint64_t>(hi - lo + 1));
-  }
-
-private:
-  uint64_t state_;
-};
+// lo + next() mod (hi - lo + 1): fixed by definition, unlike std::uniform_int_distribution, whose
+// mapping differs between standard libraries; the modulo bias (< 2^-57 here) does not matter for a
+// toy task.
+int uniform(SplitMix64& rng, int lo, int hi) {
+  return lo + static_cast<int>(rng.next() % static_cast<uint64_t>(hi - lo + 1));
+}
 
 struct Person {
   const char* name;
@@ -61,20 +49,20 @@ std::string fill(const char* phrase, int operand) {
 // Draw order: person, object, step count, start value; then per step the operation (only when
 // both are possible: 0 = add), the operand, the phrase.
 SyntheticProblem draw_problem(SplitMix64& rng, const SyntheticOptions& options) {
-  const Person& person = kPeople[rng.uniform(0, last_index(kPeople))];
-  const std::string object = kObjects[rng.uniform(0, last_index(kObjects))];
-  const int steps = rng.uniform(options.min_steps, options.max_steps);
-  int value = rng.uniform(1, options.max_operand);
+  const Person& person = kPeople[uniform(rng, 0, last_index(kPeople))];
+  const std::string object = kObjects[uniform(rng, 0, last_index(kObjects))];
+  const int steps = uniform(rng, options.min_steps, options.max_steps);
+  int value = uniform(rng, 1, options.max_operand);
 
   SyntheticProblem problem;
   problem.question = std::string(person.name) + " has " + std::to_string(value) + " " + object +
                      (value == 1 ? "" : "s") + ".";
   for (int step = 0; step < steps; ++step) {
-    bool add = value == 0 || (value < kMaxValue && rng.uniform(0, 1) == 0);
+    bool add = value == 0 || (value < kMaxValue && uniform(rng, 0, 1) == 0);
     const int operand =
-        rng.uniform(1, std::min(options.max_operand, add ? kMaxValue - value : value));
-    const char* phrase = add ? kGains[rng.uniform(0, last_index(kGains))]
-                             : kLosses[rng.uniform(0, last_index(kLosses))];
+        uniform(rng, 1, std::min(options.max_operand, add ? kMaxValue - value : value));
+    const char* phrase = add ? kGains[uniform(rng, 0, last_index(kGains))]
+                             : kLosses[uniform(rng, 0, last_index(kLosses))];
     const int result = add ? value + operand : value - operand;
     problem.question += " " + std::string(person.pronoun) + " " + fill(phrase, operand) + ".";
     problem.solution += std::to_string(value) + (add ? "+" : "-") + std::to_string(operand) + "=" +

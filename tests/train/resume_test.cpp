@@ -1,6 +1,7 @@
 // Interrupted runs resume to bitwise the same weights as uninterrupted ones (SIGKILL at random
 // moments, checkpoint writes included), checkpoints are model folders, and a changed config is
 // refused.
+#include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
