@@ -22,7 +22,8 @@ json_number() { grep -o "\"$1\": *[-0-9.e+]*" "$2" | tail -1 | sed 's/.*: *//'; 
 evaluate() {  # MODEL NAME -> RUN_DIR/eval-NAME.{json,jsonl}
   "$bin" eval --model "$1" --data "$ws/data/test.jsonl" --greedy --out "$run/eval-$2.jsonl" \
     > "$run/eval-$2.json"
-  json_number greedy_accuracy "$run/eval-$2.json"
+  # {"greedy":{"correct":n,"accuracy":x,...},...}: the greedy accuracy in percent.
+  sed -n 's/.*"greedy":{[^}]*"accuracy":\([0-9.]*\).*/\1/p' "$run/eval-$2.json"
 }
 
 echo "== SFT" >&2
@@ -36,6 +37,7 @@ rl_model=$("$bin" train --config configs/demo.yaml --set "model.path=$sft_model"
   --set "checkpoint.dir=$run/treerpo" | tail -1)
 acc_rl=$(evaluate "$rl_model" treerpo)
 budget=$(json_number "tokens/sampled_total" "$run/treerpo/metrics.jsonl")
+budget=${budget%.*}
 steps=$(json_number step "$run/treerpo/metrics.jsonl")
 echo "held-out greedy accuracy after TreeRPO: $acc_rl% ($steps steps, $budget sampled tokens)" >&2
 

@@ -67,6 +67,7 @@ template <class ConfigT, class Visit> void for_each_field(ConfigT& c, Visit&& vi
   visit("sft.question_field", c.sft.question_field);
   visit("sft.solution_field", c.sft.solution_field);
   visit("sft.lr", c.sft.lr);
+  visit("sft.lr_schedule", c.sft.lr_schedule);
   visit("sft.epochs", c.sft.epochs);
   visit("sft.steps", c.sft.steps);
   visit("sft.batch_size", c.sft.batch_size);

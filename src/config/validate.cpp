@@ -165,6 +165,7 @@ void check_sft(const Rules& r, const SftConfig& s) {
   r.not_empty("sft.question_field", s.question_field);
   r.not_empty("sft.solution_field", s.solution_field);
   r.positive("sft.lr", s.lr);
+  r.one_of("sft.lr_schedule", s.lr_schedule, {"constant", "cosine"});
   r.at_least<int64_t>("sft.epochs", s.epochs, 1);
   r.at_least<int64_t>("sft.steps", s.steps, 0);
   r.at_least<int64_t>("sft.batch_size", s.batch_size, 1);

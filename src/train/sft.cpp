@@ -88,8 +88,7 @@ LoopResult run_sft(const Config& config, const RunOptions& options) {
     (nll / static_cast<double>(target_tokens)).backward();
     double loss_sum = nll.item<double>();
     double loss = loss_sum / static_cast<double>(target_tokens);
-    double lr =
-        learning_rate(sft.lr, config.train.lr_schedule, config.train.warmup_steps, step, total);
+    double lr = learning_rate(sft.lr, sft.lr_schedule, config.train.warmup_steps, step, total);
     std::optional<double> norm = run.apply_gradients(lr, loss);
     double seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();

@@ -174,7 +174,7 @@ TEST(Config, EffectiveConfigLeavesOutKeysTheShapeDoesNotUse) {
 }
 
 TEST(Config, ShippedConfigsAreValid) {
-  for (const char* name : {"qwen1.5b.yaml"}) {
+  for (const char* name : {"qwen1.5b.yaml", "demo.yaml", "demo-grpo.yaml"}) {
     std::string path = std::string(TREERPO_SOURCE_DIR) + "/configs/" + name;
     EXPECT_EQ(load_error(path), "") << name;
   }

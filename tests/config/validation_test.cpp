@@ -111,6 +111,7 @@ const std::vector<Case> kRejected = {
     {{"sft.question_field="}, "sft.question_field: must not be empty"},
     {{"sft.solution_field="}, "sft.solution_field: must not be empty"},
     {{"sft.lr=-1"}, "sft.lr: must be greater than 0"},
+    {{"sft.lr_schedule=linear"}, "sft.lr_schedule: 'linear' is not one of: constant, cosine"},
     {{"sft.epochs=0"}, "sft.epochs: must be at least 1"},
     {{"sft.steps=-1"}, "sft.steps: must be at least 0"},
     {{"sft.batch_size=0"}, "sft.batch_size: must be at least 1"},

@@ -86,6 +86,7 @@ struct SftConfig {
   std::string question_field = "problem"; // NuminaMath-CoT style by default
   std::string solution_field = "solution";
   double lr = 1e-5;
+  std::string lr_schedule = "cosine"; // constant | cosine (after train.warmup_steps)
   int64_t epochs = 1;
   int64_t steps = 0; // 0 = `epochs` passes
   int64_t batch_size = 8;
