@@ -6,5 +6,5 @@ cd "$(dirname "$0")/.."
 scripts/bootstrap.sh --build-dir build
 scripts/check-format.sh
 ctest --test-dir build --output-on-failure -j"$(nproc)"
-if [ -x scripts/fuzz_checker.sh ]; then scripts/fuzz_checker.sh "${TREERPO_FUZZ_SECONDS:-60}"; fi
+scripts/fuzz_checker.sh "${TREERPO_FUZZ_SECONDS:-60}"
 echo "all tests passed"
