@@ -157,6 +157,10 @@ void check_train(const Rules& r, const TrainConfig& t) {
   r.one_of("train.lr_schedule", t.lr_schedule, {"constant", "cosine"});
   r.at_least("train.max_grad_norm", t.max_grad_norm, 0.0);
   r.at_least<int64_t>("train.grad_accum", t.grad_accum, 1);
+  // Rejected rather than ignored until the checkpointed layer (a torch::autograd::Function) exists.
+  if (t.gradient_checkpointing) {
+    r.fail("train.gradient_checkpointing", "is not available in this build yet", "set it to false");
+  }
   r.at_least("train.kl_coef", t.kl_coef, 0.0);
   r.at_least<int64_t>("train.max_bad_steps", t.max_bad_steps, 1);
 }

@@ -56,6 +56,10 @@ TrainingRun::TrainingRun(const Config& config, std::string kind, const RunOption
     : config_(config), kind_(std::move(kind)), device_(parse_device(config.model.device)),
       dtype_(parse_dtype(config.model.dtype)),
       checkpoints_(config.checkpoint.dir, config.checkpoint.keep) {
+  // log.level applies unless --verbose or --quiet already chose a level.
+  if (spdlog::get_level() == spdlog::level::info) {
+    spdlog::set_level(spdlog::level::from_str(config_.log.level));
+  }
   fs::create_directories(run_dir());
   std::string hash = config_hash(config_);
   std::optional<std::string> resume =

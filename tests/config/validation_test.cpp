@@ -105,6 +105,8 @@ const std::vector<Case> kRejected = {
     {{"train.lr_schedule=linear"}, "train.lr_schedule: 'linear' is not one of: constant, cosine"},
     {{"train.max_grad_norm=-1"}, "train.max_grad_norm: must be at least 0"},
     {{"train.grad_accum=0"}, "train.grad_accum: must be at least 1"},
+    {{"train.gradient_checkpointing=true"},
+     "train.gradient_checkpointing: is not available in this build yet"},
     {{"train.kl_coef=-0.01"}, "train.kl_coef: must be at least 0"},
     {{"train.max_bad_steps=0"}, "train.max_bad_steps: must be at least 1"},
     // sft
