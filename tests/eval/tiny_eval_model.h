@@ -2,36 +2,19 @@
 // A tiny random Qwen2 model folder with a real byte-level tokenizer, and four GSM8K test problems:
 // enough to drive evaluation end to end on CPU in well under a second per run.
 #include <filesystem>
-#include <random>
 #include <string>
 #include <vector>
 
 #include <torch/types.h>
 
+#include "../common/temp_dir.h"
 #include "treerpo/eval/dataset.h"
 #include "treerpo/model/qwen2.h"
 #include "treerpo/tokenizer/byte_level_writer.h"
 
 namespace treerpo::eval::testing {
 
-// A fresh empty folder under the system temp dir, removed when the object goes.
-class TempDir {
-public:
-  TempDir() {
-    std::random_device rd;
-    path_ = std::filesystem::temp_directory_path() /
-            ("treerpo-eval-test-" + std::to_string(rd()) + std::to_string(rd()));
-    std::filesystem::create_directories(path_);
-  }
-  ~TempDir() { std::filesystem::remove_all(path_); }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  std::string str() const { return path_.string(); }
-  std::string operator/(const std::string& name) const { return (path_ / name).string(); }
-
-private:
-  std::filesystem::path path_;
-};
+using treerpo::testing::TempDir;
 
 // Byte tokens 0..255, then <|im_start|> 256, <|im_end|> 257, <|endoftext|> 258; the model's
 // vocabulary is exactly those 259 ids, so every sampled id decodes to text.

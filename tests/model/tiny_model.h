@@ -1,9 +1,9 @@
 #pragma once
 // A tiny Qwen2 for tests: small enough to run every path in milliseconds, with GQA (4 heads, 2 kv).
 #include <filesystem>
-#include <random>
 #include <string>
 
+#include "../common/temp_dir.h"
 #include "treerpo/model/config.h"
 
 namespace treerpo::model::testing {
@@ -23,23 +23,6 @@ inline Qwen2Config tiny_config(bool tied) {
   return c;
 }
 
-// A fresh empty folder under the system temp dir, removed when the object goes.
-class TempDir {
-public:
-  TempDir() {
-    std::random_device rd;
-    path_ = std::filesystem::temp_directory_path() /
-            ("treerpo-model-test-" + std::to_string(rd()) + std::to_string(rd()));
-    std::filesystem::create_directories(path_);
-  }
-  ~TempDir() { std::filesystem::remove_all(path_); }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  std::string str() const { return path_.string(); }
-  std::string operator/(const std::string& name) const { return (path_ / name).string(); }
-
-private:
-  std::filesystem::path path_;
-};
+using treerpo::testing::TempDir;
 
 } // namespace treerpo::model::testing
