@@ -170,7 +170,9 @@ LoopResult run_rl(const Config& config, const RunOptions& options) {
       rollout_s += seconds_since(started);
 
       started = Clock::now();
-      int64_t step_trees = tc.prompts_per_step * tc.grad_accum;
+      // Score and pack every tree first: token-mean needs the micro-batch's loss-token count.
+      std::vector<rl::PackedBatch> packs;
+      int64_t micro_tokens = 0;
       for (auto& tree : trees) {
         auto advantages = score_tree(tree, credit);
         add_tree_shape(totals, tree);
@@ -180,7 +182,10 @@ LoopResult run_rl(const Config& config, const RunOptions& options) {
           totals.skipped += 1;
           continue;
         }
-        rl::PackedBatch packed = rl::pack_tree(tree, advantages, credit.rule);
+        packs.push_back(rl::pack_tree(tree, advantages, credit.rule));
+        micro_tokens += packs.back().loss_tokens();
+      }
+      for (const rl::PackedBatch& packed : packs) {
         torch::Tensor logprobs = run.model().tree_logprobs(packed.tree);
         torch::Tensor ref;
         if (reference) {
@@ -189,9 +194,15 @@ LoopResult run_rl(const Config& config, const RunOptions& options) {
         }
         rl::LossResult r =
             rl::policy_loss(logprobs, packed, loss_options, reference ? &ref : nullptr);
-        // Trees of a step are averaged (each tree's loss is already its own aggregation).
-        (r.loss / static_cast<double>(step_trees)).backward();
-        totals.loss += r.loss.item<double>() / static_cast<double>(step_trees);
+        // token-mean (DAPO) is one mean over all loss tokens of the step, so a tree weighs by its
+        // tokens; the per-group aggregations average the step's prompts.
+        double weight =
+            tc.loss_agg == "token-mean"
+                ? static_cast<double>(r.tokens) /
+                      static_cast<double>(std::max<int64_t>(1, micro_tokens) * tc.grad_accum)
+                : 1.0 / static_cast<double>(tc.prompts_per_step * tc.grad_accum);
+        (r.loss * weight).backward();
+        totals.loss += r.loss.item<double>() * weight;
         totals.clip_fraction += r.clip_fraction;
         totals.ratio += r.mean_ratio;
         totals.kl += r.kl;
