@@ -24,14 +24,16 @@ void check_shape(const Tree& tree) {
                             "nodes[0] is the root and parents come before children");
     if (n.leaf && !n.children.empty())
       throw runtime_failure("leaf has children", where, "only childless nodes are leaves");
+    if (n.leaf && n.samples < 1)
+      throw runtime_failure("leaf stands for " + std::to_string(n.samples) + " samples", where,
+                            "a leaf ends at least one sample");
     if (n.leaf && !std::isfinite(n.reward))
       throw runtime_failure("leaf reward is not finite", where, "score every leaf before credit");
   }
 }
 
-// Leaves under each node (a node counts itself when it is a leaf) and the mean of their rewards,
-// written into node.reward of interior nodes. Children follow parents, so one backward sweep
-// suffices.
+// Samples under each node (a leaf counts its Node::samples) and the mean of their rewards, written
+// into node.reward of interior nodes. Children follow parents, so one backward sweep suffices.
 std::vector<int64_t> propagate_leaf_means(Tree& tree) {
   const size_t n = tree.nodes.size();
   std::vector<int64_t> leaves(n, 0);
@@ -39,8 +41,8 @@ std::vector<int64_t> propagate_leaf_means(Tree& tree) {
   for (size_t i = n; i-- > 0;) {
     Node& node = tree.nodes[i];
     if (node.leaf) {
-      leaves[i] += 1;
-      sum[i] += node.reward;
+      leaves[i] += node.samples;
+      sum[i] += node.samples * node.reward;
     } else {
       node.reward = leaves[i] > 0 ? sum[i] / static_cast<double>(leaves[i]) : 0.0;
     }
@@ -52,15 +54,15 @@ std::vector<int64_t> propagate_leaf_means(Tree& tree) {
   return leaves;
 }
 
-// Sample standard deviation (n - 1, as torch.std in TRL and verl) of the leaf rewards.
+// Sample standard deviation (n - 1, as torch.std in TRL and verl) of the samples' rewards.
 double leaf_reward_std(const Tree& tree) {
   double sum = 0.0, sq = 0.0;
   int64_t count = 0;
   for (const Node& node : tree.nodes) {
     if (!node.leaf) continue;
-    sum += node.reward;
-    sq += node.reward * node.reward;
-    ++count;
+    sum += node.samples * node.reward;
+    sq += node.samples * node.reward * node.reward;
+    count += node.samples;
   }
   if (count < 2) return 0.0;
   const double mean = sum / static_cast<double>(count);
@@ -76,70 +78,131 @@ bool is_branch(const Tree& tree, int32_t node) {
   return node >= 0 && tree.nodes[node].children.size() >= 2;
 }
 
-// treerpo / fixed (DESIGN §4 rule 6): A(n) = r(n) - mean over n's sibling set of size >= 2.
-void sibling_advantages(Tree& tree) {
-  for (Node& node : tree.nodes) {
-    node.advantage = 0.0;
-    if (!is_branch(tree, node.parent)) continue;
-    const Node& parent = tree.nodes[node.parent];
-    double sum = 0.0;
-    for (int32_t sibling : parent.children) sum += tree.nodes[sibling].reward;
-    node.advantage = node.reward - sum / static_cast<double>(parent.children.size());
+// Sums per token of the samples' advantages, by sign; turned into SpanCredit at the end.
+class CreditSums {
+public:
+  explicit CreditSums(const Tree& tree)
+      : samples_(tree.nodes.size(), 0), tokens_(tree.nodes.size()) {
+    for (const Node& node : tree.nodes) tokens_[node.id].resize(node.token_ids.size());
   }
-}
 
-// grpo / tempo: a node's tokens lie on every sample (leaf) below it, and each stores the mean of
-// those samples' advantages. For R_i - mu that mean is V(n) - mu, V(n) = node.reward (mean of its
-// leaves). TEMPO adds V(s_{t+1}) - V(s_t) at branching tokens: the first token of a child of a node
-// with >= 2 children, where V(s_t) = V(parent) and V(s_{t+1}) = V(child), the same for every sample
-// through it. Elsewhere in a trie the samples through s_t and s_{t+1} are the same, so the TD term
-// is 0 there.
-std::vector<std::vector<float>> sample_advantages(Tree& tree, bool temporal_difference,
-                                                  bool std_normalize) {
-  const double mu = tree.nodes.front().reward;
-  const double scale = std_normalize ? 1.0 / (leaf_reward_std(tree) + kStdFloor) : 1.0;
-  std::vector<std::vector<float>> per_token(tree.nodes.size());
-  for (Node& node : tree.nodes) {
-    node.advantage = node.parent < 0 ? 0.0 : (node.reward - mu) * scale;
-    per_token[node.id].assign(node.token_ids.size(), static_cast<float>(node.advantage));
-    if (temporal_difference && is_branch(tree, node.parent) && !node.token_ids.empty()) {
-      const double td = node.reward - tree.nodes[node.parent].reward;
-      per_token[node.id][0] = static_cast<float>((node.reward - mu + td) * scale);
+  // `weight` samples pass through `node` (counted once per node, not per token).
+  void pass(int32_t node, int32_t weight) { samples_[node] += weight; }
+
+  void add(int32_t node, size_t token, double advantage, int32_t weight) {
+    TokenSums& t = tokens_[node][token];
+    t.total += weight * advantage;
+    if (advantage > 0) {
+      t.positive += weight * advantage;
+      t.positive_samples += weight;
+    } else if (advantage < 0) {
+      t.negative += weight * advantage;
+      t.negative_samples += weight;
     }
   }
-  return per_token;
+
+  std::vector<SpanCredit> finish() const {
+    std::vector<SpanCredit> out(tokens_.size());
+    for (size_t n = 0; n < tokens_.size(); ++n) {
+      SpanCredit& c = out[n];
+      c.samples = samples_[n];
+      for (const TokenSums& t : tokens_[n]) {
+        c.mean.push_back(c.samples > 0 ? static_cast<float>(t.total / c.samples) : 0.0f);
+        c.positive.push_back(static_cast<float>(t.positive));
+        c.negative.push_back(static_cast<float>(t.negative));
+        c.positive_samples.push_back(t.positive_samples);
+        c.negative_samples.push_back(t.negative_samples);
+      }
+    }
+    return out;
+  }
+
+private:
+  struct TokenSums {
+    double total = 0.0, positive = 0.0, negative = 0.0;
+    int32_t positive_samples = 0, negative_samples = 0;
+  };
+  std::vector<int32_t> samples_;
+  std::vector<std::vector<TokenSums>> tokens_;
+};
+
+// treerpo / fixed (DESIGN §4 rule 6): A(n) = r(n) - mean over n's sibling set of size >= 2; the
+// node is its own unit, every token of its span carries A(n).
+std::vector<SpanCredit> sibling_credit(Tree& tree) {
+  CreditSums sums(tree);
+  for (Node& node : tree.nodes) {
+    node.advantage = 0.0;
+    if (node.parent < 0) continue;
+    sums.pass(node.id, 1);
+    if (is_branch(tree, node.parent)) {
+      const Node& parent = tree.nodes[node.parent];
+      double sum = 0.0;
+      for (int32_t sibling : parent.children) sum += tree.nodes[sibling].reward;
+      node.advantage = node.reward - sum / static_cast<double>(parent.children.size());
+    }
+    for (size_t t = 0; t < node.token_ids.size(); ++t) sums.add(node.id, t, node.advantage, 1);
+  }
+  return sums.finish();
 }
 
-// TreePO: per leaf i, A_i = mean over the depths j of its path of (R_i - mean of the leaves under
-// its depth-j ancestor), the root always counted and deeper ancestors when they hold >= 2 leaves. A
-// node's tokens store the mean of A_i over the leaves below it.
-void trajectory_advantages(Tree& tree, const std::vector<int64_t>& leaves_under) {
-  const size_t n = tree.nodes.size();
-  std::vector<double> sum(n, 0.0);
+// grpo / tempo / treepo: every sample (leaf, Node::samples times) adds its advantage at each token
+// of its path; `advantage(leaf, node, token)` is the rule's per-sample value.
+template <typename PerSample>
+std::vector<SpanCredit> path_credit(const Tree& tree, PerSample advantage) {
+  CreditSums sums(tree);
+  for (const Node& leaf : tree.nodes) {
+    if (!leaf.leaf) continue;
+    for (int32_t a = leaf.id; a > 0; a = tree.nodes[a].parent) {
+      sums.pass(a, leaf.samples);
+      for (size_t t = 0; t < tree.nodes[a].token_ids.size(); ++t)
+        sums.add(a, t, advantage(leaf, a, t), leaf.samples);
+    }
+  }
+  return sums.finish();
+}
+
+// grpo / tempo: A_i = R_i - mu (/ std). TEMPO adds V(s_{t+1}) - V(s_t) at branching tokens, the
+// first token of a child of a node with >= 2 children, where V(s_t) = V(parent) and V(s_{t+1}) =
+// V(child), the same for every sample through it. Elsewhere in a trie the samples through s_t and
+// s_{t+1} are the same, so the TD term is 0 there. node.advantage = V(n) - mu (/ std), the mean of
+// R_i - mu over the samples through n.
+std::vector<SpanCredit> sample_credit(Tree& tree, bool temporal_difference, bool std_normalize) {
+  const double mu = tree.nodes.front().reward;
+  const double scale = std_normalize ? 1.0 / (leaf_reward_std(tree) + kStdFloor) : 1.0;
+  for (Node& node : tree.nodes) node.advantage = node.parent < 0 ? 0.0 : (node.reward - mu) * scale;
+  return path_credit(tree, [&](const Node& leaf, int32_t node, size_t token) {
+    double td = 0.0;
+    const Node& n = tree.nodes[node];
+    if (temporal_difference && token == 0 && is_branch(tree, n.parent))
+      td = n.reward - tree.nodes[n.parent].reward;
+    return (leaf.reward - mu + td) * scale;
+  });
+}
+
+// TreePO: per leaf i, A_i = mean over the depths j of its path of (R_i - mean of the samples under
+// its depth-j ancestor), the root always counted and deeper ancestors when they hold >= 2 samples.
+// node.advantage = mean of A_i over the samples through the node.
+std::vector<SpanCredit> trajectory_credit(Tree& tree, const std::vector<int64_t>& samples_under) {
+  std::vector<double> per_leaf(tree.nodes.size(), 0.0), sum(tree.nodes.size(), 0.0);
   for (const Node& leaf : tree.nodes) {
     if (!leaf.leaf) continue;
     double total = 0.0;
     int64_t depths = 0;
     for (int32_t a = leaf.id; a >= 0; a = tree.nodes[a].parent) {
-      if (a != 0 && leaves_under[a] < 2) continue;
+      if (a != 0 && samples_under[a] < 2) continue;
       total += leaf.reward - tree.nodes[a].reward;
       ++depths;
     }
-    const double advantage = total / static_cast<double>(depths);
-    for (int32_t a = leaf.id; a >= 0; a = tree.nodes[a].parent) sum[a] += advantage;
+    per_leaf[leaf.id] = total / static_cast<double>(depths);
+    for (int32_t a = leaf.id; a >= 0; a = tree.nodes[a].parent)
+      sum[a] += leaf.samples * per_leaf[leaf.id];
   }
   for (Node& node : tree.nodes) {
-    node.advantage = node.parent < 0 || leaves_under[node.id] == 0
+    node.advantage = node.parent < 0 || samples_under[node.id] == 0
                          ? 0.0
-                         : sum[node.id] / static_cast<double>(leaves_under[node.id]);
+                         : sum[node.id] / static_cast<double>(samples_under[node.id]);
   }
-}
-
-std::vector<std::vector<float>> span_advantages(const Tree& tree) {
-  std::vector<std::vector<float>> per_token(tree.nodes.size());
-  for (const Node& node : tree.nodes)
-    per_token[node.id].assign(node.token_ids.size(), static_cast<float>(node.advantage));
-  return per_token;
+  return path_credit(tree, [&](const Node& leaf, int32_t, size_t) { return per_leaf[leaf.id]; });
 }
 
 } // namespace
@@ -172,24 +235,22 @@ const char* credit_rule_name(CreditRule rule) {
   return "unknown";
 }
 
-std::vector<std::vector<float>> assign_credit(rollout::Tree& tree, const CreditOptions& options) {
+std::vector<SpanCredit> assign_credit(rollout::Tree& tree, const CreditOptions& options) {
   check_shape(tree);
-  const std::vector<int64_t> leaves_under = propagate_leaf_means(tree);
+  const std::vector<int64_t> samples_under = propagate_leaf_means(tree);
   switch (options.rule) {
   case CreditRule::TreeRpo:
   case CreditRule::Fixed:
-    sibling_advantages(tree);
-    return span_advantages(tree);
+    return sibling_credit(tree);
   case CreditRule::Grpo:
-    return sample_advantages(tree, false, options.std_normalize);
+    return sample_credit(tree, false, options.std_normalize);
   // Dr-GRPO drops the std by definition.
   case CreditRule::DrGrpo:
-    return sample_advantages(tree, false, false);
+    return sample_credit(tree, false, false);
   case CreditRule::Tempo:
-    return sample_advantages(tree, true, options.std_normalize);
+    return sample_credit(tree, true, options.std_normalize);
   case CreditRule::TreePo:
-    trajectory_advantages(tree, leaves_under);
-    return span_advantages(tree);
+    return trajectory_credit(tree, samples_under);
   }
   throw runtime_failure("unhandled credit rule", "assign_credit");
 }

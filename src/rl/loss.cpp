@@ -37,16 +37,20 @@ LossResult policy_loss(const at::Tensor& logprobs, const PackedBatch& packed,
                     "set it to the maximum answer length, e.g. 2600");
 
   std::vector<int64_t> index, group;
-  std::vector<float> old, advantage;
+  std::vector<float> old, samples, positive, negative, positive_samples, negative_samples;
   for (int64_t i = 0; i < packed.size(); ++i) {
     if (packed.group[i] < 0) continue;
     index.push_back(i);
     group.push_back(packed.group[i]);
     old.push_back(packed.old_logprobs[i]);
-    advantage.push_back(packed.advantages[i]);
+    samples.push_back(packed.samples[i]);
+    positive.push_back(packed.advantage_positive[i]);
+    negative.push_back(packed.advantage_negative[i]);
+    positive_samples.push_back(packed.positive_samples[i]);
+    negative_samples.push_back(packed.negative_samples[i]);
   }
   LossResult result;
-  result.tokens = static_cast<int64_t>(index.size());
+  result.tokens = packed.loss_tokens();
   result.groups = packed.groups;
   if (index.empty()) {
     // Keeps the graph (and backward) valid for a pack that trains nothing, e.g. a zero-signal tree.
@@ -56,31 +60,32 @@ LossResult policy_loss(const at::Tensor& logprobs, const PackedBatch& packed,
 
   const at::Tensor positions = to_index(index, logprobs);
   const at::Tensor current = logprobs.index_select(0, positions);
-  const at::Tensor adv = to_tensor(advantage, logprobs);
+  const at::Tensor weight = to_tensor(samples, logprobs);
   const at::Tensor ratio = at::exp(current - to_tensor(old, logprobs));
-  const at::Tensor unclipped = ratio * adv;
-  const at::Tensor clipped =
-      at::clamp(ratio, 1.0 - options.clip_low, 1.0 + options.clip_high) * adv;
-  at::Tensor per_token = -at::min(unclipped, clipped);
+  const at::Tensor clipped = at::clamp(ratio, 1.0 - options.clip_low, 1.0 + options.clip_high);
+  // Per sample through the token, -min(r A, clip(r) A): min(r, clip(r)) for A > 0 and max(r,
+  // clip(r)) for A < 0, so the samples' sum needs only each sign's advantage sum.
+  at::Tensor per_token = -(to_tensor(positive, logprobs) * at::min(ratio, clipped) +
+                           to_tensor(negative, logprobs) * at::max(ratio, clipped));
 
   if (options.kl_coef > 0) {
     // k3 = exp(ref - new) - (ref - new) - 1 >= 0, unbiased for KL(pi || ref) (Schulman's
-    // estimator).
+    // estimator); the same for every sample through the token.
     const at::Tensor ref = ref_logprobs->detach()
                                .to(logprobs.device(), logprobs.scalar_type())
                                .index_select(0, positions);
     const at::Tensor diff = ref - current;
     const at::Tensor k3 = at::exp(diff) - diff - 1.0;
-    per_token = per_token + options.kl_coef * k3;
-    result.kl = k3.detach().mean().item<double>();
+    per_token = per_token + options.kl_coef * weight * k3;
+    result.kl = (k3.detach().to(at::kDouble) * weight).sum().item<double>() /
+                weight.to(at::kDouble).sum().item<double>();
   }
 
   if (options.agg == "group-token-mean") {
     const at::Tensor ids = to_index(group, logprobs);
     const auto opts = per_token.options();
     const at::Tensor sums = at::zeros({packed.groups}, opts).index_add(0, ids, per_token);
-    const at::Tensor counts =
-        at::zeros({packed.groups}, opts).index_add(0, ids, at::ones_like(per_token));
+    const at::Tensor counts = at::zeros({packed.groups}, opts).index_add(0, ids, weight);
     result.loss = (sums / counts.clamp_min(1.0)).sum();
   } else if (options.agg == "token-mean") {
     result.loss = per_token.sum() / static_cast<double>(result.tokens);
@@ -88,10 +93,15 @@ LossResult policy_loss(const at::Tensor& logprobs, const PackedBatch& packed,
     result.loss = per_token.sum() / options.dr_grpo_constant;
   }
 
-  // verl's pg_clipfrac: the clipped term is the larger loss, i.e. the one min() picked strictly.
-  const at::Tensor picked_clipped = (-clipped).detach() > (-unclipped).detach();
-  result.clip_fraction = picked_clipped.to(at::kDouble).mean().item<double>();
-  result.mean_ratio = ratio.detach().to(at::kDouble).mean().item<double>();
+  // verl's pg_clipfrac: the share of (token, sample) pairs whose clipped term is the larger loss,
+  // i.e. r above 1 + clip_high with A > 0, or below 1 - clip_low with A < 0.
+  const at::Tensor r = ratio.detach();
+  const at::Tensor clipped_samples =
+      to_tensor(positive_samples, logprobs) * (r > 1.0 + options.clip_high).to(r.scalar_type()) +
+      to_tensor(negative_samples, logprobs) * (r < 1.0 - options.clip_low).to(r.scalar_type());
+  const double samples_total = weight.to(at::kDouble).sum().item<double>();
+  result.clip_fraction = clipped_samples.to(at::kDouble).sum().item<double>() / samples_total;
+  result.mean_ratio = (r.to(at::kDouble) * weight).sum().item<double>() / samples_total;
   return result;
 }
 

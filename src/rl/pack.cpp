@@ -1,5 +1,6 @@
 #include "treerpo/rl/pack.h"
 
+#include <cmath>
 #include <string>
 #include <unordered_map>
 
@@ -9,17 +10,17 @@ namespace treerpo::rl {
 
 int64_t PackedBatch::loss_tokens() const {
   int64_t count = 0;
-  for (int32_t g : group) count += g >= 0 ? 1 : 0;
+  for (size_t i = 0; i < group.size(); ++i) count += group[i] >= 0 ? std::lround(samples[i]) : 0;
   return count;
 }
 
-PackedBatch pack_tree(const rollout::Tree& tree, const std::vector<std::vector<float>>& advantages,
+PackedBatch pack_tree(const rollout::Tree& tree, const std::vector<SpanCredit>& credit,
                       CreditRule rule) {
   if (tree.prompt_ids.empty())
     throw runtime_failure("tree has no prompt tokens", "pack_tree",
                           "tokenize the prompt before rollout");
-  if (advantages.size() != tree.nodes.size())
-    throw runtime_failure("advantages cover " + std::to_string(advantages.size()) +
+  if (credit.size() != tree.nodes.size())
+    throw runtime_failure("credit covers " + std::to_string(credit.size()) +
                               " nodes, the tree has " + std::to_string(tree.nodes.size()),
                           "pack_tree", "pass assign_credit's result for this tree");
   const std::vector<int32_t> node_group = loss_groups(tree, rule);
@@ -28,17 +29,22 @@ PackedBatch pack_tree(const rollout::Tree& tree, const std::vector<std::vector<f
   packed.tree.tokens.reserve(total);
   packed.tree.parent.reserve(total);
 
-  auto push = [&](int32_t token, int32_t parent, int32_t node, float old_logprob, float advantage,
-                  int32_t group) {
+  // Credit of token `t` of `span`, or nullptr for a token outside the loss.
+  auto push = [&](int32_t token, int32_t parent, int32_t node, float old_logprob, int32_t group,
+                  const SpanCredit* span, size_t t) {
     packed.tree.tokens.push_back(token);
     packed.tree.parent.push_back(parent);
     packed.node.push_back(node);
     packed.old_logprobs.push_back(old_logprob);
-    packed.advantages.push_back(advantage);
     packed.group.push_back(group);
+    packed.samples.push_back(span ? static_cast<float>(span->samples) : 0.0f);
+    packed.advantage_positive.push_back(span ? span->positive[t] : 0.0f);
+    packed.advantage_negative.push_back(span ? span->negative[t] : 0.0f);
+    packed.positive_samples.push_back(span ? static_cast<float>(span->positive_samples[t]) : 0.0f);
+    packed.negative_samples.push_back(span ? static_cast<float>(span->negative_samples[t]) : 0.0f);
   };
   for (size_t i = 0; i < tree.prompt_ids.size(); ++i)
-    push(tree.prompt_ids[i], static_cast<int32_t>(i) - 1, 0, 0.0f, 0.0f, -1);
+    push(tree.prompt_ids[i], static_cast<int32_t>(i) - 1, 0, 0.0f, -1, nullptr, 0);
   packed.prompt_tokens = static_cast<int32_t>(tree.prompt_ids.size());
 
   // Index of each node's last token in the pack: its children's first token hangs there. Parents
@@ -51,8 +57,11 @@ PackedBatch pack_tree(const rollout::Tree& tree, const std::vector<std::vector<f
       throw runtime_failure("span has " + std::to_string(node.token_ids.size()) + " tokens but " +
                                 std::to_string(node.logprobs.size()) + " log-probs",
                             where, "record a sampling log-prob for every token");
-    if (advantages[node.id].size() != node.token_ids.size())
-      throw runtime_failure("advantages do not match the span length", where,
+    const SpanCredit& span = credit[node.id];
+    const size_t len = node.token_ids.size();
+    if (span.positive.size() != len || span.negative.size() != len ||
+        span.positive_samples.size() != len || span.negative_samples.size() != len)
+      throw runtime_failure("credit does not match the span length", where,
                             "pass assign_credit's result for this tree");
     int32_t group = -1;
     if (node_group[node.id] >= 0 && !node.token_ids.empty()) {
@@ -61,8 +70,8 @@ PackedBatch pack_tree(const rollout::Tree& tree, const std::vector<std::vector<f
     }
     int32_t previous = node.parent >= 0 ? last[node.parent] : packed.prompt_tokens - 1;
     for (size_t t = 0; t < node.token_ids.size(); ++t) {
-      push(node.token_ids[t], previous, node.id, node.logprobs[t],
-           group >= 0 ? advantages[node.id][t] : 0.0f, group);
+      push(node.token_ids[t], previous, node.id, node.logprobs[t], group,
+           group >= 0 ? &span : nullptr, t);
       previous = static_cast<int32_t>(packed.tree.tokens.size()) - 1;
     }
     last[node.id] = previous;

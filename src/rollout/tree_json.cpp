@@ -16,6 +16,7 @@ nlohmann::json tree_to_json(const Tree& tree) {
     j["reward"] = n.reward;
     j["advantage"] = n.advantage;
     j["leaf"] = n.leaf;
+    if (n.leaf) j["samples"] = n.samples;
     if (n.leaf) j["correct"] = n.correct ? nlohmann::json(*n.correct) : nlohmann::json();
     nodes.push_back(std::move(j));
   }

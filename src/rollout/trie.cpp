@@ -10,43 +10,73 @@ struct TrieNode {
   std::vector<int32_t> ids;
   std::vector<float> logprobs;
   std::vector<size_t> kids;
-  bool leaf = false;
+  int32_t ends = 0; // samples that end exactly here
 };
+
+// A sample ending where other samples go on must still be a leaf of its own, so a node that ends
+// samples and has kids hands its ends to an empty-span kid (the trie's end marker).
+size_t end_marker(std::vector<TrieNode>& trie, size_t at) {
+  for (size_t k : trie[at].kids) {
+    if (trie[k].ids.empty()) return k;
+  }
+  trie.emplace_back();
+  trie[at].kids.push_back(trie.size() - 1);
+  return trie.size() - 1;
+}
+
+void end_sample_at(std::vector<TrieNode>& trie, size_t at) {
+  if (trie[at].kids.empty() && at != 0) {
+    trie[at].ends += 1;
+  } else {
+    trie[end_marker(trie, at)].ends += 1;
+  }
+}
+
+void add_kid(std::vector<TrieNode>& trie, size_t at, TrieNode kid) {
+  if (trie[at].ends > 0) {
+    const int32_t ends = trie[at].ends;
+    trie[at].ends = 0;
+    trie[end_marker(trie, at)].ends = ends;
+  }
+  trie.push_back(std::move(kid));
+  trie[at].kids.push_back(trie.size() - 1);
+}
 
 void insert(std::vector<TrieNode>& trie, const Node& sample) {
   size_t cur = 0, pos = 0;
   const auto& ids = sample.token_ids;
   while (pos < ids.size()) {
-    auto kid = std::find_if(trie[cur].kids.begin(), trie[cur].kids.end(),
-                            [&](size_t k) { return trie[k].ids.front() == ids[pos]; });
+    auto kid = std::find_if(trie[cur].kids.begin(), trie[cur].kids.end(), [&](size_t k) {
+      return !trie[k].ids.empty() && trie[k].ids.front() == ids[pos];
+    });
     if (kid == trie[cur].kids.end()) {
       TrieNode fresh;
       fresh.ids.assign(ids.begin() + pos, ids.end());
       fresh.logprobs.assign(sample.logprobs.begin() + pos, sample.logprobs.end());
-      fresh.leaf = true;
-      trie.push_back(std::move(fresh));
-      trie[cur].kids.push_back(trie.size() - 1);
+      fresh.ends = 1;
+      add_kid(trie, cur, std::move(fresh));
       return;
     }
     const size_t k = *kid;
     size_t m = 0;
     while (m < trie[k].ids.size() && pos + m < ids.size() && trie[k].ids[m] == ids[pos + m]) ++m;
-    if (m < trie[k].ids.size() && pos + m < ids.size()) {
-      // The sample leaves this span in its middle: split it where they disagree.
+    if (m < trie[k].ids.size()) {
+      // The sample leaves or ends inside this span: split it there.
       TrieNode tail;
       tail.ids.assign(trie[k].ids.begin() + m, trie[k].ids.end());
       tail.logprobs.assign(trie[k].logprobs.begin() + m, trie[k].logprobs.end());
       tail.kids = std::move(trie[k].kids);
-      tail.leaf = trie[k].leaf;
+      tail.ends = trie[k].ends;
       trie[k].ids.resize(m);
       trie[k].logprobs.resize(m);
-      trie[k].leaf = false;
+      trie[k].ends = 0;
       trie.push_back(std::move(tail));
       trie[k].kids = {trie.size() - 1};
     }
     pos += m;
     cur = k;
   }
+  end_sample_at(trie, cur);
 }
 
 void emit(const std::vector<TrieNode>& trie, size_t at, int32_t parent, Tree& out) {
@@ -55,7 +85,8 @@ void emit(const std::vector<TrieNode>& trie, size_t at, int32_t parent, Tree& ou
     Node& n = out.nodes[id];
     n.token_ids = trie[k].ids;
     n.logprobs = trie[k].logprobs;
-    n.leaf = trie[k].leaf;
+    n.leaf = trie[k].kids.empty();
+    n.samples = n.leaf ? trie[k].ends : 1;
     emit(trie, k, id, out);
   }
 }

@@ -55,9 +55,10 @@ void add_tree_shape(StepTotals& t, const rollout::Tree& tree) {
       t.split_entropy += *n.split_entropy;
     }
     if (n.leaf) {
-      t.leaves += 1;
-      t.leaf_reward += n.reward;
-      t.correct_leaves += n.correct.value_or(false) ? 1 : 0;
+      // A TEMPO trie leaf stands for every sample that ended with its path.
+      t.leaves += n.samples;
+      t.leaf_reward += n.samples * n.reward;
+      t.correct_leaves += n.correct.value_or(false) ? n.samples : 0;
     }
   }
   rl::ForwardCost cost = rl::forward_cost(tree);
@@ -174,7 +175,7 @@ LoopResult run_rl(const Config& config, const RunOptions& options) {
       std::vector<rl::PackedBatch> packs;
       int64_t micro_tokens = 0;
       for (auto& tree : trees) {
-        auto advantages = score_tree(tree, credit);
+        auto node_credit = score_tree(tree, credit);
         add_tree_shape(totals, tree);
         bool no_signal = rl::zero_signal(tree);
         totals.zero_signal += no_signal ? 1 : 0;
@@ -182,7 +183,7 @@ LoopResult run_rl(const Config& config, const RunOptions& options) {
           totals.skipped += 1;
           continue;
         }
-        packs.push_back(rl::pack_tree(tree, advantages, credit.rule));
+        packs.push_back(rl::pack_tree(tree, node_credit, credit.rule));
         micro_tokens += packs.back().loss_tokens();
       }
       for (const rl::PackedBatch& packed : packs) {

@@ -4,7 +4,7 @@
 
 namespace treerpo::train {
 
-std::vector<std::vector<float>> score_tree(rollout::Tree& tree, const rl::CreditOptions& credit) {
+std::vector<rl::SpanCredit> score_tree(rollout::Tree& tree, const rl::CreditOptions& credit) {
   for (int32_t leaf : tree.leaf_ids()) {
     std::string answer;
     for (int32_t n = leaf; n > 0; n = tree.nodes[static_cast<size_t>(n)].parent) {

@@ -24,11 +24,11 @@ void expect_node_advantages(const rollout::Tree& tree, const std::vector<double>
 
 // Per-token advantages equal the node's advantage on every token of its span.
 void expect_spans_carry_node_advantage(const rollout::Tree& tree,
-                                       const std::vector<std::vector<float>>& per_token) {
-  ASSERT_EQ(per_token.size(), tree.nodes.size());
+                                       const std::vector<SpanCredit>& credit) {
+  ASSERT_EQ(credit.size(), tree.nodes.size());
   for (const auto& node : tree.nodes) {
-    ASSERT_EQ(per_token[node.id].size(), node.token_ids.size());
-    for (float a : per_token[node.id]) EXPECT_NEAR(a, node.advantage, kTol) << "node " << node.id;
+    ASSERT_EQ(credit[node.id].mean.size(), node.token_ids.size());
+    for (float a : credit[node.id].mean) EXPECT_NEAR(a, node.advantage, kTol) << "node " << node.id;
   }
 }
 
@@ -95,15 +95,15 @@ TEST(Credit, TempoAddsTheTdTermOnlyAtBranchingTokens) {
   const auto a = assign_credit(tree, {CreditRule::Tempo, false});
   // mu = 1/2, V(X) = 2/3, V(P) = 1/2. Token value = V(n) - mu, plus V(n) - V(parent) on the
   // first token of a child of a branching node (the mean over samples of R_i - mu + TD).
-  ASSERT_EQ(a[1].size(), 2u);
-  EXPECT_NEAR(a[1][0], (2.0 / 3 - 0.5) + (2.0 / 3 - 0.5), kTol); // X, branching token: 1/3
-  EXPECT_NEAR(a[1][1], 2.0 / 3 - 0.5, kTol);                     // X, inside the span: 1/6
-  EXPECT_NEAR(a[2][0], -0.5 + (0 - 0.5), kTol);                  // Y: -1
-  EXPECT_NEAR(a[3][0], 0.0 + (0.5 - 2.0 / 3), kTol);             // P: -1/6
-  EXPECT_NEAR(a[4][0], 0.5 + (1 - 2.0 / 3), kTol);               // Q: 5/6
-  EXPECT_NEAR(a[5][0], 0.5 + (1 - 0.5), kTol);                   // K first: 1
-  EXPECT_NEAR(a[5][1], 0.5, kTol);                               // K second: R - mu only
-  EXPECT_NEAR(a[6][0], -0.5 + (0 - 0.5), kTol);                  // L: -1
+  ASSERT_EQ(a[1].mean.size(), 2u);
+  EXPECT_NEAR(a[1].mean[0], (2.0 / 3 - 0.5) + (2.0 / 3 - 0.5), kTol); // X, branching token: 1/3
+  EXPECT_NEAR(a[1].mean[1], 2.0 / 3 - 0.5, kTol);                     // X, inside the span: 1/6
+  EXPECT_NEAR(a[2].mean[0], -0.5 + (0 - 0.5), kTol);                  // Y: -1
+  EXPECT_NEAR(a[3].mean[0], 0.0 + (0.5 - 2.0 / 3), kTol);             // P: -1/6
+  EXPECT_NEAR(a[4].mean[0], 0.5 + (1 - 2.0 / 3), kTol);               // Q: 5/6
+  EXPECT_NEAR(a[5].mean[0], 0.5 + (1 - 0.5), kTol);                   // K first: 1
+  EXPECT_NEAR(a[5].mean[1], 0.5, kTol);                               // K second: R - mu only
+  EXPECT_NEAR(a[6].mean[0], -0.5 + (0 - 0.5), kTol);                  // L: -1
   // node.advantage keeps the GRPO part V(n) - mu.
   EXPECT_NEAR(tree.nodes[1].advantage, 1.0 / 6, kTol);
   EXPECT_NEAR(tree.nodes[5].advantage, 0.5, kTol);
@@ -114,9 +114,9 @@ TEST(Credit, TempoStdNormalizeScalesBothTerms) {
   const auto a = assign_credit(tree, {CreditRule::Tempo, true});
   // Leaf rewards {0, 1, 1, 0}: unbiased std sqrt(1/3).
   const double scale = 1.0 / (std::sqrt(1.0 / 3.0) + 1e-4);
-  EXPECT_NEAR(a[1][0], (1.0 / 3) * scale, kTol);
-  EXPECT_NEAR(a[1][1], (1.0 / 6) * scale, kTol);
-  EXPECT_NEAR(a[3][0], (-1.0 / 6) * scale, kTol);
+  EXPECT_NEAR(a[1].mean[0], (1.0 / 3) * scale, kTol);
+  EXPECT_NEAR(a[1].mean[1], (1.0 / 6) * scale, kTol);
+  EXPECT_NEAR(a[3].mean[0], (-1.0 / 6) * scale, kTol);
 }
 
 TEST(Credit, TreePoAveragesDeviationsOverDepthSubgroups) {
@@ -133,6 +133,90 @@ TEST(Credit, TreePoAveragesDeviationsOverDepthSubgroups) {
   expect_spans_carry_node_advantage(tree, per_token);
 }
 
+TEST(Credit, TempoCountsEveryRepeatedSample) {
+  rollout::Tree tree = testing::repeated_trie_tree();
+  const auto c = assign_credit(tree, {CreditRule::Tempo, false});
+  // mu = (3 * 1 + 0 + 0) / 5 = 3/5 and V(X) = 3/4 only if T counts three times.
+  EXPECT_NEAR(tree.nodes[0].reward, 0.6, kTol);
+  EXPECT_NEAR(tree.nodes[1].reward, 0.75, kTol);
+  // X's token, a branching token (the root has two children): TD = 3/4 - 3/5 = 3/20. The three
+  // T samples get 1 - 3/5 + 3/20 = 11/20, the F sample -3/5 + 3/20 = -9/20.
+  EXPECT_EQ(c[1].samples, 4);
+  EXPECT_NEAR(c[1].positive[0], 3 * 0.55, kTol);
+  EXPECT_NEAR(c[1].negative[0], -0.45, kTol);
+  EXPECT_EQ(c[1].positive_samples[0], 3);
+  EXPECT_EQ(c[1].negative_samples[0], 1);
+  EXPECT_NEAR(c[1].mean[0], (3 * 0.55 - 0.45) / 4, kTol);
+  // T: TD = 1 - 3/4, so 1 - 3/5 + 1/4 = 13/20 for each of its three samples.
+  EXPECT_EQ(c[3].samples, 3);
+  EXPECT_NEAR(c[3].positive[0], 3 * 0.65, kTol);
+  EXPECT_EQ(c[3].positive_samples[0], 3);
+  EXPECT_NEAR(c[3].mean[0], 0.65, kTol);
+  // F: 0 - 3/5 + (0 - 3/4) = -27/20. Y: 0 - 3/5 + (0 - 3/5) = -6/5.
+  EXPECT_NEAR(c[4].negative[0], -1.35, kTol);
+  EXPECT_NEAR(c[2].negative[0], -1.2, kTol);
+  EXPECT_EQ(c[2].negative_samples[0], 1);
+  // node.advantage = V(n) - mu: X 3/20, T 2/5, F and Y -3/5.
+  expect_node_advantages(tree, {0, 0.15, -0.6, 0.4, -0.6});
+}
+
+TEST(Credit, StdCountsEveryRepeatedSample) {
+  rollout::Tree tree = testing::repeated_trie_tree();
+  const auto c = assign_credit(tree, {CreditRule::Grpo, true});
+  // Rewards {1, 1, 1, 0, 0}: mean 3/5, unbiased variance (3 * 4/25 + 2 * 9/25) / 4 = 3/10.
+  const double scale = 1.0 / (std::sqrt(0.3) + 1e-4);
+  EXPECT_NEAR(c[3].mean[0], 0.4 * scale, kTol);
+  EXPECT_NEAR(c[3].positive[0], 3 * 0.4 * scale, kTol);
+  EXPECT_NEAR(c[1].negative[0], -0.6 * scale, kTol);
+}
+
+TEST(Credit, APrefixSampleEndsAtAnEmptyLeaf) {
+  // Samples [5 3 7]=1 and [5 3]=0: X{5,3} -> K{7}=1, E{}=0 (the trie's end marker).
+  rollout::Tree tree = testing::with_root({1});
+  const int32_t x = testing::grow(tree, 0, {5, 3});
+  testing::leaf(tree, testing::grow(tree, x, {7}), 1);
+  testing::leaf(tree, testing::grow(tree, x, {}), 0);
+  const auto c = assign_credit(tree, {CreditRule::Tempo, false});
+  // mu = V(X) = 1/2; X's first token is not a branching token (X is the root's only child).
+  EXPECT_EQ(c[1].samples, 2);
+  EXPECT_NEAR(c[1].positive[0], 0.5, kTol);
+  EXPECT_NEAR(c[1].negative[0], -0.5, kTol);
+  EXPECT_NEAR(c[1].mean[1], 0.0, kTol);
+  // K: 1 - 1/2 + (1 - 1/2).
+  EXPECT_NEAR(c[2].mean[0], 1.0, kTol);
+  EXPECT_EQ(c[3].samples, 1);
+  EXPECT_TRUE(c[3].mean.empty());
+}
+
+TEST(Credit, TreePoSpanCreditSumsTrajectoryAdvantagesBySign) {
+  rollout::Tree tree = three_level_tree();
+  const auto c = assign_credit(tree, {CreditRule::TreePo, false});
+  // A's tokens lie on C 7/12, E -5/12, F 5/9, G -4/9 (see TreePoAveragesDeviationsOverDepth...).
+  EXPECT_EQ(c[1].samples, 4);
+  EXPECT_NEAR(c[1].positive[1], 7.0 / 12 + 5.0 / 9, kTol);
+  EXPECT_NEAR(c[1].negative[1], -5.0 / 12 - 4.0 / 9, kTol);
+  EXPECT_EQ(c[1].positive_samples[1], 2);
+  EXPECT_EQ(c[1].negative_samples[1], 2);
+  // H's lie on I and J, both -1/9.
+  EXPECT_NEAR(c[8].negative[0], -2.0 / 9, kTol);
+  EXPECT_EQ(c[8].samples, 2);
+}
+
+TEST(Credit, TreeRpoNodesAreTheirOwnUnit) {
+  rollout::Tree tree = three_level_tree();
+  const auto c = assign_credit(tree, {CreditRule::TreeRpo, false});
+  EXPECT_EQ(c[1].samples, 1);
+  EXPECT_NEAR(c[1].positive[0], 0.25, kTol);
+  EXPECT_NEAR(c[2].negative[0], -0.25, kTol);
+  EXPECT_EQ(c[4].positive_samples[0] + c[4].negative_samples[0], 0); // D: A = 0
+}
+
+TEST(Credit, RejectsALeafStandingForNoSamples) {
+  rollout::Tree tree = three_level_tree();
+  tree.nodes[3].samples = 0;
+  EXPECT_THROW(assign_credit(tree, {}), Error);
+}
+
 class AgreeingLeaves : public ::testing::TestWithParam<CreditRule> {};
 
 TEST_P(AgreeingLeaves, AllCorrectAndAllWrongTreesGetZeroAdvantage) {
@@ -143,7 +227,7 @@ TEST_P(AgreeingLeaves, AllCorrectAndAllWrongTreesGetZeroAdvantage) {
     for (const auto& node : tree.nodes) {
       EXPECT_NEAR(node.reward, r, kTol) << "node " << node.id;
       EXPECT_NEAR(node.advantage, 0.0, kTol) << "node " << node.id;
-      for (float a : per_token[node.id]) EXPECT_NEAR(a, 0.0, kTol);
+      for (float a : per_token[node.id].mean) EXPECT_NEAR(a, 0.0, kTol);
     }
   }
 }

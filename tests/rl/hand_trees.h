@@ -74,4 +74,18 @@ inline rollout::Tree trie_tree() {
   return tree;
 }
 
+// A TEMPO trie with repeated samples: [5 3]=1 three times, [5 4]=0, [6]=0 (five samples).
+//   root -> X[1]{5}, Y[2]{6}=0     X -> T[3]{3}=1 (samples 3), F[4]{4}=0
+// mu = 3/5, V(X) = 3/4.
+inline rollout::Tree repeated_trie_tree() {
+  rollout::Tree tree = with_root({1});
+  const int32_t x = grow(tree, 0, {5});
+  leaf(tree, grow(tree, 0, {6}), 0);
+  const int32_t t = grow(tree, x, {3});
+  leaf(tree, t, 1);
+  tree.nodes[t].samples = 3;
+  leaf(tree, grow(tree, x, {4}), 0);
+  return tree;
+}
+
 } // namespace treerpo::rl::testing

@@ -149,5 +149,39 @@ TEST(PolicyLoss, GrpoTreeIsOneGroupSoGroupTokenMeanEqualsTokenMean) {
               1e-6);
 }
 
+// TEMPO on a trie whose T leaf stands for three identical samples; X's token at r = 1.5, the rest
+// at r = 1. Per sample and token (advantages from credit_test's TempoCountsEveryRepeatedSample):
+//   X: three samples at A = .55 -> -min(1.5 * .55, 1.2 * .55) = -.66 each; one at A = -.45 ->
+//      -min(1.5 * -.45, 1.2 * -.45) = +.675.
+//   T: three at .65 -> -.65 each. F: one at -1.35 -> +1.35. Y: one at -1.2 -> +1.2.
+// Sum -1.305 - 1.95 + 1.35 + 1.2 = -.705 over 9 sample tokens (3 x [5 3], [5 4], [6]).
+TEST(PolicyLoss, SharedTokensCountOncePerSampleThroughThem) {
+  rollout::Tree tree = testing::repeated_trie_tree();
+  for (auto& node : tree.nodes) node.logprobs.assign(node.token_ids.size(), 0.0f);
+  const auto credit = assign_credit(tree, {CreditRule::Tempo, false});
+  const PackedBatch packed = pack_tree(tree, credit, CreditRule::Tempo);
+  // Pack order: prompt, X, Y, T, F.
+  const at::Tensor logprobs =
+      at::tensor(at::ArrayRef<float>({0.0f, static_cast<float>(std::log(1.5)), 0.0f, 0.0f, 0.0f}));
+  for (const char* agg : {"group-token-mean", "token-mean"}) {
+    const LossResult result = policy_loss(logprobs, packed, options(agg));
+    EXPECT_NEAR(result.loss.item<double>(), -0.705 / 9, 1e-6) << agg;
+    EXPECT_EQ(result.tokens, 9);
+    EXPECT_NEAR(result.clip_fraction, 3.0 / 9, 1e-6); // the three positive samples at X
+    EXPECT_NEAR(result.mean_ratio, (4 * 1.5 + 5) / 9, 1e-6);
+  }
+  EXPECT_NEAR(policy_loss(logprobs, packed, options("dr-grpo")).loss.item<double>(), -0.705 / 10,
+              1e-6);
+  // k3 at T (ref - new = log 2) counts for each of T's three samples.
+  at::Tensor ref = logprobs.clone();
+  ref[3] += std::log(2.0);
+  LossOptions o = options("token-mean");
+  o.kl_coef = 0.1;
+  const double k3 = 1.0 - std::log(2.0);
+  const LossResult with_kl = policy_loss(logprobs, packed, o, &ref);
+  EXPECT_NEAR(with_kl.loss.item<double>(), (-0.705 + 0.1 * 3 * k3) / 9, 1e-6);
+  EXPECT_NEAR(with_kl.kl, 3 * k3 / 9, 1e-6);
+}
+
 } // namespace
 } // namespace treerpo::rl

@@ -37,9 +37,17 @@ TEST(Pack, GroupsAreDenseSiblingSetsAndOnlyChildrenAreOutOfTheLoss) {
             (std::vector<int32_t>{-1, -1, -1, 0, 0, 0, 1, 1, 1, 1, 2, 2, -1, -1, 3, 3}));
   EXPECT_EQ(packed.groups, 4);
   EXPECT_EQ(packed.loss_tokens(), 11);
-  // Advantages by hand (see credit_test): A .25, B -.25, C .5, D 0, E -.5, F .5, G -.5, rest 0.
-  EXPECT_EQ(packed.advantages, (std::vector<float>{0, 0, 0, 0.25f, 0.25f, -0.25f, 0.5f, 0.5f, 0,
-                                                   -0.5f, 0.5f, -0.5f, 0, 0, 0, 0}));
+  // Advantages by hand (see credit_test): A .25, B -.25, C .5, D 0, E -.5, F .5, G -.5, rest 0;
+  // each node is one unit, so a loss token weighs 1 and carries its advantage under its sign.
+  EXPECT_EQ(packed.advantage_positive,
+            (std::vector<float>{0, 0, 0, 0.25f, 0.25f, 0, 0.5f, 0.5f, 0, 0, 0.5f, 0, 0, 0, 0, 0}));
+  EXPECT_EQ(packed.advantage_negative,
+            (std::vector<float>{0, 0, 0, 0, 0, -0.25f, 0, 0, 0, -0.5f, 0, -0.5f, 0, 0, 0, 0}));
+  EXPECT_EQ(packed.positive_samples,
+            (std::vector<float>{0, 0, 0, 1, 1, 0, 1, 1, 0, 0, 1, 0, 0, 0, 0, 0}));
+  EXPECT_EQ(packed.negative_samples,
+            (std::vector<float>{0, 0, 0, 0, 0, 1, 0, 0, 0, 1, 0, 1, 0, 0, 0, 0}));
+  EXPECT_EQ(packed.samples, (std::vector<float>{0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 1, 1}));
 }
 
 TEST(Pack, CarriesSamplingLogprobs) {
@@ -58,9 +66,19 @@ TEST(Pack, SampleRulesPutEveryGeneratedTokenInOneGroup) {
   const auto advantages = assign_credit(tree, {CreditRule::Grpo, false});
   const PackedBatch packed = pack_tree(tree, advantages, CreditRule::Grpo);
   EXPECT_EQ(packed.groups, 1);
-  EXPECT_EQ(packed.loss_tokens(), 13);
-  // H's tokens: the mean of R - mu over I and J = 0 - 1/3.
-  EXPECT_NEAR(packed.advantages[12], -1.0 / 3, 1e-6);
+  // Every token counts once per sample (leaf) through it: the six samples' lengths are
+  // C 2+2, E 2+1, F 2+1+1, G 2+1+1, I 1+2+1, J 1+2+1 = 23 (13 unique tokens).
+  EXPECT_EQ(packed.loss_tokens(), 23);
+  EXPECT_EQ(packed.samples[3], 4.0f);  // A: C E F G
+  EXPECT_EQ(packed.samples[12], 2.0f); // H: I J
+  // mu = 1/3. A's samples: C, F at 1 - 1/3, E, G at -1/3. H's: I, J at -1/3.
+  EXPECT_NEAR(packed.advantage_positive[3], 4.0 / 3, 1e-6);
+  EXPECT_NEAR(packed.advantage_negative[3], -2.0 / 3, 1e-6);
+  EXPECT_EQ(packed.positive_samples[3], 2.0f);
+  EXPECT_EQ(packed.negative_samples[3], 2.0f);
+  EXPECT_NEAR(packed.advantage_positive[12], 0.0, 1e-6);
+  EXPECT_NEAR(packed.advantage_negative[12], -2.0 / 3, 1e-6);
+  EXPECT_EQ(packed.negative_samples[12], 2.0f);
 }
 
 TEST(Pack, RejectsASpanWithoutLogprobs) {

@@ -100,10 +100,9 @@ TEST(Qwen2Engine, SamplingLogprobsEqualThePackedTrainingForward) {
   rollout::RolloutStats stats;
   auto trees = grow(7, &stats);
   for (auto& tree : trees) {
-    std::vector<std::vector<float>> zero(tree.nodes.size());
-    for (size_t n = 0; n < tree.nodes.size(); ++n)
-      zero[n].assign(tree.nodes[n].token_ids.size(), 0.f);
-    rl::PackedBatch packed = rl::pack_tree(tree, zero, rl::CreditRule::TreeRpo);
+    // Unscored leaves (reward 0) give zero credit; only the log-probs matter here.
+    const auto credit = rl::assign_credit(tree, {});
+    rl::PackedBatch packed = rl::pack_tree(tree, credit, rl::CreditRule::TreeRpo);
     torch::Tensor fresh = tiny().model->tree_logprobs(packed.tree).detach();
     for (int64_t i = packed.prompt_tokens; i < packed.size(); ++i) {
       EXPECT_NEAR(fresh[i].item<float>(), packed.old_logprobs[static_cast<size_t>(i)], 2e-4) << i;

@@ -1,4 +1,5 @@
 // grpo, tempo, treepo and fixed trees on the same engine, with scripted distributions.
+#include <map>
 #include <set>
 
 #include <gtest/gtest.h>
@@ -59,13 +60,49 @@ TEST(GrpoShape, RootHasNLeafChildren) {
   }
 }
 
+// Each distinct answer with the number of samples that gave it.
+std::map<std::vector<int32_t>, int32_t> sample_counts(const Tree& t) {
+  std::map<std::vector<int32_t>, int32_t> counts;
+  for (int32_t leaf : t.leaf_ids()) counts[t.answer_ids(leaf)] += t.nodes[leaf].samples;
+  return counts;
+}
+
+// One coin flip, then "x x" and eos: only two distinct answers, so eight samples repeat.
+std::vector<float> one_flip_script(const std::vector<int32_t>& ctx) {
+  const size_t generated = ctx.size() - kPrompt.size();
+  if (generated == 0) {
+    std::vector<float> l(kVocab, -30.0f);
+    l[kA] = l[kB] = 0.0f;
+    return l;
+  }
+  return peaked(generated < 3 ? kX : kEos, 30.0f);
+}
+
+TEST(TempoShape, RepeatedSamplesShareALeafThatCountsThem) {
+  RolloutSetup grpo = setup("grpo"), tempo = setup("tempo");
+  grpo.config.samples = tempo.config.samples = 8;
+  auto flat = grow(grpo, one_flip_script);
+  auto tries = grow(tempo, one_flip_script);
+  for (size_t i = 0; i < flat.size(); ++i) {
+    const auto counts = sample_counts(flat[i]);
+    ASSERT_LE(counts.size(), 2u);
+    EXPECT_EQ(sample_counts(tries[i]), counts);
+    int32_t total = 0;
+    for (int32_t leaf : tries[i].leaf_ids()) total += tries[i].nodes[leaf].samples;
+    EXPECT_EQ(total, 8);
+    EXPECT_EQ(tries[i].leaf_ids().size(), counts.size());
+  }
+}
+
 TEST(TempoShape, SamplesMergeIntoAPrefixTrie) {
   RolloutSetup grpo = setup("grpo"), tempo = setup("tempo");
   grpo.config.samples = tempo.config.samples = 8;
   auto flat = grow(grpo, coin_script);
   auto tries = grow(tempo, coin_script);
   for (size_t i = 0; i < flat.size(); ++i) {
-    // Same seed: tempo's samples are grpo's; the trie stores each distinct sample once.
+    // Same seed: tempo's samples are grpo's; the trie stores each distinct sample once, on a leaf
+    // that counts its repeats.
+    EXPECT_EQ(sample_counts(tries[i]), sample_counts(flat[i]));
     std::set<std::vector<int32_t>> samples, paths;
     for (int32_t c : flat[i].root().children) samples.insert(flat[i].nodes[c].token_ids);
     const Tree& t = tries[i];

@@ -25,22 +25,35 @@ struct CreditOptions {
   bool std_normalize = false;
 };
 
-// Leaves already carry reward (1/0). Fills every interior node's reward (mean of descendant leaves)
-// and every node's advantage; returns per-token advantages, one vector per node, parallel to
-// node.token_ids.
+// One node's credit. Every token of the span lies on the same `samples` samples (trajectories:
+// leaves, weighted by Node::samples); their advantages at a token may differ (GRPO and TEMPO on a
+// shared prefix, TreePO), and PPO-clip clips positive and negative advantages on opposite sides, so
+// the loss reads each sign's sum and count, not only the mean. For treerpo / fixed the node itself
+// is the unit: samples = 1.
+struct SpanCredit {
+  int32_t samples = 0;
+  std::vector<float> mean;               // per token: mean advantage over the samples
+  std::vector<float> positive, negative; // per token: sum of the positive / negative advantages
+  std::vector<int32_t> positive_samples; // per token: samples with a positive advantage
+  std::vector<int32_t> negative_samples; // per token: samples with a negative advantage
+};
+
+// Leaves already carry reward (1/0). Fills every interior node's reward (mean of descendant
+// leaves, each counted Node::samples times) and every node's advantage; returns each node's span
+// credit, parallel to tree.nodes (tokens parallel to node.token_ids).
 //   treerpo / fixed: A(n) = r(n) - mean over n's sibling set (sets of size >= 2, else 0), every
-//   token of n. grpo / dr-grpo:  the root's children are the n samples (each a leaf chain); A = R -
-//   mean (/ std). tempo:  per sample A_t = R - mu + (V(s_{t+1}) - V(s_t)) at branching tokens (the
-//   first token of a
-//           child of a node with >= 2 children), 0 TD term elsewhere; V(s) = mean reward of the
-//           samples through s. A token shared by several samples stores the mean of their
-//           advantages.
+//     token of n.
+//   grpo / dr-grpo: per sample A = R - mu (/ std), mu and std over the prompt's samples; on every
+//     token of the sample.
+//   tempo: per sample A_t = R - mu + (V(s_{t+1}) - V(s_t)) (/ std), the TD term at branching
+//     tokens (the first token of a child of a node with >= 2 children) and 0 elsewhere; V(s) = mean
+//     reward of the samples through s.
 //   treepo: per trajectory A_i = mean over depths j of (R_i - mean of the depth-j subgroup holding
-//   i);
-//           shared tokens store the mean over the trajectories through them.
+//     i), the root always and deeper ancestors holding >= 2 leaves.
+// node.advantage holds the mean over the samples through the node, without TEMPO's TD term.
 // Throws runtime_failure on a malformed tree (no root, a parent that does not precede its child, a
-// leaf with children, a non-finite leaf reward).
-std::vector<std::vector<float>> assign_credit(rollout::Tree& tree, const CreditOptions& options);
+// leaf with children or with samples < 1, a non-finite leaf reward).
+std::vector<SpanCredit> assign_credit(rollout::Tree& tree, const CreditOptions& options);
 
 // All leaves agree (all correct or all wrong, or fewer than two leaves): every rule gives zero
 // advantage.

@@ -18,24 +18,27 @@ struct LossOptions {
   double kl_coef = 0.0;                 // beta; > 0 needs ref_logprobs
 };
 
+// Token counts and means below count a token once per sample through it (PackedBatch::samples):
+// a prefix shared by k samples is k of the samples' tokens, as in a per-sample loss.
 struct LossResult {
-  at::Tensor loss; // scalar, with grad through `logprobs`
-  double clip_fraction =
-      0.0; // share of loss tokens whose clipped term was chosen (verl's pg_clipfrac)
-  double mean_ratio = 0.0; // mean of exp(new - old) over loss tokens
-  double kl = 0.0;         // mean k3 over loss tokens (0 without a reference)
-  int64_t tokens = 0;      // loss tokens (group >= 0)
-  int32_t groups = 0;      // loss groups
+  at::Tensor loss;            // scalar, with grad through `logprobs`
+  double clip_fraction = 0.0; // share of loss tokens whose clipped term was chosen (pg_clipfrac)
+  double mean_ratio = 0.0;    // mean of exp(new - old) over loss tokens
+  double kl = 0.0;            // mean k3 over loss tokens (0 without a reference)
+  int64_t tokens = 0;         // loss tokens (group >= 0)
+  int32_t groups = 0;         // loss groups
 };
 
 // `logprobs` [N] = log p(tokens[i] | ancestors) of the current policy for every packed token (the
-// model's tree_logprobs), with autograd. Per loss token: l = -min(r A, clip(r, 1 - clip_low, 1 +
-// clip_high) A)
-// + kl_coef * k3, r = exp(new - old), k3 = exp(ref - new) - (ref - new) - 1. Aggregation over the
-// loss tokens (group >= 0):
+// model's tree_logprobs), with autograd. Per loss token and sample through it:
+//   l = -min(r A, clip(r, 1 - clip_low, 1 + clip_high) A) + kl_coef * k3,
+//   r = exp(new - old), k3 = exp(ref - new) - (ref - new) - 1;
+// the samples' terms are summed per token exactly (from the pack's per-sign advantage sums), so a
+// shared prefix trains as it would in each sample's own sequence. Aggregation over loss tokens:
 //   group-token-mean: sum over groups of the token mean within the group (the public TreeRPO
-//   reference); token-mean:       mean over all loss tokens (DAPO); dr-grpo:          sum over loss
-//   tokens / dr_grpo_constant.
+//                     reference);
+//   token-mean:       mean over all loss tokens (DAPO);
+//   dr-grpo:          sum over loss tokens / dr_grpo_constant.
 // A pack with no loss tokens gives a zero loss still connected to `logprobs`. Throws bad_input on
 // an unknown aggregation or kl_coef > 0 without reference log-probs, runtime_failure on sizes that
 // do not match the pack.

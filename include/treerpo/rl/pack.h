@@ -16,7 +16,11 @@ struct PackedBatch {
   // Parallel to tree.tokens:
   std::vector<int32_t> node;       // owning node id (prompt tokens: 0, the root)
   std::vector<float> old_logprobs; // sampling-time log-prob (prompt tokens: 0)
-  std::vector<float> advantages;   // per-token advantage (0 outside the loss)
+  // The token's credit (rl::SpanCredit; all 0 outside the loss): the samples through it, which
+  // weigh it in token means, and the sums and counts of their positive and negative advantages.
+  std::vector<float> samples;
+  std::vector<float> advantage_positive, advantage_negative;
+  std::vector<float> positive_samples, negative_samples;
   // Loss group, numbered densely 0..groups-1 in order of first appearance (loss_groups decides
   // membership); -1 = not in the loss (prompt tokens, single children of treerpo trees).
   std::vector<int32_t> group;
@@ -24,13 +28,15 @@ struct PackedBatch {
   int32_t groups = 0; // number of distinct group ids >= 0
 
   int64_t size() const { return static_cast<int64_t>(tree.tokens.size()); }
-  int64_t loss_tokens() const; // tokens with group >= 0
+  // Tokens with group >= 0, each counted once per sample through it (a token shared by k samples
+  // is k of the samples' tokens).
+  int64_t loss_tokens() const;
 };
 
-// Packs `tree` in node order (each node's span after its parent's). `advantages` is assign_credit's
+// Packs `tree` in node order (each node's span after its parent's). `credit` is assign_credit's
 // result for this tree; `rule` decides the loss groups. Throws runtime_failure if a span and its
-// logprobs or the advantages differ in length, or the tree has no prompt.
-PackedBatch pack_tree(const rollout::Tree& tree, const std::vector<std::vector<float>>& advantages,
+// logprobs or its credit differ in length, or the tree has no prompt.
+PackedBatch pack_tree(const rollout::Tree& tree, const std::vector<SpanCredit>& credit,
                       CreditRule rule);
 
 // Tokens each training forward processes on one tree (DESIGN §5, "packed training forward"):

@@ -27,6 +27,9 @@ struct Node {
   // never split.
   std::optional<float> split_entropy;
   bool leaf = false;
+  // Leaves: how many of the rollout's samples ended with exactly this path. Always 1, except in a
+  // TEMPO trie, which stores identical samples once; credit and loss weigh a leaf by it.
+  int32_t samples = 1;
   std::optional<bool> correct; // leaves, once scored
   double reward = 0.0;         // leaf: 1/0 from the checker; interior: mean of descendant leaves
   double advantage = 0.0;      // sibling-relative (credit rule), carried by every token of the span

@@ -6,9 +6,10 @@
 namespace treerpo::rollout {
 
 // `tree` holds the root and one leaf child per sample; afterwards each node is a maximal span
-// shared by the same set of samples (a node with one child never occurs). A sample identical to
-// another, or a prefix of it, shares its nodes: the trie stores each distinct path once. Texts are
-// re-streamed.
+// shared by the same set of samples, and every sample ends at a leaf (below the root, a node with
+// one child never occurs). Identical samples share one leaf whose `samples` counts them; a sample
+// that is a prefix of another ends at an empty-span leaf under the node where the other goes on.
+// Texts are re-streamed.
 void merge_prefix_trie(Tree& tree, const TextStreamFactory& text);
 
 } // namespace treerpo::rollout

@@ -8,7 +8,7 @@
 
 namespace treerpo::train {
 
-// Returns the per-token advantages (one vector per node), as rl::assign_credit.
-std::vector<std::vector<float>> score_tree(rollout::Tree& tree, const rl::CreditOptions& credit);
+// Returns each node's credit, as rl::assign_credit.
+std::vector<rl::SpanCredit> score_tree(rollout::Tree& tree, const rl::CreditOptions& credit);
 
 } // namespace treerpo::train
