@@ -58,6 +58,7 @@ template <class ConfigT, class Visit> void for_each_field(ConfigT& c, Visit&& vi
   visit("train.max_grad_norm", c.train.max_grad_norm);
   visit("train.grad_accum", c.train.grad_accum);
   visit("train.gradient_checkpointing", c.train.gradient_checkpointing);
+  visit("train.autocast", c.train.autocast);
   visit("train.kl_coef", c.train.kl_coef);
   visit("train.std_normalize", c.train.std_normalize);
   visit("train.filter_zero_signal", c.train.filter_zero_signal);

@@ -157,10 +157,6 @@ void check_train(const Rules& r, const TrainConfig& t) {
   r.one_of("train.lr_schedule", t.lr_schedule, {"constant", "cosine"});
   r.at_least("train.max_grad_norm", t.max_grad_norm, 0.0);
   r.at_least<int64_t>("train.grad_accum", t.grad_accum, 1);
-  // Rejected rather than ignored until the checkpointed layer (a torch::autograd::Function) exists.
-  if (t.gradient_checkpointing) {
-    r.fail("train.gradient_checkpointing", "is not available in this build yet", "set it to false");
-  }
   r.at_least("train.kl_coef", t.kl_coef, 0.0);
   r.at_least<int64_t>("train.max_bad_steps", t.max_bad_steps, 1);
 }
@@ -215,6 +211,13 @@ void validate(const Config& config, const std::map<std::string, std::string>& or
   check_data(rules, config.data);
   check_rollout(rules, config.rollout);
   check_train(rules, config.train);
+  // Autocast casts float32 weights down for the forward; over bfloat16 weights it would do nothing.
+  if (config.train.autocast && config.model.dtype != "float32") {
+    rules.fail("train.autocast",
+               "casts float32 weights to bfloat16 for the forward, but model.dtype is " +
+                   config.model.dtype,
+               "set model.dtype: float32 (the master weights) or train.autocast: false");
+  }
   check_sft(rules, config.sft);
   check_checkpoint(rules, config.checkpoint);
   check_eval(rules, config.eval);

@@ -187,11 +187,14 @@ LoopResult run_rl(const Config& config, const RunOptions& options) {
         micro_tokens += packs.back().loss_tokens();
       }
       for (const rl::PackedBatch& packed : packs) {
-        torch::Tensor logprobs = run.model().tree_logprobs(packed.tree);
-        torch::Tensor ref;
-        if (reference) {
-          torch::NoGradGuard no_grad;
-          ref = reference->tree_logprobs(packed.tree);
+        torch::Tensor logprobs, ref;
+        {
+          AutocastScope precision(run.device().type(), run.autocast());
+          logprobs = run.model().tree_logprobs(packed.tree);
+          if (reference) {
+            torch::NoGradGuard no_grad;
+            ref = reference->tree_logprobs(packed.tree);
+          }
         }
         rl::LossResult r =
             rl::policy_loss(logprobs, packed, loss_options, reference ? &ref : nullptr);

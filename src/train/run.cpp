@@ -84,6 +84,7 @@ TrainingRun::TrainingRun(const Config& config, std::string kind, const RunOption
     throw bad_input("model.path is not set", "model.path", "set it to a Hugging Face model folder");
   }
   model_ = std::make_unique<model::Qwen2>(model::Qwen2::load(weights, dtype_, device_));
+  model_->set_gradient_checkpointing(config_.train.gradient_checkpointing);
   std::string tok = config_.model.tokenizer.empty() ? config_.model.path : config_.model.tokenizer;
   tokenizer_ = tokenizer::Tokenizer::load(tok.empty() ? weights : tok);
 

@@ -82,7 +82,11 @@ LoopResult run_sft(const Config& config, const RunOptions& options) {
         forest.tokens.push_back(e.ids[t]);
       }
     }
-    torch::Tensor logprobs = run.model().tree_logprobs(forest);
+    torch::Tensor logprobs;
+    {
+      AutocastScope precision(run.device().type(), run.autocast());
+      logprobs = run.model().tree_logprobs(forest);
+    }
     torch::Tensor rows = torch::tensor(target_rows, torch::kLong).to(logprobs.device());
     torch::Tensor nll = -logprobs.index_select(0, rows).sum();
     (nll / static_cast<double>(target_tokens)).backward();

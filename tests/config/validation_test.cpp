@@ -105,8 +105,9 @@ const std::vector<Case> kRejected = {
     {{"train.lr_schedule=linear"}, "train.lr_schedule: 'linear' is not one of: constant, cosine"},
     {{"train.max_grad_norm=-1"}, "train.max_grad_norm: must be at least 0"},
     {{"train.grad_accum=0"}, "train.grad_accum: must be at least 1"},
-    {{"train.gradient_checkpointing=true"},
-     "train.gradient_checkpointing: is not available in this build yet"},
+    {{"train.autocast=true"},
+     "train.autocast: casts float32 weights to bfloat16 for the forward, but model.dtype is "
+     "bfloat16"},
     {{"train.kl_coef=-0.01"}, "train.kl_coef: must be at least 0"},
     {{"train.max_bad_steps=0"}, "train.max_bad_steps: must be at least 1"},
     // sft
@@ -148,6 +149,9 @@ TEST(Accepted, EachShapeTakesItsOwnKeys) {
   EXPECT_EQ(error_of({"train.loss_agg=dr-grpo", "train.dr_grpo_constant=1024"}), "");
   EXPECT_EQ(error_of({"eval.every=10", "eval.data=test.jsonl", "eval.maj=8", "rollout.top_k=0"}),
             "");
+  EXPECT_EQ(
+      error_of({"train.autocast=true", "model.dtype=float32", "train.gradient_checkpointing=true"}),
+      "");
 }
 
 TEST(Accepted, DefaultValueErrorsPointAtTheConfig) {

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <random>
@@ -16,6 +17,7 @@
 #include <vector>
 
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include "treerpo/model/qwen2.h"
 #include "treerpo/tokenizer/tokenizer.h"
@@ -64,6 +66,20 @@ int run_cli(const std::vector<std::string>& args, int kill_after_ms = 0) {
 std::string read_file(const fs::path& path) {
   std::ifstream in(path, std::ios::binary);
   return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+// The "loss" of every line of a run's metrics.jsonl.
+std::vector<double> losses(const fs::path& run_dir) {
+  std::vector<double> out;
+  std::ifstream in(run_dir / "metrics.jsonl");
+  for (std::string line; std::getline(in, line);)
+    out.push_back(nlohmann::json::parse(line)["loss"].get<double>());
+  return out;
+}
+
+std::vector<torch::Tensor> final_weights(const fs::path& run_dir, int steps) {
+  const std::string dir = (run_dir / "checkpoints" / ("step-" + std::to_string(steps))).string();
+  return treerpo::model::Qwen2::load(dir, torch::kFloat32, torch::kCPU).parameters();
 }
 
 const fs::path& workspace() {
@@ -186,4 +202,40 @@ TEST(Resume, ChangedConfigIsRefusedUnlessForced) {
   std::vector<std::string> forced = sft_args(run, "sft.lr=0.5");
   forced.push_back("--force");
   EXPECT_EQ(run_cli(forced), 0);
+}
+
+// The same SFT run with the layers recomputed in the backward: the forward is the same computation
+// and the gradients equal to float32 rounding, so losses and final weights agree closely.
+TEST(Training, GradientCheckpointingTrainsTheSameModel) {
+  fs::path plain = scratch() / "sft-plain", recomputed = scratch() / "sft-recomputed";
+  ASSERT_EQ(run_cli(sft_args(plain)), 0) << read_file(scratch() / "stderr.txt");
+  ASSERT_EQ(run_cli(sft_args(recomputed, "train.gradient_checkpointing=true")), 0)
+      << read_file(scratch() / "stderr.txt");
+  const std::vector<double> a = losses(plain), b = losses(recomputed);
+  ASSERT_EQ(a.size(), 12u);
+  ASSERT_EQ(b.size(), a.size());
+  EXPECT_EQ(a[0], b[0]); // step 1 runs on the same weights: the forward is bitwise the same
+  for (size_t i = 0; i < a.size(); ++i) EXPECT_NEAR(a[i], b[i], 1e-4 * std::abs(a[i])) << i;
+  const auto wa = final_weights(plain, 12), wb = final_weights(recomputed, 12);
+  for (size_t p = 0; p < wa.size(); ++p)
+    EXPECT_TRUE(torch::allclose(wa[p], wb[p], 1e-4, 1e-5)) << p;
+}
+
+// train.autocast runs the forward's matmuls in bfloat16 over float32 weights: the first loss moves
+// by bf16 rounding (so the switch is not ignored) but not by more, and checkpoints stay float32.
+TEST(Training, Bf16AutocastTrainsFloat32Weights) {
+  fs::path plain = scratch() / "sft-fp32", mixed = scratch() / "sft-autocast";
+  ASSERT_EQ(run_cli(sft_args(plain)), 0) << read_file(scratch() / "stderr.txt");
+  ASSERT_EQ(run_cli(sft_args(mixed, "train.autocast=true")), 0)
+      << read_file(scratch() / "stderr.txt");
+  const std::vector<double> a = losses(plain), b = losses(mixed);
+  ASSERT_EQ(b.size(), a.size());
+  EXPECT_NE(a[0], b[0]);
+  EXPECT_NEAR(a[0], b[0], 2e-2 * std::abs(a[0]));
+  for (double loss : b) EXPECT_TRUE(std::isfinite(loss));
+  EXPECT_LT(b.back(), b.front()); // it still learns
+  const auto config = nlohmann::json::parse(read_file(mixed / "checkpoints/step-12/config.json"));
+  EXPECT_EQ(config["torch_dtype"], "float32");
+  const auto weights = read_file(mixed / "checkpoints/step-12/model.safetensors");
+  EXPECT_EQ(weights.find("\"BF16\""), std::string::npos);
 }

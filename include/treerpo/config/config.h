@@ -72,9 +72,10 @@ struct TrainConfig {
   std::string lr_schedule = "constant"; // constant | cosine
   double max_grad_norm = 1.0;           // 0 disables clipping
   int64_t grad_accum = 1;
-  bool gradient_checkpointing = false;
-  double kl_coef = 0.0;            // beta; > 0 adds a k3 KL to a frozen reference model
-  bool std_normalize = false;      // grpo / tempo: divide advantages by the group std
+  bool gradient_checkpointing = false; // recompute each layer in the backward (less memory)
+  bool autocast = false;      // bf16 autocast of the training forward over float32 (master) weights
+  double kl_coef = 0.0;       // beta; > 0 adds a k3 KL to a frozen reference model
+  bool std_normalize = false; // grpo / tempo: divide advantages by the group std
   bool filter_zero_signal = false; // DAPO-style: skip trees whose leaves all agree
   int64_t max_bad_steps = 3;       // abort after this many NaN/Inf steps in a row
 };

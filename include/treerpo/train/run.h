@@ -12,6 +12,7 @@
 #include "treerpo/model/qwen2.h"
 #include "treerpo/tokenizer/tokenizer.h"
 #include "treerpo/train/checkpoint.h"
+#include "treerpo/util/torch_compat.h"
 
 namespace treerpo::train {
 
@@ -37,6 +38,9 @@ public:
   const std::string& run_dir() const { return config_.checkpoint.dir; }
   int64_t start_step() const { return start_step_; }
   torch::Device device() const { return device_; }
+  // The training forward's autocast (train.autocast: bfloat16 over float32 weights); wrap the
+  // forward in `AutocastScope scope(run.device().type(), run.autocast())`.
+  AutocastState autocast() const { return {config_.train.autocast, at::kBFloat16}; }
 
   // Clips the accumulated gradients, checks them and the loss, and steps AdamW at `lr`. Returns the
   // gradient norm, or nothing when the step was skipped for a non-finite loss or gradient (aborting
