@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 
 namespace treerpo {
 
@@ -42,6 +43,8 @@ void Progress::finish() {
 }
 
 void Progress::draw(const std::string& status, bool final_line) {
+  // The progress line is info-level output: --quiet silences it with the other info lines.
+  if (!spdlog::default_logger_raw()->should_log(spdlog::level::info)) return;
   double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
   double rate = elapsed > 0 ? static_cast<double>(done_) / elapsed : 0.0;
   double eta = rate > 0 ? static_cast<double>(total_ - done_) / rate : -1.0;
