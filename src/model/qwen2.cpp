@@ -3,9 +3,9 @@
 #include <algorithm>
 #include <string>
 
+#include "decoder_layer.h"
 #include "treerpo/model/layers.h"
 #include "treerpo/util/error.h"
-#include "treerpo/util/torch_compat.h"
 
 namespace treerpo::model {
 
@@ -13,38 +13,21 @@ const Qwen2Config& Qwen2::config() const {
   return config_;
 }
 
+void Qwen2::set_gradient_checkpointing(bool on) {
+  gradient_checkpointing_ = on;
+}
+
+bool Qwen2::gradient_checkpointing() const {
+  return gradient_checkpointing_;
+}
+
 torch::Tensor Qwen2::hidden_states(const torch::Tensor& ids, const torch::Tensor& positions,
                                    const torch::Tensor& mask, const KvSource& kv) const {
-  const Qwen2Config& c = config_;
-  const int64_t batch = ids.size(0), len = ids.size(1), heads = c.num_attention_heads;
-  const int64_t kv_heads = c.num_key_value_heads, head_dim = c.head_dim();
-  const int64_t group = heads / kv_heads;
-  auto [cos, sin] = rope_tables(positions, head_dim, c.rope_theta, embed_.scalar_type());
-  cos = cos.unsqueeze(1); // [B, 1, T, head_dim]: shared by all heads
-  sin = sin.unsqueeze(1);
-  // Query head h uses kv head h / group (transformers' repeat_kv). Folding the group into the query
-  // length, [B, kv_heads, group * T, head_dim], lets every query head share its kv head's keys
-  // uncopied.
-  const torch::Tensor group_mask = group == 1 ? mask : mask.repeat({1, 1, group, 1});
-
+  const LayerInputs in = layer_inputs(config_, positions, mask, embed_.scalar_type());
   torch::Tensor x = torch::embedding(embed_, ids);
   for (size_t l = 0; l < layers_.size(); ++l) {
-    const Layer& layer = layers_[l];
-    torch::Tensor h = rms_norm(x, layer.input_norm, c.rms_norm_eps);
-    torch::Tensor q = torch::linear(h, layer.q_w, layer.q_b).view({batch, len, heads, head_dim});
-    torch::Tensor k = torch::linear(h, layer.k_w, layer.k_b).view({batch, len, kv_heads, head_dim});
-    torch::Tensor v = torch::linear(h, layer.v_w, layer.v_b).view({batch, len, kv_heads, head_dim});
-    q = apply_rope(q.transpose(1, 2), cos, sin);
-    k = apply_rope(k.transpose(1, 2), cos, sin);
-    auto [keys, values] = kv(l, k, v.transpose(1, 2));
-    torch::Tensor out = treerpo::attention(q.reshape({batch, kv_heads, group * len, head_dim}),
-                                           keys, values, group_mask);
-    out = out.view({batch, heads, len, head_dim}).transpose(1, 2).reshape({batch, len, -1});
-    x = x + torch::linear(out, layer.o_w);
-    h = rms_norm(x, layer.post_norm, c.rms_norm_eps);
-    x = x +
-        torch::linear(torch::silu(torch::linear(h, layer.gate_w)) * torch::linear(h, layer.up_w),
-                      layer.down_w);
+    x = decoder_layer(config_, layers_[l], x, in,
+                      [&](const torch::Tensor& k, const torch::Tensor& v) { return kv(l, k, v); });
   }
   return x;
 }

@@ -2,10 +2,13 @@
 // into segments (maximal runs where each token's parent is the token before it) and run level by
 // level: a segment attends causally to itself and to its ancestors' keys/values, gathered with
 // autograd from the levels already computed. No N x N mask is built; a level's mask covers only its
-// own segments.
+// own segments. With gradient checkpointing each layer of each level is one autograd node whose
+// inputs are the level's hidden states and the gathered ancestor keys/values and whose outputs
+// include the level's fresh keys/values, so its recompute in backward has no side effects.
 #include <algorithm>
 #include <string>
 
+#include "decoder_layer.h"
 #include "treerpo/model/qwen2.h"
 #include "treerpo/util/error.h"
 
@@ -100,25 +103,35 @@ torch::Tensor Qwen2::tree_logprobs(const PackedTree& tree) {
                                  .expand({batch, 1, span, span});
     torch::Tensor mask = torch::cat({sees_context.expand({batch, 1, span, context}), sees_own}, 3);
     torch::Tensor valid_rows = long_tensor(valid), ctx_rows = long_tensor(context_rows);
+    const LayerInputs in = layer_inputs(config_, pos, mask, embed_.scalar_type());
 
-    KvSource tree_kv = [&](size_t layer, const torch::Tensor& k, const torch::Tensor& v) {
-      auto extend = [&](std::vector<torch::Tensor>& done, const torch::Tensor& fresh) {
-        torch::Tensor all = fresh;
-        if (context > 0) {
-          torch::Tensor ancestors = torch::cat(done, 0)
-                                        .index_select(0, ctx_rows)
-                                        .view({batch, context, kv_heads, head_dim})
-                                        .transpose(1, 2);
-          all = torch::cat({ancestors, fresh}, 2);
-        }
-        done.push_back(fresh.transpose(1, 2)
-                           .reshape({batch * span, kv_heads, head_dim})
-                           .index_select(0, valid_rows));
-        return all;
-      };
-      return std::make_pair(extend(keys[layer], k), extend(values[layer], v));
+    // Ancestors' keys (or values) of every segment, [B, kv_heads, context, head_dim], gathered with
+    // autograd from the levels already computed; empty (context 0) at the first level.
+    auto ancestors = [&](const std::vector<torch::Tensor>& done) {
+      if (context == 0) return torch::empty({batch, kv_heads, 0, head_dim}, embed_.options());
+      return torch::cat(done, 0)
+          .index_select(0, ctx_rows)
+          .view({batch, context, kv_heads, head_dim})
+          .transpose(1, 2);
     };
-    torch::Tensor hidden = hidden_states(long_tensor(ids).view({batch, span}), pos, mask, tree_kv);
+    auto own_rows = [&](const torch::Tensor& fresh) {
+      return fresh.transpose(1, 2)
+          .reshape({batch * span, kv_heads, head_dim})
+          .index_select(0, valid_rows);
+    };
+    torch::Tensor hidden = torch::embedding(embed_, long_tensor(ids).view({batch, span}));
+    for (size_t l = 0; l < layers_.size(); ++l) {
+      const torch::Tensor ancestor_keys = ancestors(keys[l]),
+                          ancestor_values = ancestors(values[l]);
+      const LayerOutput out = gradient_checkpointing_
+                                  ? checkpointed_decoder_layer(config_, layers_[l], hidden, in,
+                                                               ancestor_keys, ancestor_values)
+                                  : decoder_layer_over_ancestors(config_, layers_[l], hidden, in,
+                                                                 ancestor_keys, ancestor_values);
+      keys[l].push_back(own_rows(out.keys));
+      values[l].push_back(own_rows(out.values));
+      hidden = out.hidden;
+    }
     hidden_parts.push_back(hidden.reshape({batch * span, -1}).index_select(0, valid_rows));
     rows_done += static_cast<int64_t>(valid.size());
   }

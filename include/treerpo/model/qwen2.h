@@ -65,11 +65,19 @@ public:
   // others.
   torch::Tensor forward(const std::vector<int32_t>& ids);
 
-private:
+  // Off by default. When on, tree_logprobs runs each decoder layer of each level as one autograd
+  // node that keeps only its inputs and recomputes the layer in backward: the same values, less
+  // activation memory, about one more forward of time.
+  void set_gradient_checkpointing(bool on);
+  bool gradient_checkpointing() const;
+
+  // One decoder layer's weights (model.layers.N.* in Hugging Face names).
   struct Layer {
     torch::Tensor input_norm, q_w, q_b, k_w, k_b, v_w, v_b, o_w;
     torch::Tensor post_norm, gate_w, up_w, down_w;
   };
+
+private:
   // Supplies a layer's attention keys/values: given the new tokens' k and v [B, kv_heads, T,
   // head_dim], returns everything the queries may see [B, kv_heads, L, head_dim] (cache rows,
   // ancestors, ...).
@@ -101,6 +109,7 @@ private:
   torch::Tensor embed_, final_norm_, lm_head_; // lm_head_ aliases embed_ when tied
   std::vector<Layer> layers_;
   std::string source_dir_; // where load() read from: save() copies its tokenizer files
+  bool gradient_checkpointing_ = false;
 };
 
 } // namespace treerpo::model

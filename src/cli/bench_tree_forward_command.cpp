@@ -1,0 +1,187 @@
+// `treerpo-train bench tree-forward`: seconds and peak memory of the packed tree forward + backward
+// (the training step's model work) with gradient checkpointing on and off, on a seeded random tree
+// and a random-weight (or given) Qwen2.
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
+#include <sys/resource.h>
+
+#include <nlohmann/json.hpp>
+#include <torch/csrc/autograd/autograd.h>
+#include <torch/types.h>
+
+#include "command.h"
+#include "treerpo/model/qwen2.h"
+#include "treerpo/util/error.h"
+#include "treerpo/util/rng.h"
+
+namespace treerpo::cli {
+namespace {
+
+struct TreeForwardOptions {
+  int64_t hidden = 256, layers = 8, heads = 8, kv_heads = 2, intermediate = 1024, vocab = 4096;
+  std::string model, device = "cpu", dtype = "float32";
+  int64_t prompt = 64, children = 8, depth = 2, span = 64, repeats = 3;
+  uint64_t seed = 1;
+};
+
+// A prompt, then `children` children of `span` tokens under every node for `depth` levels.
+model::PackedTree random_tree(const TreeForwardOptions& o, int64_t vocab) {
+  SplitMix64 rng(o.seed);
+  model::PackedTree t;
+  auto add_span = [&](int32_t parent, int64_t length) {
+    for (int64_t i = 0; i < length; ++i) {
+      t.tokens.push_back(static_cast<int32_t>(rng.below(static_cast<uint64_t>(vocab))));
+      t.parent.push_back(parent);
+      parent = static_cast<int32_t>(t.tokens.size()) - 1;
+    }
+    return parent; // the span's last token
+  };
+  std::vector<int32_t> ends{add_span(-1, o.prompt)};
+  for (int64_t level = 0; level < o.depth; ++level) {
+    std::vector<int32_t> next;
+    for (int32_t end : ends) {
+      for (int64_t c = 0; c < o.children; ++c) next.push_back(add_span(end, o.span));
+    }
+    ends = std::move(next);
+  }
+  return t;
+}
+
+// Linux resets the peak-RSS mark (which ru_maxrss reports) when "5" is written here.
+bool reset_peak_rss() {
+  std::ofstream clear_refs("/proc/self/clear_refs");
+  clear_refs << "5";
+  clear_refs.flush();
+  return static_cast<bool>(clear_refs);
+}
+
+double peak_rss_mb() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return static_cast<double>(usage.ru_maxrss) / 1024.0; // kilobytes on Linux
+}
+
+struct Variant {
+  double seconds = 0, peak_rss_mb = 0;
+  bool peak_reset = false;
+  std::vector<torch::Tensor> grads;
+};
+
+Variant run_variant(model::Qwen2& model, const model::PackedTree& tree,
+                    const torch::Tensor& weights, bool checkpointing, int64_t repeats) {
+  model.set_gradient_checkpointing(checkpointing);
+  Variant v;
+#if defined(__GLIBC__)
+  // Freed memory malloc keeps would be reused unseen by the next variant's peak.
+  malloc_trim(0);
+#endif
+  v.peak_reset = reset_peak_rss();
+  const double before = peak_rss_mb();
+  std::vector<double> seconds;
+  for (int64_t r = 0; r < repeats; ++r) {
+    v.grads.clear();
+    const auto start = std::chrono::steady_clock::now();
+    torch::Tensor loss = (model.tree_logprobs(tree) * weights).sum();
+    v.grads = torch::autograd::grad({loss}, model.parameters());
+    v.grads.front().sum().item<double>(); // waits for the device
+    seconds.push_back(
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  }
+  std::nth_element(seconds.begin(), seconds.begin() + repeats / 2, seconds.end());
+  v.seconds = seconds[static_cast<size_t>(repeats / 2)];
+  v.peak_rss_mb = peak_rss_mb() - before;
+  return v;
+}
+
+void run_bench(const TreeForwardOptions& o) {
+  const std::string where = "bench tree-forward";
+  if (o.prompt < 1 || o.children < 1 || o.depth < 0 || o.span < 1 || o.repeats < 1) {
+    throw bad_input("tree shape and repeats must be positive (depth may be 0)", where,
+                    "use e.g. --prompt 64 --children 8 --depth 2 --span 64 --repeats 3");
+  }
+  if (o.dtype != "float32" && o.dtype != "bfloat16") {
+    throw bad_input("unknown --dtype '" + o.dtype + "'", where, "use float32 or bfloat16");
+  }
+  const torch::Device device(o.device);
+  const torch::Dtype dtype = o.dtype == "bfloat16" ? torch::kBFloat16 : torch::kFloat32;
+  model::Qwen2Config c;
+  c.vocab_size = o.vocab, c.hidden_size = o.hidden, c.intermediate_size = o.intermediate;
+  c.num_hidden_layers = o.layers, c.num_attention_heads = o.heads,
+  c.num_key_value_heads = o.kv_heads;
+  const int64_t positions = o.prompt + o.depth * o.span;
+  c.max_position_embeddings = std::max<int64_t>(4096, positions);
+  model::Qwen2 model = o.model.empty() ? model::Qwen2::random(c, o.seed, dtype, device)
+                                       : model::Qwen2::load(o.model, dtype, device);
+  const model::PackedTree tree = random_tree(o, model.config().vocab_size);
+  const auto n = static_cast<int64_t>(tree.tokens.size());
+  torch::manual_seed(o.seed);
+  const torch::Tensor weights = torch::randn({n}).to(device);
+
+  // ON first: what it leaves cached cannot inflate OFF, which needs more.
+  const Variant on = run_variant(model, tree, weights, true, o.repeats);
+  const Variant off = run_variant(model, tree, weights, false, o.repeats);
+  double max_grad_diff = 0;
+  for (size_t i = 0; i < on.grads.size(); ++i) {
+    max_grad_diff = std::max(
+        max_grad_diff, (on.grads[i] - off.grads[i]).abs().max().to(torch::kFloat64).item<double>());
+  }
+  const bool reset = on.peak_reset && off.peak_reset;
+  nlohmann::json j = {
+      {"bench", "tree-forward"},
+      {"device", o.device},
+      {"dtype", o.dtype},
+      {"tokens", n},
+      {"layers", model.config().num_hidden_layers},
+      {"hidden", model.config().hidden_size},
+      {"tree",
+       {{"prompt", o.prompt}, {"children", o.children}, {"depth", o.depth}, {"span", o.span}}},
+      {"repeats", o.repeats},
+      {"seconds_on", on.seconds},
+      {"seconds_off", off.seconds},
+      {"time_ratio", on.seconds / off.seconds},
+      {"peak_rss_mb_on", on.peak_rss_mb},
+      {"peak_rss_mb_off", off.peak_rss_mb},
+      {"memory_ratio", off.peak_rss_mb > 0 ? on.peak_rss_mb / off.peak_rss_mb : 0.0},
+      {"max_grad_diff", max_grad_diff},
+      {"peak_note",
+       std::string(reset ? "growth of ru_maxrss over each variant's start, the peak reset via "
+                           "/proc/self/clear_refs before each"
+                         : "growth of ru_maxrss over each variant's start, no peak reset: ON ran "
+                           "first, so OFF's figure holds only where OFF needs more") +
+           (device.is_cuda() ? "; host memory only, GPU memory is not measured" : "")}};
+  std::printf("%s\n", j.dump().c_str());
+}
+
+} // namespace
+
+void add_bench_tree_forward_command(CLI::App& app) {
+  static TreeForwardOptions o;
+  auto* b = bench_subcommand(app)->add_subcommand(
+      "tree-forward", "Packed tree forward + backward with gradient checkpointing on and off");
+  b->add_option("--model", o.model, "Hugging Face model folder (default: random weights)");
+  b->add_option("--hidden", o.hidden, "random model: hidden size");
+  b->add_option("--layers", o.layers, "random model: decoder layers");
+  b->add_option("--heads", o.heads, "random model: attention heads");
+  b->add_option("--kv-heads", o.kv_heads, "random model: key/value heads");
+  b->add_option("--intermediate", o.intermediate, "random model: MLP size");
+  b->add_option("--vocab", o.vocab, "random model: vocabulary size");
+  b->add_option("--device", o.device, "cpu | cuda");
+  b->add_option("--dtype", o.dtype, "float32 | bfloat16");
+  b->add_option("--prompt", o.prompt, "prompt tokens");
+  b->add_option("--children", o.children, "children of every node");
+  b->add_option("--depth", o.depth, "levels below the prompt");
+  b->add_option("--span", o.span, "tokens of every child");
+  b->add_option("--repeats", o.repeats, "timed runs per variant (median reported)");
+  b->add_option("--seed", o.seed, "seed of weights, tree and loss weights");
+  b->callback([] { run_bench(o); });
+}
+
+} // namespace treerpo::cli
