@@ -78,9 +78,9 @@ public:
   };
 
 private:
-  // Supplies a layer's attention keys/values: given the new tokens' k and v [B, kv_heads, T,
-  // head_dim], returns everything the queries may see [B, kv_heads, L, head_dim] (cache rows,
-  // ancestors, ...).
+  // Supplies a layer's attention keys/values for hidden_states: given the new tokens' k and v [B,
+  // kv_heads, T, head_dim], returns everything the queries may see [B, kv_heads, L, head_dim] (the
+  // slot cache's rows, or just k and v). The tree forward runs its layers itself.
   using KvSource = std::function<std::pair<torch::Tensor, torch::Tensor>(
       size_t layer, const torch::Tensor& k, const torch::Tensor& v)>;
 
