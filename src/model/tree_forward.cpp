@@ -9,7 +9,9 @@
 #include <string>
 
 #include "decoder_layer.h"
+#include "treerpo/model/layers.h"
 #include "treerpo/model/qwen2.h"
+#include "treerpo/model/token_logprobs.h"
 #include "treerpo/util/error.h"
 
 namespace treerpo::model {
@@ -148,9 +150,9 @@ torch::Tensor Qwen2::tree_logprobs(const PackedTree& tree) {
       torch::zeros({n}, torch::TensorOptions().dtype(torch::kFloat32).device(device));
   if (children.empty()) return out;
   torch::Tensor hidden = torch::cat(hidden_parts, 0).index_select(0, long_tensor(parent_rows));
-  torch::Tensor logprobs = torch::log_softmax(logits(hidden), -1)
-                               .gather(1, long_tensor(child_ids).view({-1, 1}))
-                               .view({-1});
+  // Chunked over rows, forward and backward: the [tokens, vocab] logits never exist at once.
+  torch::Tensor logprobs = token_logprobs(rms_norm(hidden, final_norm_, config_.rms_norm_eps),
+                                          lm_head_, long_tensor(child_ids));
   return out.index_put({long_tensor(children)}, logprobs);
 }
 
