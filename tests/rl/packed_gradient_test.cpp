@@ -70,6 +70,20 @@ std::vector<torch::Tensor> take_gradients(model::Qwen2& model) {
   return grads;
 }
 
+// Every parameter gradient agrees to float32 tolerance, and they are not all zero.
+void expect_same_gradients(const std::vector<torch::Tensor>& packed,
+                           const std::vector<torch::Tensor>& reference) {
+  ASSERT_EQ(packed.size(), reference.size());
+  double largest = 0.0;
+  for (size_t p = 0; p < packed.size(); ++p) {
+    largest = std::max(largest, reference[p].abs().max().item<double>());
+    EXPECT_TRUE(torch::allclose(packed[p], reference[p], 1e-4, 1e-6))
+        << "parameter " << p << ": max |diff| "
+        << (packed[p] - reference[p]).abs().max().item<double>();
+  }
+  EXPECT_GT(largest, 0.0); // the comparison is not between two zero gradients
+}
+
 TEST(PackedGradient, EqualsPerGroupReferenceOnTheHandTree) {
   model::Qwen2 model = model::Qwen2::random(tiny_config(), 7, torch::kFloat32, torch::kCPU);
   rollout::Tree tree = testing::three_level_tree();
@@ -105,15 +119,7 @@ TEST(PackedGradient, EqualsPerGroupReferenceOnTheHandTree) {
   const auto reference_grads = take_gradients(model);
 
   EXPECT_NEAR(packed_result.loss.item<double>(), reference.item<double>(), 1e-5);
-  ASSERT_EQ(packed_grads.size(), reference_grads.size());
-  double largest = 0.0;
-  for (size_t p = 0; p < packed_grads.size(); ++p) {
-    largest = std::max(largest, reference_grads[p].abs().max().item<double>());
-    EXPECT_TRUE(torch::allclose(packed_grads[p], reference_grads[p], 1e-4, 1e-6))
-        << "parameter " << p << ": max |diff| "
-        << (packed_grads[p] - reference_grads[p]).abs().max().item<double>();
-  }
-  EXPECT_GT(largest, 0.0); // the comparison is not between two zero gradients
+  expect_same_gradients(packed_grads, reference_grads);
 
   // The reference forwarded what forward_cost says; the packed forward each unique token once.
   const ForwardCost cost = forward_cost(tree);
@@ -197,14 +203,7 @@ void expect_same_loss_and_gradients(model::Qwen2& model, const rollout::Tree& tr
   reference.backward();
   const auto reference_grads = take_gradients(model);
   EXPECT_NEAR(result.loss.item<double>(), reference.item<double>(), 1e-5);
-  double largest = 0.0;
-  for (size_t p = 0; p < packed_grads.size(); ++p) {
-    largest = std::max(largest, reference_grads[p].abs().max().item<double>());
-    EXPECT_TRUE(torch::allclose(packed_grads[p], reference_grads[p], 1e-4, 1e-6))
-        << "parameter " << p << ": max |diff| "
-        << (packed_grads[p] - reference_grads[p]).abs().max().item<double>();
-  }
-  EXPECT_GT(largest, 0.0);
+  expect_same_gradients(packed_grads, reference_grads);
 }
 
 TEST(PackedGradient, TempoTrieEqualsPerSampleReferenceWithRepeatedSamples) {

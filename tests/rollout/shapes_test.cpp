@@ -1,6 +1,7 @@
 // grpo, tempo, treepo and fixed trees on the same engine, with scripted distributions.
 #include <map>
 #include <set>
+#include <utility>
 
 #include <gtest/gtest.h>
 
@@ -78,11 +79,15 @@ std::vector<float> one_flip_script(const std::vector<int32_t>& ctx) {
   return peaked(generated < 3 ? kX : kEos, 30.0f);
 }
 
-TEST(TempoShape, RepeatedSamplesShareALeafThatCountsThem) {
+// Eight samples per prompt as grpo's flat children and, from the same seed, as tempo's trie.
+std::pair<std::vector<Tree>, std::vector<Tree>> flat_and_trie(ScriptedModel::Script script) {
   RolloutSetup grpo = setup("grpo"), tempo = setup("tempo");
   grpo.config.samples = tempo.config.samples = 8;
-  auto flat = grow(grpo, one_flip_script);
-  auto tries = grow(tempo, one_flip_script);
+  return {grow(grpo, script), grow(tempo, script)};
+}
+
+TEST(TempoShape, RepeatedSamplesShareALeafThatCountsThem) {
+  auto [flat, tries] = flat_and_trie(one_flip_script);
   for (size_t i = 0; i < flat.size(); ++i) {
     const auto counts = sample_counts(flat[i]);
     ASSERT_LE(counts.size(), 2u);
@@ -95,10 +100,7 @@ TEST(TempoShape, RepeatedSamplesShareALeafThatCountsThem) {
 }
 
 TEST(TempoShape, SamplesMergeIntoAPrefixTrie) {
-  RolloutSetup grpo = setup("grpo"), tempo = setup("tempo");
-  grpo.config.samples = tempo.config.samples = 8;
-  auto flat = grow(grpo, coin_script);
-  auto tries = grow(tempo, coin_script);
+  auto [flat, tries] = flat_and_trie(coin_script);
   for (size_t i = 0; i < flat.size(); ++i) {
     // Same seed: tempo's samples are grpo's; the trie stores each distinct sample once, on a leaf
     // that counts its repeats.
