@@ -91,13 +91,10 @@ TrainingRun::TrainingRun(const Config& config, std::string kind, const RunOption
   params_ = model_->parameters();
   for (auto& p : params_) p.requires_grad_(true);
   const TrainConfig& t = config_.train;
-  optimizer_ =
-      std::make_unique<torch::optim::AdamW>(params_, torch::optim::AdamWOptions(t.lr)
-                                                         .betas({t.adam_beta1, t.adam_beta2})
-                                                         .eps(t.adam_eps)
-                                                         .weight_decay(t.weight_decay));
+  optimizer_ = std::make_unique<AdamW>(
+      params_, AdamWOptions{t.adam_beta1, t.adam_beta2, t.adam_eps, t.weight_decay});
   if (resume && fs::exists(fs::path(*resume) / "optimizer.pt")) {
-    torch::load(*optimizer_, (fs::path(*resume) / "optimizer.pt").string());
+    optimizer_->load((fs::path(*resume) / "optimizer.pt").string());
   }
   write_text_atomically(fs::path(run_dir()) / "config.yaml", to_yaml(config_));
   g_stop.store(false);
@@ -121,10 +118,7 @@ std::optional<double> TrainingRun::apply_gradients(double lr, double loss) {
       params_, max_norm > 0 ? max_norm : std::numeric_limits<double>::infinity());
   bool finite = std::isfinite(loss) && std::isfinite(norm);
   if (finite) {
-    for (auto& group : optimizer_->param_groups()) {
-      static_cast<torch::optim::AdamWOptions&>(group.options()).lr(lr);
-    }
-    optimizer_->step();
+    optimizer_->step(lr);
     bad_steps_ = 0;
   } else {
     ++bad_steps_;
@@ -145,7 +139,7 @@ std::string TrainingRun::checkpoint(int64_t step) {
   TrainerState state{kind_, step, config_.train.seed, config_hash(config_), sampled_tokens_};
   std::string dir = checkpoints_.save(step, [&](const std::string& tmp) {
     model_->save(tmp);
-    torch::save(*optimizer_, (fs::path(tmp) / "optimizer.pt").string());
+    optimizer_->save((fs::path(tmp) / "optimizer.pt").string());
     write_trainer_state(tmp, state);
   });
   spdlog::info("checkpoint {}", dir);

@@ -239,3 +239,18 @@ TEST(Training, Bf16AutocastTrainsFloat32Weights) {
   const auto weights = read_file(mixed / "checkpoints/step-12/model.safetensors");
   EXPECT_EQ(weights.find("\"BF16\""), std::string::npos);
 }
+
+// bfloat16 weights train (AdamW with Kahan compensation) and are checkpointed as bfloat16.
+TEST(Training, Bf16WeightsTrainAndCheckpointAsBf16) {
+  fs::path run = scratch() / "sft-bf16";
+  ASSERT_EQ(run_cli(sft_args(run, "model.dtype=bfloat16")), 0)
+      << read_file(scratch() / "stderr.txt");
+  const std::vector<double> loss = losses(run);
+  ASSERT_EQ(loss.size(), 12u);
+  EXPECT_LT(loss.back(), loss.front());
+  const auto config = nlohmann::json::parse(read_file(run / "checkpoints/step-12/config.json"));
+  EXPECT_EQ(config["torch_dtype"], "bfloat16");
+  // The last step's update reached the weights: they differ from the step before.
+  EXPECT_NE(read_file(run / "checkpoints/step-12/model.safetensors"),
+            read_file(run / "checkpoints/step-11/model.safetensors"));
+}

@@ -6,11 +6,10 @@
 #include <optional>
 #include <string>
 
-#include <torch/optim/adamw.h>
-
 #include "treerpo/config/config.h"
 #include "treerpo/model/qwen2.h"
 #include "treerpo/tokenizer/tokenizer.h"
+#include "treerpo/train/adamw.h"
 #include "treerpo/train/checkpoint.h"
 #include "treerpo/util/torch_compat.h"
 
@@ -65,7 +64,7 @@ private:
   std::unique_ptr<model::Qwen2> model_;
   std::unique_ptr<tokenizer::Tokenizer> tokenizer_;
   std::vector<torch::Tensor> params_;
-  std::unique_ptr<torch::optim::AdamW> optimizer_;
+  std::unique_ptr<AdamW> optimizer_;
   Checkpoints checkpoints_;
   int64_t start_step_ = 0;
   int64_t bad_steps_ = 0;

@@ -1,0 +1,145 @@
+// AdamW: the float32 update is torch.optim.AdamW's; bfloat16 weights with Kahan compensation follow
+// the float32 trajectory where a plain bf16 update rounds away; the state round-trips a file.
+#include <gtest/gtest.h>
+
+#include <unistd.h>
+
+#include <filesystem>
+
+#include <torch/optim/adamw.h>
+#include <torch/torch.h>
+
+#include "treerpo/train/adamw.h"
+#include "treerpo/util/error.h"
+
+namespace treerpo::train {
+namespace {
+
+namespace fs = std::filesystem;
+
+// Seeded gradients for `steps` steps over two parameters of different shapes.
+std::vector<std::vector<torch::Tensor>> gradients(int steps) {
+  torch::manual_seed(11);
+  std::vector<std::vector<torch::Tensor>> g;
+  for (int s = 0; s < steps; ++s) g.push_back({torch::randn({4, 3}), torch::randn({5})});
+  return g;
+}
+
+std::vector<torch::Tensor> start_weights(torch::Dtype dtype) {
+  torch::manual_seed(5);
+  return {(torch::randn({4, 3}) * 0.02).to(dtype).requires_grad_(true),
+          (torch::randn({5}) * 0.02).to(dtype).requires_grad_(true)};
+}
+
+void set_grads(std::vector<torch::Tensor>& params, const std::vector<torch::Tensor>& g) {
+  for (size_t i = 0; i < params.size(); ++i) params[i].mutable_grad() = g[i].to(params[i].dtype());
+}
+
+TEST(AdamW, Float32StepIsTorchsAdamW) {
+  const auto grads = gradients(20);
+  auto ours = start_weights(torch::kFloat32), theirs = start_weights(torch::kFloat32);
+  AdamW opt(ours, {0.9, 0.95, 1e-8, 0.1});
+  torch::optim::AdamW ref(theirs,
+                          torch::optim::AdamWOptions(1e-3).betas({0.9, 0.95}).weight_decay(0.1));
+  for (int s = 0; s < 20; ++s) {
+    const double lr = 1e-3 * (s + 1) / 20.0; // a changing learning rate, as a schedule gives
+    set_grads(ours, grads[s]);
+    set_grads(theirs, grads[s]);
+    opt.step(lr);
+    for (auto& group : ref.param_groups())
+      static_cast<torch::optim::AdamWOptions&>(group.options()).lr(lr);
+    ref.step();
+  }
+  for (size_t i = 0; i < ours.size(); ++i)
+    EXPECT_TRUE(torch::allclose(ours[i], theirs[i], 1e-6, 1e-9)) << i;
+  EXPECT_EQ(opt.steps(), 20);
+}
+
+// A constant gradient of 1 on a weight of 1.0: each AdamW step moves it by lr (m / sqrt(v) = 1),
+// far below bf16's half-ulp at 1.0 (2^-8). 400 steps of 5e-5 must sum to -0.02.
+TEST(AdamW, Bf16WeightsAccumulateUpdatesBelowTheirResolution) {
+  auto bf16 = std::vector<torch::Tensor>{torch::ones({8}, torch::kBFloat16).requires_grad_(true)};
+  auto fp32 = std::vector<torch::Tensor>{torch::ones({8}).requires_grad_(true)};
+  AdamW compensated(bf16, {}), exact(fp32, {});
+  for (int s = 0; s < 400; ++s) {
+    set_grads(bf16, {torch::ones({8})});
+    set_grads(fp32, {torch::ones({8})});
+    compensated.step(5e-5);
+    exact.step(5e-5);
+  }
+  EXPECT_NEAR(exact.steps(), 400, 0);
+  EXPECT_NEAR(fp32[0][0].item<double>(), 0.98, 1e-5);
+  // Within one bf16 step of the float32 weight at 0.98 (spacing 2^-7 below 1).
+  EXPECT_NEAR(bf16[0][0].item<double>(), 0.98, 1.0 / 256);
+  EXPECT_LT(bf16[0][0].item<double>(), 1.0);
+
+  // What the compensation fixes: torch's AdamW on the same bf16 weight never moves it.
+  auto plain = std::vector<torch::Tensor>{torch::ones({8}, torch::kBFloat16).requires_grad_(true)};
+  torch::optim::AdamW ref(plain, torch::optim::AdamWOptions(5e-5).weight_decay(0.0));
+  for (int s = 0; s < 400; ++s) {
+    set_grads(plain, {torch::ones({8})});
+    ref.step();
+  }
+  EXPECT_EQ(plain[0][0].item<double>(), 1.0);
+}
+
+TEST(AdamW, Bf16TrajectoryTracksFloat32OnNoisyGradients) {
+  // Noise around a mean of 1, so the weights drift (m / sqrt(v) near 1 / sqrt(2)).
+  auto grads = gradients(300);
+  for (auto& step : grads)
+    for (auto& g : step) g += 1.0;
+  auto bf16 = start_weights(torch::kBFloat16), fp32 = start_weights(torch::kFloat32);
+  // Start both from the same (bf16-representable) weights.
+  for (size_t i = 0; i < fp32.size(); ++i) fp32[i].detach().copy_(bf16[i].to(torch::kFloat32));
+  AdamW a(bf16, {0.9, 0.999, 1e-8, 0.01}), b(fp32, {0.9, 0.999, 1e-8, 0.01});
+  for (int s = 0; s < 300; ++s) {
+    set_grads(bf16, grads[s]);
+    set_grads(fp32, grads[s]);
+    a.step(1e-5);
+    b.step(1e-5);
+  }
+  // The weights moved by about 300 * 1e-5 / sqrt(2) = 2e-3 in float32; bf16 with compensation stays
+  // within its own rounding of that (|w| < 0.1: spacing below 2^-11).
+  for (size_t i = 0; i < fp32.size(); ++i) {
+    const torch::Tensor start = start_weights(torch::kBFloat16)[i].to(torch::kFloat32);
+    EXPECT_GT((fp32[i] - start).abs().max().item<double>(), 1e-3);
+    EXPECT_LT((bf16[i].to(torch::kFloat32) - fp32[i]).abs().max().item<double>(), 1.0 / 2048) << i;
+  }
+}
+
+TEST(AdamW, StateRoundTripsSoAResumedRunIsBitwiseTheSame) {
+  const auto grads = gradients(10);
+  const fs::path file = fs::temp_directory_path() / ("treerpo_adamw_" + std::to_string(getpid()));
+  auto straight = start_weights(torch::kBFloat16), resumed = start_weights(torch::kBFloat16);
+  AdamW a(straight, {});
+  for (int s = 0; s < 10; ++s) {
+    set_grads(straight, grads[s]);
+    a.step(1e-4);
+  }
+  {
+    AdamW first(resumed, {});
+    for (int s = 0; s < 5; ++s) {
+      set_grads(resumed, grads[s]);
+      first.step(1e-4);
+    }
+    first.save(file.string());
+  }
+  AdamW second(resumed, {});
+  second.load(file.string());
+  EXPECT_EQ(second.steps(), 5);
+  for (int s = 5; s < 10; ++s) {
+    set_grads(resumed, grads[s]);
+    second.step(1e-4);
+  }
+  for (size_t i = 0; i < straight.size(); ++i) EXPECT_TRUE(torch::equal(straight[i], resumed[i]));
+
+  // Another model's state (float32 moments but no compensation for bf16 weights) is bad input.
+  auto other = start_weights(torch::kFloat32);
+  AdamW(other, {}).save(file.string());
+  AdamW wrong(start_weights(torch::kBFloat16), {});
+  EXPECT_THROW(wrong.load(file.string()), Error);
+  fs::remove(file);
+}
+
+} // namespace
+} // namespace treerpo::train
