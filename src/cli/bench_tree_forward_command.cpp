@@ -113,8 +113,11 @@ void run_bench(const TreeForwardOptions& o) {
   const torch::Device device(o.device);
   const torch::Dtype dtype = o.dtype == "bfloat16" ? torch::kBFloat16 : torch::kFloat32;
   model::Qwen2Config c;
-  c.vocab_size = o.vocab, c.hidden_size = o.hidden, c.intermediate_size = o.intermediate;
-  c.num_hidden_layers = o.layers, c.num_attention_heads = o.heads,
+  c.vocab_size = o.vocab;
+  c.hidden_size = o.hidden;
+  c.intermediate_size = o.intermediate;
+  c.num_hidden_layers = o.layers;
+  c.num_attention_heads = o.heads;
   c.num_key_value_heads = o.kv_heads;
   const int64_t positions = o.prompt + o.depth * o.span;
   c.max_position_embeddings = std::max<int64_t>(4096, positions);

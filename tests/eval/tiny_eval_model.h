@@ -8,6 +8,7 @@
 #include <torch/types.h>
 
 #include "../common/temp_dir.h"
+#include "../common/tiny_qwen2.h"
 #include "treerpo/eval/dataset.h"
 #include "treerpo/model/qwen2.h"
 #include "treerpo/tokenizer/byte_level_writer.h"
@@ -20,13 +21,7 @@ using treerpo::testing::TempDir;
 // vocabulary is exactly those 259 ids, so every sampled id decodes to text.
 inline void write_tiny_model(const std::string& dir) {
   tokenizer::write_byte_level_tokenizer(dir, {}, {"<|im_start|>", "<|im_end|>", "<|endoftext|>"});
-  model::Qwen2Config c;
-  c.vocab_size = 259;
-  c.hidden_size = 32;
-  c.intermediate_size = 64;
-  c.num_hidden_layers = 2;
-  c.num_attention_heads = 4;
-  c.num_key_value_heads = 2;
+  model::Qwen2Config c = treerpo::testing::tiny_qwen2(259, 32, 64);
   c.max_position_embeddings = 1024;
   model::Qwen2::random(c, 3, torch::kFloat32, torch::kCPU).save(dir);
 }

@@ -4,18 +4,13 @@
 #include <string>
 
 #include "../common/temp_dir.h"
+#include "../common/tiny_qwen2.h"
 #include "treerpo/model/config.h"
 
 namespace treerpo::model::testing {
 
 inline Qwen2Config tiny_config(bool tied) {
-  Qwen2Config c;
-  c.vocab_size = 300;
-  c.hidden_size = 64;
-  c.intermediate_size = 96;
-  c.num_hidden_layers = 2;
-  c.num_attention_heads = 4;
-  c.num_key_value_heads = 2;
+  Qwen2Config c = treerpo::testing::tiny_qwen2(300, 64, 96);
   c.max_position_embeddings = 512;
   c.rope_theta = 10000.0;
   c.rms_norm_eps = 1e-6;

@@ -52,7 +52,7 @@ TEST(TokenLogprobs, EqualLogSoftmaxGatherInValueAndGradient) {
   EXPECT_GT(ref[1].abs().max().item<double>(), 0.0);
 }
 
-TEST(TokenLogprobs, IsOneAutogradNodeThatSavesNoLogits) {
+TEST(TokenLogprobs, IsOneAutogradNodeOverXAndW) {
   const Case c = make_case(6, 8, 50);
   torch::Tensor x = c.x.clone().requires_grad_(true), w = c.w.clone().requires_grad_(true);
   torch::Tensor lp = token_logprobs(x, w, c.targets, 2);

@@ -7,6 +7,7 @@
 
 #include <torch/types.h>
 
+#include "../common/tiny_qwen2.h"
 #include "hand_trees.h"
 #include "treerpo/model/qwen2.h"
 #include "treerpo/rl/loss.h"
@@ -15,14 +16,7 @@ namespace treerpo::rl {
 namespace {
 
 model::Qwen2Config tiny_config() {
-  model::Qwen2Config cfg;
-  cfg.vocab_size = 128;
-  cfg.hidden_size = 32;
-  cfg.intermediate_size = 64;
-  cfg.num_hidden_layers = 2;
-  cfg.num_attention_heads = 4;
-  cfg.num_key_value_heads = 2;
-  return cfg;
+  return treerpo::testing::tiny_qwen2(128, 32, 64);
 }
 
 // The reference, written straight from its description rather than through pack/policy_loss.
@@ -82,49 +76,6 @@ void expect_same_gradients(const std::vector<torch::Tensor>& packed,
         << (packed[p] - reference[p]).abs().max().item<double>();
   }
   EXPECT_GT(largest, 0.0); // the comparison is not between two zero gradients
-}
-
-TEST(PackedGradient, EqualsPerGroupReferenceOnTheHandTree) {
-  model::Qwen2 model = model::Qwen2::random(tiny_config(), 7, torch::kFloat32, torch::kCPU);
-  rollout::Tree tree = testing::three_level_tree();
-  const auto advantages = assign_credit(tree, {CreditRule::TreeRpo, false});
-
-  // Sampling-time log-probs: the current ones shifted by 0.3 on two of every three tokens, one way
-  // so the clipped term wins (r > 1.2 where A > 0, r < 0.8 where A < 0), the other way so it does
-  // not; the rest unchanged (r = 1).
-  PackedBatch packed = pack_tree(tree, advantages, CreditRule::TreeRpo);
-  const torch::Tensor now = model.tree_logprobs(packed.tree).detach();
-  const float shifts[] = {0.0f, -0.3f, 0.3f};
-  // Pack order is the prompt, then the spans in node order.
-  int64_t k = 0;
-  for (auto& node : tree.nodes) {
-    for (size_t t = 0; t < node.logprobs.size(); ++t, ++k) {
-      const float sign = advantages[node.id].mean[t] < 0 ? -1.0f : 1.0f;
-      node.logprobs[t] = now[packed.prompt_tokens + k].item<float>() + sign * shifts[k % 3];
-    }
-  }
-  packed = pack_tree(tree, advantages, CreditRule::TreeRpo);
-
-  LossOptions options;
-  options.agg = "group-token-mean";
-  const LossResult packed_result = policy_loss(model.tree_logprobs(packed.tree), packed, options);
-  packed_result.loss.backward();
-  const auto packed_grads = take_gradients(model);
-  EXPECT_GT(packed_result.clip_fraction, 0.0);
-
-  int64_t forwarded = 0;
-  const torch::Tensor reference = per_group_reference_loss(
-      model, tree, advantages, options.clip_low, options.clip_high, forwarded);
-  reference.backward();
-  const auto reference_grads = take_gradients(model);
-
-  EXPECT_NEAR(packed_result.loss.item<double>(), reference.item<double>(), 1e-5);
-  expect_same_gradients(packed_grads, reference_grads);
-
-  // The reference forwarded what forward_cost says; the packed forward each unique token once.
-  const ForwardCost cost = forward_cost(tree);
-  EXPECT_EQ(forwarded, cost.per_group);
-  EXPECT_EQ(cost.packed, packed.size());
 }
 
 // A sample rule's reference: every sample forwarded as its own sequence (prompt + answer), each
@@ -194,7 +145,7 @@ void expect_same_loss_and_gradients(model::Qwen2& model, const rollout::Tree& tr
   rollout::Tree scored = tree;
   const auto credit = assign_credit(scored, {rule, false});
   const PackedBatch packed = pack_tree(scored, credit, rule);
-  LossOptions options;
+  LossOptions options; // the default clip range, 0.2 on both sides, as the references use
   options.agg = "group-token-mean";
   const LossResult result = policy_loss(model.tree_logprobs(packed.tree), packed, options);
   result.loss.backward();
@@ -251,6 +202,38 @@ TEST(PackedGradient, TreePoTreeEqualsPerTrajectoryReference) {
   const torch::Tensor reference =
       per_sample_reference_loss(model, tree.prompt_ids, samples, advantage, old, 0.2, 0.2);
   expect_same_loss_and_gradients(model, tree, CreditRule::TreePo, reference);
+}
+
+TEST(PackedGradient, EqualsPerGroupReferenceOnTheHandTree) {
+  model::Qwen2 model = model::Qwen2::random(tiny_config(), 7, torch::kFloat32, torch::kCPU);
+  rollout::Tree tree = testing::three_level_tree();
+  const auto advantages = assign_credit(tree, {CreditRule::TreeRpo, false});
+
+  // Sampling-time log-probs: the current ones shifted by 0.3 on two of every three tokens, one way
+  // so the clipped term wins (r > 1.2 where A > 0, r < 0.8 where A < 0), the other way so it does
+  // not; the rest unchanged (r = 1).
+  PackedBatch packed = pack_tree(tree, advantages, CreditRule::TreeRpo);
+  const torch::Tensor now = model.tree_logprobs(packed.tree).detach();
+  const float shifts[] = {0.0f, -0.3f, 0.3f};
+  // Pack order is the prompt, then the spans in node order.
+  int64_t k = 0;
+  for (auto& node : tree.nodes) {
+    for (size_t t = 0; t < node.logprobs.size(); ++t, ++k) {
+      const float sign = advantages[node.id].mean[t] < 0 ? -1.0f : 1.0f;
+      node.logprobs[t] = now[packed.prompt_tokens + k].item<float>() + sign * shifts[k % 3];
+    }
+  }
+  packed = pack_tree(tree, advantages, CreditRule::TreeRpo);
+
+  int64_t forwarded = 0;
+  const torch::Tensor reference =
+      per_group_reference_loss(model, tree, advantages, 0.2, 0.2, forwarded);
+  expect_same_loss_and_gradients(model, tree, CreditRule::TreeRpo, reference);
+
+  // The reference forwarded what forward_cost says; the packed forward each unique token once.
+  const ForwardCost cost = forward_cost(tree);
+  EXPECT_EQ(forwarded, cost.per_group);
+  EXPECT_EQ(cost.packed, packed.size());
 }
 
 } // namespace

@@ -67,7 +67,7 @@ TEST(AdamW, Bf16WeightsAccumulateUpdatesBelowTheirResolution) {
     compensated.step(5e-5);
     exact.step(5e-5);
   }
-  EXPECT_NEAR(exact.steps(), 400, 0);
+  EXPECT_EQ(exact.steps(), 400);
   EXPECT_NEAR(fp32[0][0].item<double>(), 0.98, 1e-5);
   // Within one bf16 step of the float32 weight at 0.98 (spacing 2^-7 below 1).
   EXPECT_NEAR(bf16[0][0].item<double>(), 0.98, 1.0 / 256);
