@@ -1,14 +1,34 @@
-#include <cstdio>
+// `treerpo-train version`: one JSON object saying what this binary is and what it can use here.
+#include <iostream>
 
+#include <nlohmann/json.hpp>
+#include <torch/cuda.h>
 #include <torch/version.h>
 
 #include "command.h"
+#include "treerpo/util/cuda_build.h"
 
 namespace treerpo::cli {
 
 void add_version_command(CLI::App& app) {
-  auto* cmd = app.add_subcommand("version", "Print the treerpo and LibTorch versions");
-  cmd->callback([] { std::printf("treerpo %s (LibTorch %s)\n", TREERPO_VERSION, TORCH_VERSION); });
+  auto* cmd = app.add_subcommand("version", "Print treerpo's version and what it was built with (JSON)");
+  cmd->callback([] {
+    const CudaBuild build = cuda_build();
+    const bool available = build.compiled && torch::cuda::is_available();
+    nlohmann::json out = {
+        {"version", TREERPO_VERSION},
+        {"libtorch", TORCH_VERSION},
+        {"cuda_compiled", build.compiled},
+        {"cuda_available", available},
+        {"cuda_archs", build.archs},
+        {"cuda_runtime", build.runtime_version == 0
+                             ? nlohmann::json(nullptr)
+                             : nlohmann::json(std::to_string(build.runtime_version / 1000) + "." +
+                                              std::to_string(build.runtime_version % 1000 / 10))},
+        {"cuda_devices", available ? torch::cuda::device_count() : 0},
+    };
+    std::cout << out.dump() << "\n";
+  });
 }
 
 } // namespace treerpo::cli

@@ -5,7 +5,7 @@
 
 #include "treerpo/model/layers.h"
 #include "treerpo/util/error.h"
-#include "treerpo/util/torch_compat.h"
+#include "treerpo/util/autocast.h"
 
 namespace treerpo::model {
 
@@ -31,8 +31,9 @@ torch::Tensor decoder_layer(const Qwen2Config& c, const Qwen2::Layer& w, const t
   q = apply_rope(q.transpose(1, 2), in.cos, in.sin);
   k = apply_rope(k.transpose(1, 2), in.cos, in.sin);
   auto [keys, values] = kv(k, v.transpose(1, 2));
-  torch::Tensor out = treerpo::attention(q.reshape({batch, kv_heads, group * len, head_dim}), keys,
-                                         values, in.group_mask);
+  // group_mask is true where a query may attend (SDPA's bool-mask convention); every row allows a key.
+  torch::Tensor out = at::scaled_dot_product_attention(
+      q.reshape({batch, kv_heads, group * len, head_dim}), keys, values, in.group_mask);
   out = out.view({batch, heads, len, head_dim}).transpose(1, 2).reshape({batch, len, -1});
   torch::Tensor y = x + torch::linear(out, w.o_w);
   h = rms_norm(y, w.post_norm, c.rms_norm_eps);

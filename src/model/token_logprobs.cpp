@@ -4,7 +4,7 @@
 
 #include <torch/csrc/autograd/custom_function.h>
 
-#include "treerpo/util/torch_compat.h"
+#include "treerpo/util/autocast.h"
 
 namespace treerpo::model {
 namespace {

@@ -12,7 +12,7 @@
 
 #include "tiny_model.h"
 #include "treerpo/model/qwen2.h"
-#include "treerpo/util/torch_compat.h"
+#include "treerpo/util/autocast.h"
 
 namespace treerpo::model {
 namespace {

@@ -5,7 +5,7 @@
 #include <torch/torch.h>
 
 #include "treerpo/model/token_logprobs.h"
-#include "treerpo/util/torch_compat.h"
+#include "treerpo/util/autocast.h"
 
 namespace treerpo::model {
 namespace {

@@ -11,7 +11,7 @@
 #include "treerpo/tokenizer/tokenizer.h"
 #include "treerpo/train/adamw.h"
 #include "treerpo/train/checkpoint.h"
-#include "treerpo/util/torch_compat.h"
+#include "treerpo/util/autocast.h"
 
 namespace treerpo::train {
 
