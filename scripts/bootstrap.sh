@@ -3,9 +3,12 @@
 #
 #   scripts/bootstrap.sh [--debs DIR] [--build-dir DIR] [--build-type TYPE] [--no-build]
 #
-# LibTorch, in this order: $Torch_DIR or $LIBTORCH; the installed PyTorch (how a CUDA host gets a CUDA
-# LibTorch); Debian/Ubuntu libtorch-dev (CPU). Other libraries: apt, or with --debs DIR the .deb files in DIR
-# (made by scripts/fetch-debs.sh) unpacked into .deps/prefix — for hosts without package access.
+# LibTorch 2.x, in this order: $Torch_DIR or $LIBTORCH; the installed PyTorch (python3 -c 'import torch',
+# how a GPU host with PyTorch gets its own CUDA LibTorch); else the pinned wheel
+# (scripts/requirements-torch.txt) installed into the project environment .venv (git-ignored).
+# The oracle tests' Python: $TREERPO_PYTHON, else .venv with scripts/requirements-oracles.txt beside the
+# pinned torch (installed if missing or stale). Other libraries: apt, or with --debs DIR the .deb files
+# in DIR (made by scripts/fetch-debs.sh) unpacked into .deps/prefix, for hosts without package access.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -49,8 +52,25 @@ apt_install() {
 
 cmake_args=(-DCMAKE_BUILD_TYPE="$build_type")
 prefix_path=()
+venv="$root/.venv"
 
-# 1. LibTorch
+# The project environment: the pinned torch wheel and the oracle libraries, installed once; a stamp
+# of both requirement files tells when they changed.
+project_venv() {
+  local stamp="$venv/.treerpo-requirements" want
+  want=$(cat "$root/scripts/requirements-torch.txt" "$root/scripts/requirements-oracles.txt" | sha256sum)
+  if [ -x "$venv/bin/python" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then return 0; fi
+  if [ -n "$debs" ]; then
+    echo "bootstrap: no package access with --debs; set Torch_DIR and TREERPO_PYTHON instead" >&2; exit 2
+  fi
+  echo "bootstrap: installing the pinned torch and the oracle libraries into $venv" >&2
+  python3 -m venv "$venv" 2>/dev/null || { apt_install python3-venv && python3 -m venv "$venv"; }
+  "$venv/bin/python" -m pip install -q --disable-pip-version-check \
+    -r "$root/scripts/requirements-torch.txt" -r "$root/scripts/requirements-oracles.txt"
+  echo "$want" > "$stamp"
+}
+
+# 1. LibTorch 2.x
 torch_dir="${Torch_DIR:-}"
 if [ -z "$torch_dir" ] && [ -n "${LIBTORCH:-}" ]; then torch_dir="$LIBTORCH/share/cmake/Torch"; fi
 if [ -z "$torch_dir" ] && command -v python3 >/dev/null &&
@@ -58,15 +78,21 @@ if [ -z "$torch_dir" ] && command -v python3 >/dev/null &&
   torch_dir="$py_prefix/Torch"
   echo "bootstrap: LibTorch from the installed PyTorch ($py_prefix)" >&2
 fi
-if [ -z "$torch_dir" ]; then
-  if [ -n "$debs" ]; then
-    echo "bootstrap: no LibTorch found (set Torch_DIR or LIBTORCH, or install PyTorch)" >&2; exit 2
+python="${TREERPO_PYTHON:-}"
+if [ -z "$torch_dir" ] || [ -z "$python" ]; then
+  if [ -z "$python" ] && [ -n "$torch_dir" ] && python3 -c \
+       'import torch, transformers, tokenizers, safetensors, tensorboard' 2>/dev/null; then
+    python=$(command -v python3)
+  else
+    project_venv
+    [ -n "$python" ] || python="$venv/bin/python"
+    if [ -z "$torch_dir" ]; then
+      torch_dir="$("$venv/bin/python" -c 'import torch; print(torch.utils.cmake_prefix_path)')/Torch"
+      echo "bootstrap: LibTorch from the pinned wheel in $venv" >&2
+    fi
   fi
-  apt_install libtorch-dev
-  echo "bootstrap: LibTorch from Debian's libtorch-dev (CPU)" >&2
-else
-  cmake_args+=(-DTorch_DIR="$torch_dir")
 fi
+cmake_args+=(-DTorch_DIR="$torch_dir" -DTREERPO_PYTHON="$python")
 
 # 2. The other libraries
 if [ -n "$debs" ]; then

@@ -1,12 +1,11 @@
 // `treerpo-train eval`: GSM8K-style accuracy of a model folder, greedy and/or maj@k with the
 // Qwen2.5-Math protocol; the summary as one JSON object on stdout, per-problem lines in --out.
 #include <cstdio>
-#include <regex>
 
-#include <torch/cuda.h>
 #include <torch/types.h>
 
 #include "command.h"
+#include "device_options.h"
 #include "treerpo/eval/dataset.h"
 #include "treerpo/eval/evaluate.h"
 #include "treerpo/model/qwen2.h"
@@ -23,24 +22,6 @@ struct EvalArgs {
   bool greedy = false;
   eval::EvalOptions options;
 };
-
-torch::Device parse_device(const std::string& name) {
-  if (!std::regex_match(name, std::regex("cpu|cuda(:[0-9]+)?"))) {
-    throw bad_input("unknown device '" + name + "'", "--device", "use cpu, cuda or cuda:N");
-  }
-  torch::Device device(name);
-  if (device.is_cuda() && !torch::cuda::is_available()) {
-    throw bad_input("CUDA is not available in this build or on this machine", "--device",
-                    "use --device cpu");
-  }
-  return device;
-}
-
-torch::Dtype parse_dtype(const std::string& name) {
-  if (name == "float32") return torch::kFloat32;
-  if (name == "bfloat16") return torch::kBFloat16;
-  throw bad_input("unknown dtype '" + name + "'", "--dtype", "use float32 or bfloat16");
-}
 
 void run_eval(EvalArgs a) {
   // Neither --greedy nor --maj: greedy. --maj alone: maj@k only.

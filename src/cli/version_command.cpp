@@ -11,7 +11,8 @@
 namespace treerpo::cli {
 
 void add_version_command(CLI::App& app) {
-  auto* cmd = app.add_subcommand("version", "Print treerpo's version and what it was built with (JSON)");
+  auto* cmd =
+      app.add_subcommand("version", "Print treerpo's version and what it was built with (JSON)");
   cmd->callback([] {
     const CudaBuild build = cuda_build();
     const bool available = build.compiled && torch::cuda::is_available();

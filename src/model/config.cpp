@@ -53,6 +53,17 @@ void reject_unsupported(const nlohmann::json& j, const std::string& path) {
   if (j.contains("rope_scaling") && !j["rope_scaling"].is_null()) {
     throw bad_input("rope_scaling is not supported", at_key(path, "rope_scaling"), hint);
   }
+  // transformers 5 writes RoPE as "rope_parameters": {"rope_type", "rope_theta", ...}.
+  if (j.contains("rope_parameters") && !j["rope_parameters"].is_null()) {
+    const nlohmann::json& rope = j["rope_parameters"];
+    if (!rope.is_object()) {
+      throw bad_input("expected an object", at_key(path, "rope_parameters"), hint);
+    }
+    if (rope.contains("rope_type") && rope["rope_type"] != "default") {
+      throw bad_input("rope_type " + rope["rope_type"].dump() + " is not supported",
+                      at_key(path, "rope_parameters.rope_type"), hint);
+    }
+  }
   if (j.value("use_sliding_window", false)) {
     throw bad_input("sliding-window attention is not supported", at_key(path, "use_sliding_window"),
                     hint);
@@ -91,6 +102,10 @@ Qwen2Config Qwen2Config::from_json_file(const std::string& path) {
     c.max_position_embeddings = positive_int(j, path, "max_position_embeddings");
   }
   c.rope_theta = positive_number(j, path, "rope_theta", c.rope_theta);
+  if (j.contains("rope_parameters") && !j["rope_parameters"].is_null()) {
+    c.rope_theta = positive_number(j["rope_parameters"], path + ": rope_parameters", "rope_theta",
+                                   c.rope_theta);
+  }
   c.rms_norm_eps = positive_number(j, path, "rms_norm_eps", c.rms_norm_eps);
   if (j.contains("tie_word_embeddings")) {
     if (!j["tie_word_embeddings"].is_boolean()) {

@@ -12,6 +12,7 @@
 #include "treerpo/tokenizer/chat.h"
 #include "treerpo/tokenizer/tokenizer.h"
 #include "treerpo/train/synthetic.h"
+#include "treerpo/util/error.h"
 #include "treerpo/util/rng.h"
 
 namespace fs = std::filesystem;
@@ -115,6 +116,17 @@ void write_demo_workspace(const std::string& dir, const DemoOptions& options) {
   auto tok = tokenizer::Tokenizer::load(model_dir.string());
   auto model = model::Qwen2::random(demo_model_config(tok->vocab_size(), options), options.seed,
                                     torch::kFloat32, torch::kCPU);
+  // transformers' generate() stops only at generation_config's eos ids: name the ones the rollout
+  // engine stops at (<|im_end|>, <|endoftext|>) and the tokenizer's pad; save() keeps this file.
+  nlohmann::json generation = {{"eos_token_id", tok->eos_ids()}};
+  if (const auto pad = tok->pad_id()) generation["pad_token_id"] = *pad;
+  std::ofstream file(model_dir / "generation_config.json");
+  file << generation.dump(2) << "\n";
+  if (!file.flush()) {
+    throw runtime_failure("cannot write generation_config.json", model_dir.string(),
+                          "check the folder's permissions and free space");
+  }
+  file.close();
   model.save(model_dir.string());
 }
 

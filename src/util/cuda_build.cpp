@@ -3,6 +3,8 @@
 
 namespace treerpo {
 
-CudaBuild cuda_build() { return {}; }
+CudaBuild cuda_build() {
+  return {};
+}
 
 } // namespace treerpo

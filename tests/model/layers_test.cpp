@@ -87,6 +87,12 @@ std::string with(const std::string& extra) {
   return std::string(kValid) + extra + "}";
 }
 
+// The valid config with one field's text replaced.
+std::string replaced(const std::string& from, const std::string& to) {
+  std::string text = with("");
+  return text.replace(text.find(from), from.size(), to);
+}
+
 TEST(Qwen2ConfigFile, ReadsHuggingFaceFields) {
   testing::TempDir dir;
   std::ofstream(dir / "config.json") << with("");
@@ -97,6 +103,16 @@ TEST(Qwen2ConfigFile, ReadsHuggingFaceFields) {
   EXPECT_DOUBLE_EQ(c.rope_theta, 1e6);
   EXPECT_TRUE(c.tie_word_embeddings);
   EXPECT_EQ(c.torch_dtype, "bfloat16");
+}
+
+// transformers 5 moved rope_theta into rope_parameters (its save_pretrained writes no top-level
+// key).
+TEST(Qwen2ConfigFile, ReadsTransformers5RopeParameters) {
+  testing::TempDir dir;
+  std::ofstream(dir / "config.json")
+      << replaced(R"("rope_theta": 1000000.0)",
+                  R"("rope_parameters": {"rope_theta": 5e5, "rope_type": "default"})");
+  EXPECT_DOUBLE_EQ(Qwen2Config::from_json_file(dir / "config.json").rope_theta, 5e5);
 }
 
 TEST(Qwen2ConfigFile, WrittenConfigReadsBackEqual) {
@@ -111,16 +127,12 @@ TEST(Qwen2ConfigFile, WrittenConfigReadsBackEqual) {
   EXPECT_DOUBLE_EQ(back.rms_norm_eps, c.rms_norm_eps);
 }
 
-// The valid config with one field's text replaced.
-std::string replaced(const std::string& from, const std::string& to) {
-  std::string text = with("");
-  return text.replace(text.find(from), from.size(), to);
-}
-
 TEST(Qwen2ConfigFile, RejectsUnsupportedOptionsNamingTheKey) {
   expect_rejected(R"({"architectures": ["LlamaForCausalLM"], "vocab_size": 3})", "architectures");
   expect_rejected(replaced(R"("rope_scaling": null)", R"("rope_scaling": {"type": "yarn"})"),
                   "rope_scaling");
+  expect_rejected(with(R"(, "rope_parameters": {"rope_theta": 1e6, "rope_type": "yarn"})"),
+                  "rope_parameters.rope_type");
   expect_rejected(replaced(R"("use_sliding_window": false)", R"("use_sliding_window": true)"),
                   "use_sliding_window");
   expect_rejected(with(R"(, "hidden_act": "gelu")"), "hidden_act");

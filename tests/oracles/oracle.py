@@ -25,7 +25,8 @@ def run_cli(*args, stdin=None, check=True):
 
 
 def jsonl(text):
-    return [json.loads(line) for line in text.splitlines() if line.strip()]
+    # Lines end at "\n" only: decoded text may hold U+2028 and friends, which splitlines() splits at.
+    return [json.loads(line) for line in text.split("\n") if line.strip()]
 
 
 def tiny_qwen2(seed, *, vocab=512, hidden=128, layers=3, heads=8, kv_heads=2, rope_theta=1e6,

@@ -1,5 +1,6 @@
 // Qwen's tokenizer.json against the ids and texts the Hugging Face tokenizers library produced for
-// the committed corpus (regenerate with scripts/tokenizer_oracle/gen_golden.js).
+// the committed corpus (regenerate with scripts/gen_tokenizer_golden.py; the oracle test
+// tokenizer_golden holds the files equal to its output).
 #include <fstream>
 #include <string>
 #include <vector>

@@ -1,12 +1,13 @@
 #pragma once
-// Autocast (torch.autocast) state and scope for one device type, the LibTorch 2.4+ API (keyed by device
-// type). The project builds against LibTorch 2.x only; CMake refuses older versions.
+// Autocast (torch.autocast) state and scope for one device type, the LibTorch 2.4+ API (keyed by
+// device type). The project builds against LibTorch 2.x only; CMake refuses older versions.
 #include <ATen/ATen.h>
 #include <ATen/autocast_mode.h>
 
 namespace treerpo {
 
-// Ops on autocast's allow-list (matmul, linear, ...) run in `dtype` while weights keep their own dtype.
+// Ops on autocast's allow-list (matmul, linear, ...) run in `dtype` while weights keep their own
+// dtype.
 struct AutocastState {
   bool enabled = false;
   at::ScalarType dtype = at::kBFloat16;

@@ -1,5 +1,6 @@
-// nvcc defines __CUDA_ARCH_LIST__ (the virtual architectures of this compilation, e.g. 890,900) in every
-// pass, host included, and CUDART_VERSION names the runtime headers; both describe what was compiled.
+// nvcc defines __CUDA_ARCH_LIST__ (the virtual architectures of this compilation, e.g. 890,900) in
+// every pass, host included, and CUDART_VERSION names the runtime headers; both describe what was
+// compiled.
 #include <cuda_runtime_api.h>
 
 #include "treerpo/util/cuda_build.h"
