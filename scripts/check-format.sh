@@ -2,7 +2,7 @@
 # Fails when any tracked C++ file differs from .clang-format's layout (prints the offending files).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-files=$(git ls-files '*.cpp' '*.h' '*.hpp')
+files=$(git ls-files '*.cpp' '*.h' '*.hpp' '*.cu')
 [ -z "$files" ] && exit 0
 # shellcheck disable=SC2086
 if ! clang-format --dry-run --Werror $files 2>/tmp/treerpo-format.log; then

@@ -4,8 +4,8 @@
 #include <torch/csrc/autograd/custom_function.h>
 
 #include "treerpo/model/layers.h"
-#include "treerpo/util/error.h"
 #include "treerpo/util/autocast.h"
+#include "treerpo/util/error.h"
 
 namespace treerpo::model {
 
@@ -31,7 +31,8 @@ torch::Tensor decoder_layer(const Qwen2Config& c, const Qwen2::Layer& w, const t
   q = apply_rope(q.transpose(1, 2), in.cos, in.sin);
   k = apply_rope(k.transpose(1, 2), in.cos, in.sin);
   auto [keys, values] = kv(k, v.transpose(1, 2));
-  // group_mask is true where a query may attend (SDPA's bool-mask convention); every row allows a key.
+  // group_mask is true where a query may attend (SDPA's bool-mask convention); every row allows a
+  // key.
   torch::Tensor out = at::scaled_dot_product_attention(
       q.reshape({batch, kv_heads, group * len, head_dim}), keys, values, in.group_mask);
   out = out.view({batch, heads, len, head_dim}).transpose(1, 2).reshape({batch, len, -1});
