@@ -1,6 +1,6 @@
 // `treerpo-train score`: log-probabilities of completions under a model, one JSON line per input
-// line. Users use it for log-likelihoods; scripts/parity_hf.py uses it to compare with
-// transformers.
+// line. Users use it for log-likelihoods; the transformers parity test
+// (tests/oracles/test_model_parity.py) compares it with Qwen2ForCausalLM.
 #include <fstream>
 #include <functional>
 #include <iostream>
