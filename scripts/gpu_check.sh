@@ -1,0 +1,122 @@
+#!/usr/bin/env bash
+# The GPU checks, prepared here and run on a lent GPU host (PyTorch 2.11 + CUDA 13 + transformers, no
+# package access, at most 64 MiB of the tree travels, one command at most 10 minutes).
+#
+#   scripts/gpu_check.sh prepare               here: build (bootstrap.sh), then bundle the binary and
+#                                              the Debian libraries it needs into .gpu/ (git-ignored;
+#                                              name it in the device tool's `carry`)
+#   scripts/gpu_check.sh run [--device D] [OUT]
+#                                              on the GPU host: run the bundled binary against that
+#                                              host's torch and write OUT/gpu_check.json (default
+#                                              $OUT, else runs/gpu_check) with the logs beside it
+#
+# `run` checks, each recorded in the report: `version` (cuda_compiled, cuda_available, the archs);
+# the transformers parity tests on the device in float32 and bfloat16 (tests/oracles/
+# test_model_parity.py: log-probs and greedy generation); a short training run in bfloat16 weights on
+# the device (demo data: SFT steps, then TreeRPO steps) with its metrics. One run stays under 8
+# minutes. `--device cpu` runs the same steps on the CPU, which is how this script is tested without
+# a GPU.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+bundle="$root/.gpu"
+
+prepare() {
+  "$root/scripts/bootstrap.sh" --build-dir "$root/build" >&2
+  rm -rf "$bundle"
+  mkdir -p "$bundle/bin" "$bundle/lib"
+  cp "$root/build/src/cli/treerpo-train" "$bundle/bin/"
+  # Everything the binary links that a PyTorch host lacks: the Debian libraries from the system folders
+  # (LibTorch, CUDA's libraries and the C/C++ runtimes come from the host's torch and system).
+  ldd "$root/build/src/cli/treerpo-train" | awk '$3 ~ /^\/(usr\/)?lib\/x86_64-linux-gnu\// {print $3}' |
+    grep -v -E '/lib(c|m|dl|pthread|rt|util|gcc_s|stdc\+\+|gomp)\.so' |
+    while read -r lib; do cp -L "$lib" "$bundle/lib/"; done
+  du -sh "$bundle" >&2
+  echo "gpu_check: prepared $bundle; on the host run: scripts/gpu_check.sh run" >&2
+}
+
+run() {
+  local device=cuda out="${OUT:-$root/runs/gpu_check}"
+  while [ $# -gt 0 ]; do
+    case "$1" in
+      --device) device=$2; shift 2 ;;
+      *) out=$1; shift ;;
+    esac
+  done
+  [ -x "$bundle/bin/treerpo-train" ] || {
+    echo "gpu_check: no $bundle/bin/treerpo-train; run 'scripts/gpu_check.sh prepare' here and carry .gpu" >&2
+    exit 2
+  }
+  mkdir -p "$out"
+  local python=${TREERPO_PYTHON:-python3}
+  # The host's LibTorch and CUDA libraries: torch/lib, and the nvidia/* wheels' lib folders.
+  local torch_lib nvidia_libs
+  torch_lib=$("$python" -c 'import os, torch; print(os.path.join(os.path.dirname(torch.__file__), "lib"))')
+  nvidia_libs=$("$python" - <<'PY'
+import glob, os, torch
+site = os.path.dirname(os.path.dirname(torch.__file__))
+print(":".join(sorted({os.path.dirname(p) for p in glob.glob(os.path.join(site, "nvidia", "**", "*.so*"), recursive=True)})))
+PY
+)
+  export LD_LIBRARY_PATH="$torch_lib:$nvidia_libs:$bundle/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+  export TREERPO_CLI="$bundle/bin/treerpo-train" PYTHONPATH="$root/tests/oracles" PYTHONUNBUFFERED=1
+  export TREERPO_SOURCE_DIR="$root" HF_HUB_OFFLINE=1 TRANSFORMERS_VERBOSITY=error
+  local cli="$TREERPO_CLI" start
+  start=$(date +%s)
+
+  echo "== version" >&2
+  "$cli" version | tee "$out/version.json"
+  "$python" -c 'import json, torch, transformers; print(json.dumps({"torch": torch.__version__, "transformers": transformers.__version__, "cuda_device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None}))' \
+    | tee "$out/host.json"
+
+  echo "== transformers parity on $device" >&2
+  local parity_rc=0
+  TREERPO_ORACLE_DEVICE=$device timeout 300 "$python" "$root/tests/oracles/test_model_parity.py" \
+    > "$out/parity.log" 2>&1 || parity_rc=$?
+  grep -o '{"parity".*}' "$out/parity.log" > "$out/parity.jsonl" || true
+  tail -3 "$out/parity.log" >&2
+
+  echo "== bfloat16 training on $device (demo data: 20 SFT steps, 3 TreeRPO steps)" >&2
+  local work="$out/train" train_rc=0
+  rm -rf "$work"
+  (
+    set -e
+    "$cli" -q demo-data "$work/ws" > /dev/null
+    on_device=(--set "model.device=$device" --set model.dtype=bfloat16 --set train.autocast=false)
+    "$cli" -q sft --config "$root/configs/demo.yaml" "${on_device[@]}" \
+      --set "model.path=$work/ws/model" --set "sft.data=$work/ws/data/sft.jsonl" \
+      --set "checkpoint.dir=$work/sft" --set sft.steps=20 --set checkpoint.every=20 \
+      > "$work/sft.out" 2> "$work/sft.err"
+    "$cli" -q train --config "$root/configs/demo.yaml" "${on_device[@]}" \
+      --set "model.path=$(tail -1 "$work/sft.out")" --set "data.train=$work/ws/data/train.jsonl" \
+      --set "checkpoint.dir=$work/rl" --set train.steps=3 --set checkpoint.every=3 \
+      --set eval.every=0 > "$work/rl.out" 2> "$work/rl.err"
+  ) || train_rc=$?
+  [ "$train_rc" = 0 ] || tail -5 "$work"/*.err >&2 || true
+
+  "$python" - "$out" "$device" "$parity_rc" "$train_rc" "$(( $(date +%s) - start ))" <<'PY'
+import json, sys
+from pathlib import Path
+out, device, parity_rc, train_rc, seconds = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+def lines(path):
+    return [json.loads(l) for l in path.read_text().splitlines() if l.strip()] if path.exists() else []
+report = {"device": device, "seconds": seconds,
+          "version": json.loads((out / "version.json").read_text()),
+          "host": json.loads((out / "host.json").read_text()),
+          "parity": {"passed": parity_rc == 0, "models": lines(out / "parity.jsonl")},
+          "training": {"passed": train_rc == 0}}
+for run in ("sft", "rl"):
+    metrics = lines(out / "train" / run / "metrics.jsonl")
+    if metrics:
+        report["training"][run] = {"steps": len(metrics), "first": metrics[0], "last": metrics[-1]}
+(out / "gpu_check.json").write_text(json.dumps(report, indent=1) + "\n")
+print(json.dumps(report))
+ok = parity_rc == 0 and train_rc == 0 and (device == "cpu" or report["version"]["cuda_available"])
+sys.exit(0 if ok else 1)
+PY
+}
+
+case "${1:-}" in
+  prepare) shift; prepare "$@" ;;
+  run) shift; run "$@" ;;
+  *) sed -n '2,18p' "$0"; exit 2 ;;
+esac
