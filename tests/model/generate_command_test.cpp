@@ -1,14 +1,12 @@
 // `treerpo-train generate` end to end: the real binary on a tiny model folder without a tokenizer.
 // (Its greedy output against transformers' generate is tests/oracles/test_model_parity.py.)
-#include <sys/wait.h>
-
-#include <cstdlib>
-#include <filesystem>
-#include <fstream>
+#include <string>
+#include <vector>
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "model_cli.h"
 #include "tiny_model.h"
 #include "treerpo/model/qwen2.h"
 
@@ -16,27 +14,11 @@ namespace treerpo::model {
 namespace {
 
 using testing::TempDir;
-
-struct CliResult {
-  int exit_code;
-  std::vector<std::string> out, err;
-};
-
-std::vector<std::string> lines_of(const std::string& path) {
-  std::ifstream in(path);
-  std::vector<std::string> lines;
-  for (std::string line; std::getline(in, line);) lines.push_back(line);
-  return lines;
-}
+using treerpo::testing::CliResult;
 
 CliResult generate(const TempDir& work, const std::string& model_dir, const std::string& input,
                    const std::string& flags = "") {
-  std::ofstream(work / "input.jsonl") << input;
-  const std::string command = std::string(TREERPO_CLI) + " generate --model " + model_dir +
-                              " --input " + (work / "input.jsonl") + " " + flags + " > " +
-                              (work / "out.txt") + " 2> " + (work / "err.txt");
-  const int status = std::system(command.c_str());
-  return {WEXITSTATUS(status), lines_of(work / "out.txt"), lines_of(work / "err.txt")};
+  return treerpo::testing::run_model_command("generate", work, model_dir, input, flags);
 }
 
 // Greedy decoding by hand: re-run the whole sequence through the cache-free forward and append its

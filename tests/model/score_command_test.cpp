@@ -1,6 +1,4 @@
 // `treerpo-train score` end to end: the real binary on a tiny model folder.
-#include <sys/wait.h>
-
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -8,6 +6,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "model_cli.h"
 #include "tiny_model.h"
 #include "treerpo/model/qwen2.h"
 
@@ -16,27 +15,11 @@ namespace {
 
 namespace fs = std::filesystem;
 using testing::TempDir;
-
-struct CliResult {
-  int exit_code;
-  std::vector<std::string> out, err;
-};
-
-std::vector<std::string> lines_of(const std::string& path) {
-  std::ifstream in(path);
-  std::vector<std::string> lines;
-  for (std::string line; std::getline(in, line);) lines.push_back(line);
-  return lines;
-}
+using treerpo::testing::CliResult;
 
 CliResult score(const TempDir& work, const std::string& model_dir, const std::string& input,
                 const std::string& flags = "") {
-  std::ofstream(work / "input.jsonl") << input;
-  const std::string command = std::string(TREERPO_CLI) + " score --model " + model_dir +
-                              " --input " + (work / "input.jsonl") + " " + flags + " > " +
-                              (work / "out.txt") + " 2> " + (work / "err.txt");
-  const int status = std::system(command.c_str());
-  return {WEXITSTATUS(status), lines_of(work / "out.txt"), lines_of(work / "err.txt")};
+  return treerpo::testing::run_model_command("score", work, model_dir, input, flags);
 }
 
 std::vector<double> logprobs_of(const std::string& line) {
