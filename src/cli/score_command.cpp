@@ -9,9 +9,9 @@
 #include <vector>
 
 #include <nlohmann/json.hpp>
-#include <torch/cuda.h>
 
 #include "command.h"
+#include "device_options.h"
 #include "treerpo/model/qwen2.h"
 #include "treerpo/tokenizer/chat.h"
 #include "treerpo/tokenizer/tokenizer.h"
@@ -84,11 +84,8 @@ Scored parse_line(const std::string& line, const std::string& where, int64_t voc
 }
 
 void run_score(const ScoreOptions& opt) {
-  if (opt.device == "cuda" && !torch::cuda::is_available()) {
-    throw bad_input("no CUDA device is available", "--device cuda", "use --device cpu");
-  }
-  const torch::Dtype dtype = opt.dtype == "bfloat16" ? torch::kBFloat16 : torch::kFloat32;
-  const torch::Device device = opt.device == "cuda" ? torch::Device(torch::kCUDA) : torch::kCPU;
+  const torch::Device device = parse_device(opt.device);
+  const torch::Dtype dtype = parse_dtype(opt.dtype);
   model::Qwen2 qwen = model::Qwen2::load(opt.model, dtype, device);
   std::unique_ptr<tokenizer::Tokenizer> tokenizer;
   auto tok = [&]() -> const tokenizer::Tokenizer& {
@@ -132,9 +129,8 @@ void add_score_command(CLI::App& app) {
          R"(JSONL: {"ids": [...], "prompt_len": n} or {"prompt": ..., "completion": ...}; - for stdin)")
       ->required();
   cmd->add_flag("--chat", opt->chat, "Wrap text prompts in the Qwen math chat template");
-  cmd->add_option("--dtype", opt->dtype, "float32 or bfloat16")
-      ->check(CLI::IsMember({"float32", "bfloat16"}));
-  cmd->add_option("--device", opt->device, "cpu or cuda")->check(CLI::IsMember({"cpu", "cuda"}));
+  cmd->add_option("--dtype", opt->dtype, "float32 | bfloat16");
+  cmd->add_option("--device", opt->device, "cpu | cuda | cuda:N");
   cmd->callback([opt] { run_score(*opt); });
 }
 

@@ -57,6 +57,17 @@ TEST(ScoreCommand, BadCheckpointExitsTwoWithOneLine) {
   EXPECT_NE(run.err[0].find("tensor "), std::string::npos) << run.err[0];
 }
 
+TEST(ScoreCommand, UnknownDeviceOrDtypeExitsTwoNamingTheOption) {
+  TempDir model_dir, work;
+  Qwen2::random(testing::tiny_config(true), 5, torch::kFloat32, torch::kCPU).save(model_dir.str());
+  for (const std::string flag : {"--device tpu", "--dtype float16"}) {
+    CliResult run = score(work, model_dir.str(), "{\"ids\": [1, 2], \"prompt_len\": 1}\n", flag);
+    EXPECT_EQ(run.exit_code, 2) << flag;
+    ASSERT_EQ(run.err.size(), 1u) << flag;
+    EXPECT_NE(run.err[0].find(flag.substr(0, flag.find(' '))), std::string::npos) << run.err[0];
+  }
+}
+
 TEST(ScoreCommand, BadLineExitsTwoNamingTheLine) {
   TempDir model_dir, work;
   Qwen2::random(testing::tiny_config(true), 5, torch::kFloat32, torch::kCPU).save(model_dir.str());
