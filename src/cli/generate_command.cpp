@@ -54,7 +54,10 @@ std::vector<int32_t> folder_eos_ids(const std::string& folder) {
     std::ifstream in(path);
     if (!in) continue;
     nlohmann::json j = nlohmann::json::parse(in, nullptr, false);
-    if (j.is_discarded() || !j.is_object() || !j.contains("eos_token_id")) continue;
+    if (j.is_discarded() || !j.is_object()) {
+      throw bad_input("not a JSON object", path.string(), "fix or remove the file");
+    }
+    if (!j.contains("eos_token_id")) continue;
     const nlohmann::json& eos = j["eos_token_id"];
     std::vector<int32_t> ids;
     if (eos.is_number_integer()) ids.push_back(eos.get<int32_t>());

@@ -1,5 +1,6 @@
 // `treerpo-train generate` end to end: the real binary on a tiny model folder without a tokenizer.
 // (Its greedy output against transformers' generate is tests/oracles/test_model_parity.py.)
+#include <fstream>
 #include <string>
 #include <vector>
 
@@ -49,6 +50,16 @@ TEST(GenerateCommand, GreedyIsTheArgmaxChainOfTheFullForward) {
   EXPECT_EQ(second["ids"].get<std::vector<int32_t>>(), argmax_chain(model, {1, 5, 9, 2, 6}, 12));
   EXPECT_FALSE(first["stopped"].get<bool>());
   EXPECT_FALSE(first.contains("text")) << "no tokenizer, no text";
+}
+
+TEST(GenerateCommand, UnreadableGenerationConfigExitsTwoNamingTheFile) {
+  TempDir model_dir, work;
+  Qwen2::random(testing::tiny_config(true), 5, torch::kFloat32, torch::kCPU).save(model_dir.str());
+  std::ofstream(model_dir / "generation_config.json") << "{not json";
+  CliResult run = generate(work, model_dir.str(), "{\"ids\": [1]}\n");
+  EXPECT_EQ(run.exit_code, 2);
+  ASSERT_EQ(run.err.size(), 1u);
+  EXPECT_NE(run.err[0].find("generation_config.json"), std::string::npos) << run.err[0];
 }
 
 TEST(GenerateCommand, BadInputExitsTwoWithOneLine) {
