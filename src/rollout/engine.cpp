@@ -52,7 +52,7 @@ public:
         eos_(setup.eos_ids.begin(), setup.eos_ids.end()), seed_(setup.seed), prompts_(prompts),
         policy_(make_policy(cfg_)),
         sampler_(SamplingSettings{cfg_.temperature, cfg_.top_p, cfg_.top_k, cfg_.repetition_penalty,
-                                  cfg_.entropy_top_k}),
+                                  cfg_.entropy_top_k, cfg_.entropy_source == "processed"}),
         refs_(model.slots(), 0) {
     for (int64_t s = 0; s < model.slots(); ++s) free_.insert(s);
     treerpo_ = cfg_.algorithm == "treerpo";
@@ -314,9 +314,13 @@ private:
     paths_[b.tree] -= 1;
     if (b.slot >= 0) unref(b.slot);
     b.slot = -1;
-    const bool long_leaf = utf8_chars(node.text) > cfg_.coverage_min_chars;
-    if (treerpo_ && !b.coverage && long_leaf && cfg_.coverage == "seed") add_seed_sibling(b);
-    if (treerpo_ && !b.coverage && long_leaf && cfg_.coverage == "reference") cut_for_reference(b);
+    // Seed: a leaf of X > L_min tokens (coverage_min_tokens); reference: of more than S_min
+    // characters.
+    const bool seed_long = static_cast<int64_t>(node.token_ids.size()) >= cfg_.coverage_min_tokens;
+    const bool reference_long = utf8_chars(node.text) > cfg_.coverage_min_chars;
+    if (treerpo_ && !b.coverage && cfg_.coverage == "seed" && seed_long) add_seed_sibling(b);
+    if (treerpo_ && !b.coverage && cfg_.coverage == "reference" && reference_long)
+      cut_for_reference(b);
     resolve_parent(b);
   }
 
@@ -340,7 +344,8 @@ private:
   // does).
   void cut_for_reference(Branch& b) {
     Node& node = trees_[b.tree].nodes[b.node];
-    const auto cut = reference_cut(node.text, b.text_end, cfg_.delimiters, cfg_.coverage_min_chars);
+    const auto cut = reference_cut(node.text, b.text_end, cfg_.delimiters, cfg_.coverage_min_chars,
+                                   cfg_.min_segment_tokens);
     if (!cut) return;
     const auto removed = static_cast<int64_t>(node.token_ids.size() - *cut);
     node.token_ids.resize(*cut);

@@ -16,6 +16,8 @@ uint64_t mix(uint64_t z) {
 }
 
 constexpr double kNegInf = -std::numeric_limits<double>::infinity();
+// The log-prob the reference gives a candidate its distribution removed (vLLM's -inf).
+constexpr double kRemovedLogprob = -99.0;
 
 at::Tensor uniforms_on(const std::vector<double>& u, const at::Tensor& like) {
   auto host = at::empty({static_cast<int64_t>(u.size())}, at::kFloat);
@@ -75,10 +77,11 @@ at::Tensor sampling_probs(const at::Tensor& logits, const at::Tensor& seen,
   return scores.softmax(-1);
 }
 
-at::Tensor top_k_entropy(const at::Tensor& logits, int64_t k) {
-  auto top = std::get<0>(logits.topk(std::min(k, logits.size(-1)), -1));
-  auto logp = top.log_softmax(-1);
-  return -(logp.exp() * logp).sum(-1);
+at::Tensor top_k_entropy(const at::Tensor& scores, int64_t k) {
+  auto top = std::get<0>(scores.topk(std::min(k, scores.size(-1)), -1));
+  auto p = top.softmax(-1);
+  // xlogy: a -inf score (a token the processed distribution removed) adds 0, not NaN.
+  return -at::special_xlogy(p, p).sum(-1);
 }
 
 at::Tensor draw_from_weights(const at::Tensor& weights, const at::Tensor& uniforms) {
@@ -112,12 +115,18 @@ Draws Sampler::draw(const at::Tensor& logits, const at::Tensor& seen,
   probs_ = sampling_probs(logits, seen, s);
   auto token = draw_from_weights(probs_, uniforms_on(u_token, logits));
 
-  // Seed §3.2.2: the second branch starts with a different token from the top-k candidates.
-  const int64_t k = std::min(s.top_k > 0 ? s.top_k : s.entropy_top_k, logits.size(-1));
-  auto scores = apply_repetition_penalty(logits, seen, s.repetition_penalty);
-  auto candidates = scores.topk(k, -1);
-  auto cand_scores = std::get<0>(candidates);
-  auto cand_ids = std::get<1>(candidates);
+  // The gate's distribution: the model's log-probs, or those after penalty, temperature and
+  // truncation (-inf where removed).
+  const at::Tensor source = s.processed_entropy ? probs_.log() : logprobs_;
+  auto top = source.topk(std::min(s.entropy_top_k, logits.size(-1)), -1);
+  auto entropy = top_k_entropy(std::get<0>(top), s.entropy_top_k);
+
+  // Seed §3.2.2: the second branch starts with a token that differs from the sampled one "as
+  // measured in the entropy calculation": one of the same top-k, drawn with probability
+  // proportional to exp(logprob / T), as the reference draws it from vLLM's top-20 log-probs
+  // (whose -inf it reads as -99).
+  auto cand_ids = std::get<1>(top);
+  auto cand_scores = std::get<0>(top).clamp_min(kRemovedLogprob);
   cand_scores = cand_scores.masked_fill(cand_ids == token.unsqueeze(-1), kNegInf);
   at::Tensor alt_pos;
   if (s.temperature <= 0.0) {
@@ -128,7 +137,6 @@ Draws Sampler::draw(const at::Tensor& logits, const at::Tensor& seen,
   }
   auto alt = cand_ids.gather(-1, alt_pos.unsqueeze(-1)).squeeze(-1);
 
-  auto entropy = top_k_entropy(logits, s.entropy_top_k);
   auto token_lp = logprobs_.gather(-1, token.unsqueeze(-1)).squeeze(-1);
   auto alt_lp = logprobs_.gather(-1, alt.unsqueeze(-1)).squeeze(-1);
   // One host transfer per step for all rows.

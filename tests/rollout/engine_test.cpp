@@ -130,7 +130,7 @@ TEST(TreeRpoEngine, LeavesEndAtEos) {
 TEST(TreeRpoEngine, SameSeedSameTreesWhateverTheSlotCount) {
   RolloutSetup s = setup(3);
   s.config.coverage = "seed";
-  s.config.coverage_min_chars = 4;
+  s.config.coverage_min_tokens = 5;
   auto a = grow(s, 64, 4), b = grow(s, 16, 4);
   ASSERT_EQ(a.size(), b.size());
   for (size_t i = 0; i < a.size(); ++i) {
@@ -153,7 +153,7 @@ TEST(TreeRpoEngine, SameSeedSameTreesWhateverTheSlotCount) {
 TEST(TreeRpoEngine, EveryTokenWithASuccessorIsForwardedOnce) {
   RolloutSetup s = setup(3);
   s.config.coverage = "seed";
-  s.config.coverage_min_chars = 4;
+  s.config.coverage_min_tokens = 5;
   RolloutStats stats;
   auto trees = grow(s, 16, 4, &stats);
   int64_t unique = 0, leaves = 0;
@@ -167,7 +167,7 @@ TEST(TreeRpoEngine, EveryTokenWithASuccessorIsForwardedOnce) {
 TEST(TreeRpoEngine, SeedCoverageAddsOneSiblingPerLongLeaf) {
   RolloutSetup s = setup(3);
   s.config.coverage = "seed";
-  s.config.coverage_min_chars = 4;
+  s.config.coverage_min_tokens = 5;
   int coverage_nodes = 0;
   for (const Tree& t : grow(s, 64, 4)) {
     for (const Node& n : t.nodes) {
@@ -182,7 +182,7 @@ TEST(TreeRpoEngine, SeedCoverageAddsOneSiblingPerLongLeaf) {
         const Node& k = t.nodes[c];
         if (k.origin == NodeOrigin::Coverage)
           ++covered;
-        else if (k.leaf && utf8_chars(k.text) > 4)
+        else if (k.leaf && k.token_ids.size() >= 5)
           ++long_leaves;
       }
       EXPECT_EQ(covered, long_leaves) << "node " << n.id;
@@ -193,7 +193,9 @@ TEST(TreeRpoEngine, SeedCoverageAddsOneSiblingPerLongLeaf) {
 }
 
 TEST(TreeRpoEngine, ReferenceCoverageCutsLongLeavesAtADelimiter) {
-  RolloutSetup s = setup(100);
+  RolloutSetup s = setup(4);
+  s.config.entropy_threshold = 100.0; // no entropy splits: every interior node below the root is
+                                      // a coverage cut
   s.config.coverage = "reference";
   s.config.coverage_min_chars = 5;
   int cuts = 0;
@@ -203,6 +205,7 @@ TEST(TreeRpoEngine, ReferenceCoverageCutsLongLeavesAtADelimiter) {
       ++cuts;
       ASSERT_EQ(n.children.size(), 2u);
       EXPECT_EQ(n.token_ids.back(), kDot);
+      EXPECT_GE(n.token_ids.size(), 4u) << "the cut lies at least L_min tokens into the leaf";
       for (int32_t c : n.children) EXPECT_EQ(t.nodes[c].origin, NodeOrigin::Coverage);
     }
   }

@@ -105,9 +105,19 @@ TEST(Coverage, ReferenceCutIsTheLastDelimiterBeforeTheFinalMinChars) {
   // tokens: "ab." "cd." "efgh" "ij" -> ends 3 6 10 12
   const std::string text = "ab.cd.efghij";
   const std::vector<size_t> ends = {3, 6, 10, 12};
-  EXPECT_EQ(reference_cut(text, ends, {"."}, 6), std::optional<size_t>(2)); // 6 chars after "cd."
-  EXPECT_EQ(reference_cut(text, ends, {"."}, 7), std::optional<size_t>(1)); // 9 chars after "ab."
-  EXPECT_EQ(reference_cut(text, ends, {"."}, 10), std::nullopt);
+  EXPECT_EQ(reference_cut(text, ends, {"."}, 6, 0), std::optional<size_t>(2)); // 6 after "cd."
+  EXPECT_EQ(reference_cut(text, ends, {"."}, 7, 0), std::optional<size_t>(1)); // 9 after "ab."
+  EXPECT_EQ(reference_cut(text, ends, {"."}, 10, 0), std::nullopt);
+}
+
+TEST(Coverage, ReferenceCutLiesAtLeastMinTokensIntoTheLeaf) {
+  const std::string text = "ab.cd.efghij";
+  const std::vector<size_t> ends = {3, 6, 10, 12};
+  EXPECT_EQ(reference_cut(text, ends, {"."}, 3, 2), std::optional<size_t>(2));
+  // The only cut with 3 characters after it is j = 2 ("ab.cd."): with L_min 3 there is none.
+  EXPECT_EQ(reference_cut(text, ends, {"."}, 3, 3), std::nullopt);
+  // With 7 characters only j = 1 qualifies, which L_min 2 rules out.
+  EXPECT_EQ(reference_cut(text, ends, {"."}, 7, 2), std::nullopt);
 }
 
 } // namespace

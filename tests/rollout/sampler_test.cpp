@@ -89,10 +89,10 @@ TEST(Sampler, InverseCdfDrawNeverPicksAZeroWeight) {
   EXPECT_EQ(idx[2].item<int64_t>(), 2);
 }
 
-TEST(Sampler, DistinctSecondTokenDiffersAndComesFromTheTopK) {
-  SamplingSettings s{1.0, 1.0, 3, 1.0, 20};
+TEST(Sampler, DistinctSecondTokenDiffersAndComesFromTheEntropyTopK) {
+  SamplingSettings s{1.0, 1.0, 0, 1.0, 3};
   Sampler sampler(s);
-  // Top-3 by score: ids 4, 2, 0.
+  // Top-3 of the model's log-probs: ids 4, 2, 0.
   auto logits = row({1.0f, -5.0f, 2.0f, -6.0f, 3.0f}).repeat({64, 1});
   Rng rng(7);
   std::vector<double> u1, u2;
@@ -105,6 +105,57 @@ TEST(Sampler, DistinctSecondTokenDiffersAndComesFromTheTopK) {
     alts.insert(d.alt_token[i]);
   }
   EXPECT_EQ(alts.size(), 3u);
+}
+
+// Evenly spaced uniforms: the count of each outcome of an inverse-CDF draw is n * p within 1.
+std::vector<double> even_uniforms(int n) {
+  std::vector<double> u;
+  for (int i = 0; i < n; ++i) u.push_back((i + 0.5) / n);
+  return u;
+}
+
+TEST(Sampler, SecondTokenIsProportionalToExpLogprobOverTemperature) {
+  // top_k 1 keeps only id 4 for the sampled token; the second token comes from the model's raw
+  // top-3 (ids 4, 2, 0) without 4: p(2) / p(0) = exp((2 - 1) / T) = e^2 at T = 0.5, so
+  // p(2) = e^2 / (1 + e^2) = 0.880797.
+  Sampler sampler(SamplingSettings{0.5, 1.0, 1, 1.0, 3});
+  const int n = 4000;
+  auto logits = row({1.0f, -5.0f, 2.0f, -6.0f, 3.0f}).repeat({n, 1});
+  Draws d = sampler.draw(logits, at::Tensor(), even_uniforms(n), even_uniforms(n));
+  int twos = 0;
+  for (int i = 0; i < n; ++i) {
+    ASSERT_EQ(d.token[i], 4);
+    ASSERT_TRUE(d.alt_token[i] == 2 || d.alt_token[i] == 0);
+    twos += d.alt_token[i] == 2;
+  }
+  EXPECT_NEAR(twos, n * 0.880797, 1.0);
+}
+
+TEST(Sampler, SecondTokenIgnoresThePenaltyUnderRawEntropy) {
+  // A penalty of 100 on id 2 pushes it out of the sampler's top-2, yet the second token's
+  // candidates are the model's raw top-2: ids 4 and 2.
+  Sampler sampler(SamplingSettings{1.0, 1.0, 2, 100.0, 2});
+  auto seen = at::tensor(std::vector<int64_t>{0, 0, 1, 0, 0}).to(at::kBool).unsqueeze(0);
+  Draws d = sampler.draw(row({1.0f, -5.0f, 2.0f, -6.0f, 3.0f}), seen, {0.99}, {0.5});
+  EXPECT_NE(d.token[0], 2);
+  EXPECT_EQ(d.token[0], 4); // ids 4 and 0 survive the penalised top-2; u = 0.99 draws 4
+  EXPECT_EQ(d.alt_token[0], 2);
+}
+
+TEST(Sampler, ProcessedEntropyIsOverTheSamplingDistribution) {
+  // probs 0.4 0.4 0.1 0.1; top-p 0.8 removes both 0.1s, so the processed top-4 is 0.5, 0.5 (and
+  // two removed tokens): entropy ln 2, against 1.1935 over the raw top-4.
+  auto logits = row({std::log(0.4f), std::log(0.1f), std::log(0.4f), std::log(0.1f)});
+  SamplingSettings raw{1.0, 0.8, 0, 1.0, 4};
+  SamplingSettings processed = raw;
+  processed.processed_entropy = true;
+  Draws a = Sampler(raw).draw(logits, at::Tensor(), {0.3}, {0.5});
+  Draws b = Sampler(processed).draw(logits, at::Tensor(), {0.3}, {0.5});
+  EXPECT_NEAR(a.entropy[0], 1.19355, 1e-4);
+  EXPECT_NEAR(b.entropy[0], std::log(2.0f), 1e-6);
+  // The removed candidates weigh exp(-99 / T): the second token is the other kept one.
+  EXPECT_EQ(a.token[0], 0);
+  EXPECT_EQ(b.alt_token[0], 2);
 }
 
 TEST(Sampler, GreedyDistinctSecondTokenIsTheRunnerUp) {

@@ -31,6 +31,9 @@ struct SamplingSettings {
   int64_t top_k = 25;              // 0 = off
   double repetition_penalty = 1.1; // 1 = off
   int64_t entropy_top_k = 20;
+  // false: the gate's entropy and the second token's candidates come from the model's log-probs
+  // (rollout.entropy_source: raw); true: from the processed sampling distribution.
+  bool processed_entropy = false;
 };
 
 // HF RepetitionPenaltyLogitsProcessor: every id seen in prompt + generated text (`seen`, bool [B,
@@ -46,8 +49,9 @@ at::Tensor apply_top_p(const at::Tensor& scores, double p);
 // greedy).
 at::Tensor sampling_probs(const at::Tensor& logits, const at::Tensor& seen,
                           const SamplingSettings& s);
-// Entropy (nats) of the k largest model probabilities renormalised over those k, per row [B].
-at::Tensor top_k_entropy(const at::Tensor& logits, int64_t k);
+// Entropy (nats) of the k largest probabilities of `scores` (logits or log-probs [B, V]; -inf
+// allowed) renormalised over those k, per row [B].
+at::Tensor top_k_entropy(const at::Tensor& scores, int64_t k);
 // Inverse-CDF draw per row from non-negative weights [B, V] with uniforms [B] in (0, 1).
 at::Tensor draw_from_weights(const at::Tensor& weights, const at::Tensor& uniforms);
 
@@ -75,10 +79,11 @@ public:
   const SamplingSettings& settings() const { return settings_; }
 
   // logits [B, V] float32; seen bool [B, V] (undefined when the penalty is off); one uniform pair
-  // per row: u_token [B] for the sampled token, u_alt [B] for the distinct second token. The second
-  // token is drawn from the top-k candidates (top_k, or entropy_top_k when top-k is off) of the
-  // penalised scores, excluding the sampled one, with probability proportional to exp(logprob / T)
-  // (the best one when greedy).
+  // per row: u_token [B] for the sampled token, u_alt [B] for the distinct second token. The
+  // entropy is that of the top-`entropy_top_k` of the gate's distribution (processed_entropy);
+  // the second token is drawn from the same top-`entropy_top_k`, excluding the sampled one, with
+  // probability proportional to exp(logprob / T), a removed (-inf) candidate counting as -99 (the
+  // best one when greedy).
   Draws draw(const at::Tensor& logits, const at::Tensor& seen, const std::vector<double>& u_token,
              const std::vector<double>& u_alt);
   // Row `row` of the last draw() call's sampling distribution, for later draws from the same point.
