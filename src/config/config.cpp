@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 #include <yaml-cpp/yaml.h>
 
+#include "derived.h"
 #include "fields.h"
 #include "treerpo/util/error.h"
 #include "validate.h"
@@ -181,6 +182,7 @@ Config load_config(const std::string& path, const std::vector<std::string>& over
   if (!path.empty()) load_file(config, path, origin);
   for (const auto& assignment : overrides) apply_override(config, assignment, origin);
   for (const auto& [key, where] : origin) config.explicitly_set.insert(key);
+  config_detail::resolve_derived(config, origin);
   config_detail::validate(config, origin);
   return config;
 }

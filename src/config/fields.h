@@ -24,8 +24,10 @@ template <class ConfigT, class Visit> void for_each_field(ConfigT& c, Visit&& vi
   visit("rollout.min_segment_tokens", c.rollout.min_segment_tokens);
   visit("rollout.entropy_threshold", c.rollout.entropy_threshold);
   visit("rollout.entropy_top_k", c.rollout.entropy_top_k);
+  visit("rollout.entropy_source", c.rollout.entropy_source);
   visit("rollout.delimiters", c.rollout.delimiters);
   visit("rollout.coverage", c.rollout.coverage);
+  visit("rollout.coverage_min_tokens", c.rollout.coverage_min_tokens);
   visit("rollout.coverage_min_chars", c.rollout.coverage_min_chars);
   visit("rollout.samples", c.rollout.samples);
   visit("rollout.segment_tokens", c.rollout.segment_tokens);
@@ -43,6 +45,7 @@ template <class ConfigT, class Visit> void for_each_field(ConfigT& c, Visit&& vi
   visit("train.prompts_per_step", c.train.prompts_per_step);
   visit("train.clip_eps", c.train.clip_eps);
   visit("train.clip_eps_high", c.train.clip_eps_high);
+  visit("train.preset", c.train.preset);
   visit("train.loss_agg", c.train.loss_agg);
   visit("train.dr_grpo_constant", c.train.dr_grpo_constant);
   visit("train.steps", c.train.steps);

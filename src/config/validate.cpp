@@ -66,12 +66,15 @@ const std::vector<Scope>& scopes() {
       {"rollout.entropy_threshold", "rollout.algorithm", {"treerpo"}},
       {"rollout.entropy_top_k", "rollout.algorithm", {"treerpo"}},
       {"rollout.delimiters", "rollout.algorithm", {"treerpo"}},
+      {"rollout.entropy_source", "rollout.algorithm", {"treerpo"}},
       {"rollout.coverage", "rollout.algorithm", {"treerpo"}},
-      {"rollout.coverage_min_chars", "rollout.algorithm", {"treerpo"}},
+      {"rollout.coverage_min_tokens", "rollout.coverage", {"seed"}},
+      {"rollout.coverage_min_chars", "rollout.coverage", {"reference"}},
       {"rollout.samples", "rollout.algorithm", {"grpo", "tempo"}},
       {"rollout.segment_tokens", "rollout.algorithm", {"treepo", "fixed"}},
       {"rollout.branches", "rollout.algorithm", {"treepo", "fixed"}},
       {"rollout.max_width", "rollout.algorithm", {"treepo"}},
+      {"train.preset", "rollout.algorithm", {"grpo", "tempo"}},
       {"train.std_normalize", "rollout.algorithm", {"grpo", "tempo"}},
       {"train.dr_grpo_constant", "train.loss_agg", {"dr-grpo"}},
   };
@@ -79,19 +82,39 @@ const std::vector<Scope>& scopes() {
 }
 
 const std::string& setting_value(const Config& c, const std::string& setting) {
-  return setting == "train.loss_agg" ? c.train.loss_agg : c.rollout.algorithm;
+  if (setting == "train.loss_agg") return c.train.loss_agg;
+  if (setting == "rollout.coverage") return c.rollout.coverage;
+  return c.rollout.algorithm;
+}
+
+const Scope* scope_of(const std::string& key) {
+  for (const Scope& s : scopes())
+    if (key == s.key) return &s;
+  return nullptr;
+}
+
+// The scope that excludes `key` under this configuration: its own, or that of the key it hangs
+// off (coverage_min_tokens under rollout.algorithm: grpo is excluded by the algorithm).
+const Scope* excluding_scope(const Config& c, const std::string& key) {
+  const Scope* s = scope_of(key);
+  if (s == nullptr) return nullptr;
+  if (const Scope* above = excluding_scope(c, s->setting)) return above;
+  const std::string& value = setting_value(c, s->setting);
+  return std::find(s->users.begin(), s->users.end(), value) == s->users.end() ? s : nullptr;
 }
 
 // A key the chosen shape does not read is an error when set, never silently ignored.
 void check_scopes(const Rules& r, const Config& c,
                   const std::map<std::string, std::string>& origin) {
-  for (const Scope& s : scopes()) {
-    if (origin.count(s.key) == 0 || key_applies(c, s.key)) continue;
+  for (const Scope& key : scopes()) {
+    if (origin.count(key.key) == 0) continue;
+    const Scope* s = excluding_scope(c, key.key);
+    if (s == nullptr) continue;
     std::string users;
-    for (const auto& u : s.users) users += (users.empty() ? "" : " or ") + u;
-    r.fail(s.key,
-           fmt::format("is not used when {} is '{}' (only with {})", s.setting,
-                       setting_value(c, s.setting), users),
+    for (const auto& u : s->users) users += (users.empty() ? "" : " or ") + u;
+    r.fail(key.key,
+           fmt::format("is not used when {} is '{}' (only with {})", s->setting,
+                       setting_value(c, s->setting), users),
            "remove it");
   }
 }
@@ -120,7 +143,14 @@ void check_rollout(const Rules& r, const RolloutConfig& o) {
   for (const auto& d : o.delimiters) {
     if (d.empty()) r.fail("rollout.delimiters", "contains an empty delimiter");
   }
+  r.one_of("rollout.entropy_source", o.entropy_source, {"raw", "processed"});
   r.one_of("rollout.coverage", o.coverage, {"seed", "reference", "off"});
+  // The seed's coverage rule: a leaf of length X > L_min gets an extra sibling.
+  if (o.coverage_min_tokens <= o.min_segment_tokens)
+    r.fail("rollout.coverage_min_tokens",
+           fmt::format("must be greater than rollout.min_segment_tokens ({}), got {}",
+                       o.min_segment_tokens, o.coverage_min_tokens),
+           "leave it unset (min_segment_tokens + 1) or raise it");
   r.at_least<int64_t>("rollout.coverage_min_chars", o.coverage_min_chars, 0);
   r.at_least<int64_t>("rollout.samples", o.samples, 2);
   r.at_least<int64_t>("rollout.segment_tokens", o.segment_tokens, 1);
@@ -143,7 +173,9 @@ void check_train(const Rules& r, const TrainConfig& t) {
   r.at_least<int64_t>("train.prompts_per_step", t.prompts_per_step, 1);
   r.in_range("train.clip_eps", t.clip_eps, 0.0, 1.0, true, true);
   r.positive("train.clip_eps_high", t.clip_eps_high);
-  r.one_of("train.loss_agg", t.loss_agg, {"group-token-mean", "token-mean", "dr-grpo"});
+  r.one_of("train.preset", t.preset, {"grpo", "dr-grpo", "dapo", "none"});
+  r.one_of("train.loss_agg", t.loss_agg,
+           {"group-token-mean", "token-mean", "seq-mean-token-mean", "dr-grpo"});
   r.positive("train.dr_grpo_constant", t.dr_grpo_constant);
   r.at_least<int64_t>("train.steps", t.steps, 0);
   r.at_least<int64_t>("train.epochs", t.epochs, 1);
@@ -159,6 +191,23 @@ void check_train(const Rules& r, const TrainConfig& t) {
   r.at_least<int64_t>("train.grad_accum", t.grad_accum, 1);
   r.at_least("train.kl_coef", t.kl_coef, 0.0);
   r.at_least<int64_t>("train.max_bad_steps", t.max_bad_steps, 1);
+}
+
+// Per-sequence aggregations average over samples (root-to-leaf paths); treerpo and fixed credit
+// nodes, not samples. Dr-GRPO drops the std by definition.
+void check_loss_shape(const Rules& r, const Config& c) {
+  const std::string& agg = c.train.loss_agg;
+  const std::string& alg = c.rollout.algorithm;
+  const bool per_sequence = agg == "seq-mean-token-mean" || agg == "dr-grpo";
+  if (per_sequence && (alg == "treerpo" || alg == "fixed"))
+    r.fail("train.loss_agg",
+           fmt::format("'{}' averages over sampled sequences, but rollout.algorithm '{}' credits "
+                       "tree nodes",
+                       agg, alg),
+           "use group-token-mean or token-mean, or a sample shape (grpo, tempo, treepo)");
+  if (agg == "dr-grpo" && c.train.std_normalize)
+    r.fail("train.std_normalize", "Dr-GRPO drops the std normalisation by definition",
+           "remove train.std_normalize or use train.preset: grpo");
 }
 
 void check_sft(const Rules& r, const SftConfig& s) {
@@ -197,12 +246,7 @@ void check_log(const Rules& r, const LogConfig& l) {
 } // namespace
 
 bool key_applies(const Config& config, const std::string& key) {
-  for (const Scope& s : scopes()) {
-    if (key != s.key) continue;
-    const std::string& value = setting_value(config, s.setting);
-    return std::find(s.users.begin(), s.users.end(), value) != s.users.end();
-  }
-  return true;
+  return excluding_scope(config, key) == nullptr;
 }
 
 void validate(const Config& config, const std::map<std::string, std::string>& origin) {
@@ -211,6 +255,7 @@ void validate(const Config& config, const std::map<std::string, std::string>& or
   check_data(rules, config.data);
   check_rollout(rules, config.rollout);
   check_train(rules, config.train);
+  check_loss_shape(rules, config);
   // Autocast casts float32 weights down for the forward; over bfloat16 weights it would do nothing.
   if (config.train.autocast && config.model.dtype != "float32") {
     rules.fail("train.autocast",

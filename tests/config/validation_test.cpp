@@ -50,6 +50,23 @@ const std::vector<Case> kRejected = {
     {{"rollout.delimiters=[\".\", \"\"]"}, "rollout.delimiters: contains an empty delimiter"},
     {{"rollout.coverage=always"}, "rollout.coverage: 'always' is not one of: seed, reference, off"},
     {{"rollout.coverage_min_chars=-3"}, "rollout.coverage_min_chars: must be at least 0"},
+    {{"rollout.entropy_source=logits"},
+     "rollout.entropy_source: 'logits' is not one of: raw, processed"},
+    // the seed's coverage length X > L_min
+    {{"rollout.coverage_min_tokens=150"},
+     "rollout.coverage_min_tokens: must be greater than rollout.min_segment_tokens (150), got 150"},
+    {{"rollout.min_segment_tokens=20", "rollout.coverage_min_tokens=12"},
+     "rollout.coverage_min_tokens: must be greater than rollout.min_segment_tokens (20)"},
+    {{"rollout.coverage_min_chars=40"},
+     "rollout.coverage_min_chars: is not used when rollout.coverage is 'seed' (only with "
+     "reference)"},
+    {{"rollout.coverage=reference", "rollout.coverage_min_tokens=300"},
+     "rollout.coverage_min_tokens: is not used when rollout.coverage is 'reference' (only with "
+     "seed)"},
+    {{"rollout.algorithm=grpo", "rollout.coverage_min_tokens=300"},
+     "rollout.coverage_min_tokens: is not used when rollout.algorithm is 'grpo'"},
+    {{"rollout.algorithm=grpo", "rollout.entropy_source=processed"},
+     "rollout.entropy_source: is not used when rollout.algorithm is 'grpo'"},
     {{"rollout.algorithm=grpo", "rollout.samples=1"}, "rollout.samples: must be at least 2"},
     {{"rollout.algorithm=treepo", "rollout.segment_tokens=0"},
      "rollout.segment_tokens: must be at least 1"},
@@ -91,8 +108,22 @@ const std::vector<Case> kRejected = {
     {{"train.clip_eps=1"}, "train.clip_eps: must be in (0, 1)"},
     {{"train.clip_eps_high=0"}, "train.clip_eps_high: must be greater than 0"},
     {{"train.loss_agg=sum"}, "train.loss_agg: 'sum' is not one of"},
-    {{"train.loss_agg=dr-grpo", "train.dr_grpo_constant=0"},
+    {{"rollout.algorithm=grpo", "train.loss_agg=dr-grpo", "train.dr_grpo_constant=0"},
      "train.dr_grpo_constant: must be greater than 0"},
+    // GRPO-family presets and the per-sequence aggregations
+    {{"train.preset=grpo"}, "train.preset: is not used when rollout.algorithm is 'treerpo'"},
+    {{"rollout.algorithm=grpo", "train.preset=ppo"}, "train.preset: 'ppo' is not one of"},
+    {{"rollout.algorithm=grpo", "train.preset=grpo", "train.loss_agg=token-mean"},
+     "train.loss_agg: 'token-mean' contradicts train.preset: grpo ('seq-mean-token-mean'"},
+    {{"rollout.algorithm=grpo", "train.preset=dr-grpo", "train.std_normalize=true"},
+     "train.std_normalize: true contradicts train.preset: dr-grpo (false"},
+    {{"rollout.algorithm=grpo", "train.loss_agg=dr-grpo", "train.std_normalize=true"},
+     "train.std_normalize: Dr-GRPO drops the std normalisation by definition"},
+    {{"train.loss_agg=seq-mean-token-mean"},
+     "train.loss_agg: 'seq-mean-token-mean' averages over sampled sequences, but "
+     "rollout.algorithm 'treerpo' credits tree nodes"},
+    {{"rollout.algorithm=fixed", "train.loss_agg=dr-grpo"},
+     "train.loss_agg: 'dr-grpo' averages over sampled sequences"},
     {{"train.steps=-1"}, "train.steps: must be at least 0"},
     {{"train.epochs=0"}, "train.epochs: must be at least 1"},
     {{"train.token_budget=-5"}, "train.token_budget: must be at least 0"},
@@ -146,12 +177,56 @@ TEST(Accepted, EachShapeTakesItsOwnKeys) {
   EXPECT_EQ(error_of({"rollout.algorithm=fixed", "rollout.max_depth=3", "rollout.branches=3",
                       "rollout.segment_tokens=100"}),
             "");
-  EXPECT_EQ(error_of({"train.loss_agg=dr-grpo", "train.dr_grpo_constant=1024"}), "");
+  EXPECT_EQ(
+      error_of({"rollout.algorithm=grpo", "train.loss_agg=dr-grpo", "train.dr_grpo_constant=1024"}),
+      "");
+  EXPECT_EQ(error_of({"rollout.algorithm=treepo", "train.loss_agg=seq-mean-token-mean"}), "");
+  EXPECT_EQ(error_of({"rollout.coverage=reference", "rollout.coverage_min_chars=40",
+                      "rollout.entropy_source=processed"}),
+            "");
+  // A preset restated by the value it sets is no contradiction (an effective config reloads).
+  EXPECT_EQ(error_of({"rollout.algorithm=grpo", "train.preset=dapo", "train.loss_agg=token-mean",
+                      "train.std_normalize=true"}),
+            "");
   EXPECT_EQ(error_of({"eval.every=10", "eval.data=test.jsonl", "eval.maj=8", "rollout.top_k=0"}),
             "");
   EXPECT_EQ(
       error_of({"train.autocast=true", "model.dtype=float32", "train.gradient_checkpointing=true"}),
       "");
+}
+
+treerpo::Config loaded(const std::vector<std::string>& overrides) {
+  return treerpo::load_config("", overrides);
+}
+
+TEST(Derived, CoverageLengthFollowsTheSegmentLength) {
+  EXPECT_EQ(loaded({}).rollout.coverage_min_tokens, 151);
+  EXPECT_EQ(loaded({"rollout.min_segment_tokens=2"}).rollout.coverage_min_tokens, 3);
+  EXPECT_EQ(loaded({"rollout.min_segment_tokens=2", "rollout.coverage_min_tokens=9"})
+                .rollout.coverage_min_tokens,
+            9);
+}
+
+TEST(Derived, SampleShapesDefaultToStandardGrpo) {
+  // DeepSeekMath GRPO = TRL loss_type "grpo" with scale_rewards "group".
+  treerpo::Config grpo = loaded({"rollout.algorithm=grpo"});
+  EXPECT_EQ(grpo.train.preset, "grpo");
+  EXPECT_TRUE(grpo.train.std_normalize);
+  EXPECT_EQ(grpo.train.loss_agg, "seq-mean-token-mean");
+  treerpo::Config dr = loaded({"rollout.algorithm=grpo", "train.preset=dr-grpo"});
+  EXPECT_FALSE(dr.train.std_normalize);
+  EXPECT_EQ(dr.train.loss_agg, "dr-grpo");
+  treerpo::Config dapo = loaded({"rollout.algorithm=tempo", "train.preset=dapo"});
+  EXPECT_TRUE(dapo.train.std_normalize);
+  EXPECT_EQ(dapo.train.loss_agg, "token-mean");
+  // Setting either key yourself means no preset.
+  treerpo::Config own = loaded({"rollout.algorithm=grpo", "train.loss_agg=token-mean"});
+  EXPECT_EQ(own.train.preset, "none");
+  EXPECT_FALSE(own.train.std_normalize);
+  EXPECT_EQ(own.train.loss_agg, "token-mean");
+  // Trees keep the TreeRPO reference's aggregation.
+  EXPECT_EQ(loaded({}).train.loss_agg, "group-token-mean");
+  EXPECT_FALSE(loaded({}).train.std_normalize);
 }
 
 TEST(Accepted, DefaultValueErrorsPointAtTheConfig) {

@@ -32,8 +32,16 @@ struct RolloutConfig {
   int64_t min_segment_tokens = 150;
   double entropy_threshold = 1.0;
   int64_t entropy_top_k = 20;
+  // The distribution of the gate's entropy and of the forced-distinct second token: raw = the
+  // model's log-probs (the reference's vLLM V1 default), processed = after the repetition penalty,
+  // temperature, top-k and top-p.
+  std::string entropy_source = "raw"; // raw | processed
   std::vector<std::string> delimiters = {"\n", ".", "!", "?", ";", ":"};
   std::string coverage = "seed"; // seed | reference | off
+  // seed: a leaf of at least this many tokens gets an extra sibling (the seed's X > L_min; when
+  // unset, min_segment_tokens + 1).
+  int64_t coverage_min_tokens = 151;
+  // reference: a leaf longer than this many characters is cut for two regenerated children.
   int64_t coverage_min_chars = 150;
   // grpo / tempo: independent samples per prompt
   int64_t samples = 8;
@@ -55,11 +63,17 @@ struct RolloutConfig {
 struct TrainConfig {
   double lr = 1e-6;
   int64_t prompts_per_step = 1;
-  double clip_eps = 0.2;                     // epsilon_low
-  double clip_eps_high = 0.2;                // epsilon_high (DAPO's clip-higher when larger)
-  std::string loss_agg = "group-token-mean"; // group-token-mean | token-mean | dr-grpo
-  double dr_grpo_constant = 2600;            // dr-grpo: token sum / this constant
-  int64_t steps = 0;                         // 0 = `epochs` passes over data.train
+  double clip_eps = 0.2;      // epsilon_low
+  double clip_eps_high = 0.2; // epsilon_high (DAPO's clip-higher when larger)
+  // grpo / tempo: a named pair (advantage scaling, aggregation) as TRL's loss_type names them:
+  // grpo (std-normalised, seq-mean-token-mean), dr-grpo (no std, dr-grpo), dapo (std-normalised,
+  // token-mean), or none (train.std_normalize and train.loss_agg as set). Unset: grpo, or none when
+  // either of those two keys is set.
+  std::string preset = "grpo";
+  // group-token-mean | token-mean | seq-mean-token-mean | dr-grpo (the last two: sample shapes)
+  std::string loss_agg = "group-token-mean";
+  double dr_grpo_constant = 2600; // dr-grpo: each sequence's token sum / this constant
+  int64_t steps = 0;              // 0 = `epochs` passes over data.train
   int64_t epochs = 1;
   int64_t token_budget =
       0; // > 0: stop once rollouts sampled this many tokens (equal-budget baselines)
