@@ -52,10 +52,7 @@ void log_step(const RolloutStats& s) {
 
 // Leaf rewards from the checker, then the algorithm's credit rule (the training loop's scoring).
 void score(Tree& tree, const Config& config) {
-  rl::CreditOptions options;
-  options.rule = rl::credit_rule_for(config.rollout.algorithm, config.train.loss_agg);
-  options.std_normalize = config.train.std_normalize;
-  train::score_tree(tree, options);
+  train::score_tree(tree, train::credit_options(config));
 }
 
 void run_rollout(const std::string& config_path, const std::vector<std::string>& sets,

@@ -89,14 +89,16 @@ public:
   // `weight` samples pass through `node` (counted once per node, not per token).
   void pass(int32_t node, int32_t weight) { samples_[node] += weight; }
 
-  void add(int32_t node, size_t token, double advantage, int32_t weight) {
+  // `scale` weighs the samples' terms (1, or 1 / sequence length for a per-sequence mean).
+  void add(int32_t node, size_t token, double advantage, int32_t weight, double scale = 1.0) {
     TokenSums& t = tokens_[node][token];
     t.total += weight * advantage;
+    t.weight += weight * scale;
     if (advantage > 0) {
-      t.positive += weight * advantage;
+      t.positive += weight * scale * advantage;
       t.positive_samples += weight;
     } else if (advantage < 0) {
-      t.negative += weight * advantage;
+      t.negative += weight * scale * advantage;
       t.negative_samples += weight;
     }
   }
@@ -112,6 +114,7 @@ public:
         c.negative.push_back(static_cast<float>(t.negative));
         c.positive_samples.push_back(t.positive_samples);
         c.negative_samples.push_back(t.negative_samples);
+        c.weight.push_back(static_cast<float>(t.weight));
       }
     }
     return out;
@@ -119,7 +122,7 @@ public:
 
 private:
   struct TokenSums {
-    double total = 0.0, positive = 0.0, negative = 0.0;
+    double total = 0.0, positive = 0.0, negative = 0.0, weight = 0.0;
     int32_t positive_samples = 0, negative_samples = 0;
   };
   std::vector<int32_t> samples_;
@@ -145,17 +148,28 @@ std::vector<SpanCredit> sibling_credit(Tree& tree) {
   return sums.finish();
 }
 
+// Generated tokens on the path root -> `leaf`: the length of the sequence it ends.
+int64_t path_tokens(const Tree& tree, int32_t leaf) {
+  int64_t n = 0;
+  for (int32_t a = leaf; a > 0; a = tree.nodes[a].parent)
+    n += static_cast<int64_t>(tree.nodes[a].token_ids.size());
+  return n;
+}
+
 // grpo / tempo / treepo: every sample (leaf, Node::samples times) adds its advantage at each token
-// of its path; `advantage(leaf, node, token)` is the rule's per-sample value.
+// of its path; `advantage(leaf, node, token)` is the rule's per-sample value. With
+// `per_sequence_mean` each sample's terms weigh 1 / its length.
 template <typename PerSample>
-std::vector<SpanCredit> path_credit(const Tree& tree, PerSample advantage) {
+std::vector<SpanCredit> path_credit(const Tree& tree, bool per_sequence_mean, PerSample advantage) {
   CreditSums sums(tree);
   for (const Node& leaf : tree.nodes) {
     if (!leaf.leaf) continue;
+    const int64_t length = path_tokens(tree, leaf.id);
+    const double scale = per_sequence_mean && length > 0 ? 1.0 / static_cast<double>(length) : 1.0;
     for (int32_t a = leaf.id; a > 0; a = tree.nodes[a].parent) {
       sums.pass(a, leaf.samples);
       for (size_t t = 0; t < tree.nodes[a].token_ids.size(); ++t)
-        sums.add(a, t, advantage(leaf, a, t), leaf.samples);
+        sums.add(a, t, advantage(leaf, a, t), leaf.samples, scale);
     }
   }
   return sums.finish();
@@ -166,11 +180,12 @@ std::vector<SpanCredit> path_credit(const Tree& tree, PerSample advantage) {
 // V(child), the same for every sample through it. Elsewhere in a trie the samples through s_t and
 // s_{t+1} are the same, so the TD term is 0 there. node.advantage = V(n) - mu (/ std), the mean of
 // R_i - mu over the samples through n.
-std::vector<SpanCredit> sample_credit(Tree& tree, bool temporal_difference, bool std_normalize) {
+std::vector<SpanCredit> sample_credit(Tree& tree, bool temporal_difference, bool std_normalize,
+                                      bool per_sequence_mean) {
   const double mu = tree.nodes.front().reward;
   const double scale = std_normalize ? 1.0 / (leaf_reward_std(tree) + kStdFloor) : 1.0;
   for (Node& node : tree.nodes) node.advantage = node.parent < 0 ? 0.0 : (node.reward - mu) * scale;
-  return path_credit(tree, [&](const Node& leaf, int32_t node, size_t token) {
+  return path_credit(tree, per_sequence_mean, [&](const Node& leaf, int32_t node, size_t token) {
     double td = 0.0;
     const Node& n = tree.nodes[node];
     if (temporal_difference && token == 0 && is_branch(tree, n.parent))
@@ -182,7 +197,8 @@ std::vector<SpanCredit> sample_credit(Tree& tree, bool temporal_difference, bool
 // TreePO: per leaf i, A_i = mean over the depths j of its path of (R_i - mean of the samples under
 // its depth-j ancestor), the root always counted and deeper ancestors when they hold >= 2 samples.
 // node.advantage = mean of A_i over the samples through the node.
-std::vector<SpanCredit> trajectory_credit(Tree& tree, const std::vector<int64_t>& samples_under) {
+std::vector<SpanCredit> trajectory_credit(Tree& tree, const std::vector<int64_t>& samples_under,
+                                          bool per_sequence_mean) {
   std::vector<double> per_leaf(tree.nodes.size(), 0.0), sum(tree.nodes.size(), 0.0);
   for (const Node& leaf : tree.nodes) {
     if (!leaf.leaf) continue;
@@ -202,7 +218,8 @@ std::vector<SpanCredit> trajectory_credit(Tree& tree, const std::vector<int64_t>
                          ? 0.0
                          : sum[node.id] / static_cast<double>(samples_under[node.id]);
   }
-  return path_credit(tree, [&](const Node& leaf, int32_t, size_t) { return per_leaf[leaf.id]; });
+  return path_credit(tree, per_sequence_mean,
+                     [&](const Node& leaf, int32_t, size_t) { return per_leaf[leaf.id]; });
 }
 
 } // namespace
@@ -238,19 +255,23 @@ const char* credit_rule_name(CreditRule rule) {
 std::vector<SpanCredit> assign_credit(rollout::Tree& tree, const CreditOptions& options) {
   check_shape(tree);
   const std::vector<int64_t> samples_under = propagate_leaf_means(tree);
+  const bool per_seq = options.per_sequence_mean;
   switch (options.rule) {
   case CreditRule::TreeRpo:
   case CreditRule::Fixed:
+    if (per_seq)
+      throw runtime_failure("a per-sequence mean needs sample credit, not node credit",
+                            "assign_credit", "use it with grpo, tempo or treepo");
     return sibling_credit(tree);
   case CreditRule::Grpo:
-    return sample_credit(tree, false, options.std_normalize);
+    return sample_credit(tree, false, options.std_normalize, per_seq);
   // Dr-GRPO drops the std by definition.
   case CreditRule::DrGrpo:
-    return sample_credit(tree, false, false);
+    return sample_credit(tree, false, false, per_seq);
   case CreditRule::Tempo:
-    return sample_credit(tree, true, options.std_normalize);
+    return sample_credit(tree, true, options.std_normalize, per_seq);
   case CreditRule::TreePo:
-    return trajectory_credit(tree, samples_under);
+    return trajectory_credit(tree, samples_under, per_seq);
   }
   throw runtime_failure("unhandled credit rule", "assign_credit");
 }

@@ -1,5 +1,6 @@
 #include "treerpo/rl/loss.h"
 
+#include <algorithm>
 #include <string>
 
 #include "treerpo/util/error.h"
@@ -21,9 +22,10 @@ at::Tensor to_index(const std::vector<int64_t>& values, const at::Tensor& like) 
 
 LossResult policy_loss(const at::Tensor& logprobs, const PackedBatch& packed,
                        const LossOptions& options, const at::Tensor* ref_logprobs) {
-  if (options.agg != "group-token-mean" && options.agg != "token-mean" && options.agg != "dr-grpo")
+  if (options.agg != "group-token-mean" && options.agg != "token-mean" &&
+      options.agg != "seq-mean-token-mean" && options.agg != "dr-grpo")
     throw bad_input("unknown loss aggregation '" + options.agg + "'", "train.loss_agg",
-                    "use group-token-mean, token-mean or dr-grpo");
+                    "use group-token-mean, token-mean, seq-mean-token-mean or dr-grpo");
   if (logprobs.dim() != 1 || logprobs.size(0) != packed.size())
     throw runtime_failure("log-probs have shape " + std::to_string(logprobs.numel()) +
                               ", the pack has " + std::to_string(packed.size()) + " tokens",
@@ -37,7 +39,8 @@ LossResult policy_loss(const at::Tensor& logprobs, const PackedBatch& packed,
                     "set it to the maximum answer length, e.g. 2600");
 
   std::vector<int64_t> index, group;
-  std::vector<float> old, samples, positive, negative, positive_samples, negative_samples;
+  std::vector<float> old, samples, positive, negative, positive_samples, negative_samples,
+      kl_weight;
   for (int64_t i = 0; i < packed.size(); ++i) {
     if (packed.group[i] < 0) continue;
     index.push_back(i);
@@ -48,6 +51,7 @@ LossResult policy_loss(const at::Tensor& logprobs, const PackedBatch& packed,
     negative.push_back(packed.advantage_negative[i]);
     positive_samples.push_back(packed.positive_samples[i]);
     negative_samples.push_back(packed.negative_samples[i]);
+    kl_weight.push_back(packed.weight[i]);
   }
   LossResult result;
   result.tokens = packed.loss_tokens();
@@ -76,7 +80,7 @@ LossResult policy_loss(const at::Tensor& logprobs, const PackedBatch& packed,
                                .index_select(0, positions);
     const at::Tensor diff = ref - current;
     const at::Tensor k3 = at::exp(diff) - diff - 1.0;
-    per_token = per_token + options.kl_coef * weight * k3;
+    per_token = per_token + options.kl_coef * to_tensor(kl_weight, logprobs) * k3;
     result.kl = (k3.detach().to(at::kDouble) * weight).sum().item<double>() /
                 weight.to(at::kDouble).sum().item<double>();
   }
@@ -90,7 +94,11 @@ LossResult policy_loss(const at::Tensor& logprobs, const PackedBatch& packed,
   } else if (options.agg == "token-mean") {
     result.loss = per_token.sum() / static_cast<double>(result.tokens);
   } else {
-    result.loss = per_token.sum() / options.dr_grpo_constant;
+    // Per sequence: the token mean (the pack's sums carry 1 / length) or, Dr-GRPO, the token sum
+    // over the constant; then the mean over the tree's sequences.
+    const double sequences = std::max<int32_t>(1, packed.sequences);
+    const double per_sequence = options.agg == "dr-grpo" ? options.dr_grpo_constant : 1.0;
+    result.loss = per_token.sum() / (per_sequence * sequences);
   }
 
   // verl's pg_clipfrac: the share of (token, sample) pairs whose clipped term is the larger loss,

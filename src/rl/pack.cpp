@@ -42,6 +42,7 @@ PackedBatch pack_tree(const rollout::Tree& tree, const std::vector<SpanCredit>& 
     packed.advantage_negative.push_back(span ? span->negative[t] : 0.0f);
     packed.positive_samples.push_back(span ? static_cast<float>(span->positive_samples[t]) : 0.0f);
     packed.negative_samples.push_back(span ? static_cast<float>(span->negative_samples[t]) : 0.0f);
+    packed.weight.push_back(span ? span->weight[t] : 0.0f);
   };
   for (size_t i = 0; i < tree.prompt_ids.size(); ++i)
     push(tree.prompt_ids[i], static_cast<int32_t>(i) - 1, 0, 0.0f, -1, nullptr, 0);
@@ -60,7 +61,8 @@ PackedBatch pack_tree(const rollout::Tree& tree, const std::vector<SpanCredit>& 
     const SpanCredit& span = credit[node.id];
     const size_t len = node.token_ids.size();
     if (span.positive.size() != len || span.negative.size() != len ||
-        span.positive_samples.size() != len || span.negative_samples.size() != len)
+        span.positive_samples.size() != len || span.negative_samples.size() != len ||
+        span.weight.size() != len)
       throw runtime_failure("credit does not match the span length", where,
                             "pass assign_credit's result for this tree");
     int32_t group = -1;
@@ -75,6 +77,7 @@ PackedBatch pack_tree(const rollout::Tree& tree, const std::vector<SpanCredit>& 
       previous = static_cast<int32_t>(packed.tree.tokens.size()) - 1;
     }
     last[node.id] = previous;
+    if (node.leaf) packed.sequences += node.samples;
   }
   packed.groups = static_cast<int32_t>(dense.size());
   return packed;

@@ -2,6 +2,7 @@
 // per tree, clipped loss, AdamW. One process, one copy of the weights: the policy that samples is
 // the one that trains.
 #include <chrono>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 
@@ -42,6 +43,9 @@ struct StepTotals {
   double loss = 0, leaf_reward = 0, clip_fraction = 0, ratio = 0, kl = 0, split_entropy = 0;
   int64_t trees = 0, nodes = 0, leaves = 0, correct_leaves = 0, zero_signal = 0, skipped = 0;
   int64_t splits = 0, loss_tokens = 0, packed_tokens = 0, per_group_tokens = 0;
+  // Generated tokens, those no sample gives an advantage, and the sum of |mean advantage|.
+  int64_t credited_tokens = 0, zero_advantage_tokens = 0;
+  double abs_advantage = 0;
   int32_t max_depth = 0;
 };
 
@@ -64,6 +68,20 @@ void add_tree_shape(StepTotals& t, const rollout::Tree& tree) {
   rl::ForwardCost cost = rl::forward_cost(tree);
   t.packed_tokens += cost.packed;
   t.per_group_tokens += cost.per_group;
+}
+
+// How the credit spreads over a tree's generated tokens (every node but the root).
+void add_credit_spread(StepTotals& t, const rollout::Tree& tree,
+                       const std::vector<rl::SpanCredit>& credit) {
+  for (const auto& node : tree.nodes) {
+    if (node.parent < 0) continue;
+    const rl::SpanCredit& c = credit[static_cast<size_t>(node.id)];
+    for (size_t i = 0; i < c.mean.size(); ++i) {
+      t.credited_tokens += 1;
+      t.zero_advantage_tokens += c.positive[i] == 0.0f && c.negative[i] == 0.0f;
+      t.abs_advantage += std::abs(c.mean[i]);
+    }
+  }
 }
 
 void write_trees(const std::string& run_dir, int64_t step,
@@ -119,8 +137,7 @@ LoopResult run_rl(const Config& config, const RunOptions& options) {
   const auto seed = static_cast<uint64_t>(tc.seed);
   const torch::Dtype dtype = parse_dtype(config.model.dtype);
 
-  rl::CreditOptions credit{rl::credit_rule_for(config.rollout.algorithm, tc.loss_agg),
-                           tc.std_normalize};
+  const rl::CreditOptions credit = credit_options(config);
   rl::LossOptions loss_options{tc.loss_agg, tc.clip_eps, tc.clip_eps_high, tc.dr_grpo_constant,
                                tc.kl_coef};
   // beta > 0: a frozen copy of the starting policy is the KL reference.
@@ -177,6 +194,7 @@ LoopResult run_rl(const Config& config, const RunOptions& options) {
       for (auto& tree : trees) {
         auto node_credit = score_tree(tree, credit);
         add_tree_shape(totals, tree);
+        add_credit_spread(totals, tree, node_credit);
         bool no_signal = rl::zero_signal(tree);
         totals.zero_signal += no_signal ? 1 : 0;
         if (no_signal && tc.filter_zero_signal) {
@@ -238,6 +256,9 @@ LoopResult run_rl(const Config& config, const RunOptions& options) {
         {"tokens/packed", static_cast<double>(totals.packed_tokens)},
         {"tokens/per_group_forward", static_cast<double>(totals.per_group_tokens)},
         {"tokens/loss", static_cast<double>(totals.loss_tokens)},
+        {"credit/zero_share",
+         per(static_cast<double>(totals.zero_advantage_tokens), totals.credited_tokens)},
+        {"credit/abs_mean", per(totals.abs_advantage, totals.credited_tokens)},
         {"clip_fraction", totals.clip_fraction / trained},
         {"ratio/mean", totals.ratio / trained},
         {"kl", totals.kl / trained},

@@ -4,6 +4,14 @@
 
 namespace treerpo::train {
 
+rl::CreditOptions credit_options(const Config& config) {
+  rl::CreditOptions options;
+  options.rule = rl::credit_rule_for(config.rollout.algorithm, config.train.loss_agg);
+  options.std_normalize = config.train.std_normalize;
+  options.per_sequence_mean = config.train.loss_agg == "seq-mean-token-mean";
+  return options;
+}
+
 std::vector<rl::SpanCredit> score_tree(rollout::Tree& tree, const rl::CreditOptions& credit) {
   for (int32_t leaf : tree.leaf_ids()) {
     std::string answer;

@@ -43,6 +43,44 @@ TEST(Credit, InteriorRewardIsMeanOfDescendantLeaves) {
   EXPECT_NEAR(tree.nodes[0].reward, 2.0 / 6.0, kTol);
 }
 
+// A node whose mean over its children differs from its mean over its descendant leaves, with a
+// sibling, so the two rules give different advantages (DESIGN §4 rule 5: leaves):
+//   root -> A[1]{10}, B[2]{20}=0     A -> A1[3]{30}=1, A2[4]{40}     A2 -> three leaves = 0
+// A over leaves: 1/4 (over children it would be (1 + 0) / 2 = 1/2). {A 1/4, B 0}: mean 1/8, so
+// A(A) = +1/8 and A(B) = -1/8 (children's mean: +-1/4). {A1 1, A2 0}: +-1/2.
+TEST(Credit, InteriorRewardCountsLeavesNotChildren) {
+  rollout::Tree tree = testing::with_root({1});
+  const int32_t a = testing::grow(tree, 0, {10});
+  testing::leaf(tree, testing::grow(tree, 0, {20}), 0);
+  testing::leaf(tree, testing::grow(tree, a, {30}), 1);
+  const int32_t a2 = testing::grow(tree, a, {40});
+  for (int32_t t : {50, 51, 52}) testing::leaf(tree, testing::grow(tree, a2, {t}), 0);
+  assign_credit(tree, {CreditRule::TreeRpo, false});
+  EXPECT_NEAR(tree.nodes[a].reward, 0.25, kTol);
+  EXPECT_NEAR(tree.nodes[0].reward, 0.2, kTol); // 1 of 5 leaves
+  expect_node_advantages(tree, {0, 0.125, -0.125, 0.5, -0.5, 0, 0, 0});
+}
+
+TEST(Credit, PerSequenceMeanWeighsEachSampleByOneOverItsLength) {
+  // grpo_tree: S1 (2 tokens) +.5, S2 -> S2b (1 + 2 tokens) -.5, S3 (1) -.5, S4 (3) +.5.
+  rollout::Tree tree = grpo_tree();
+  CreditOptions options{CreditRule::Grpo, false};
+  options.per_sequence_mean = true;
+  const auto credit = assign_credit(tree, options);
+  EXPECT_NEAR(credit[1].positive[0], 0.5 / 2, kTol);
+  EXPECT_NEAR(credit[1].weight[1], 1.0 / 2, kTol);
+  EXPECT_NEAR(credit[2].negative[0], -0.5 / 3, kTol);
+  EXPECT_NEAR(credit[5].negative[1], -0.5 / 3, kTol);
+  EXPECT_NEAR(credit[3].negative[0], -0.5, kTol);
+  EXPECT_NEAR(credit[4].weight[2], 1.0 / 3, kTol);
+  // The counts and the per-sample means stay unweighted.
+  EXPECT_EQ(credit[2].negative_samples[0], 1);
+  EXPECT_NEAR(credit[2].mean[0], -0.5, kTol);
+  // Node-credit rules have no sequences to average.
+  rollout::Tree nodes = three_level_tree();
+  EXPECT_THROW(assign_credit(nodes, {CreditRule::TreeRpo, false, true}), Error);
+}
+
 TEST(Credit, TreeRpoIsSiblingRelativeAndSingleChildGetsZero) {
   rollout::Tree tree = three_level_tree();
   const auto per_token = assign_credit(tree, {CreditRule::TreeRpo, false});

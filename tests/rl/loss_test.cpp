@@ -65,10 +65,50 @@ TEST(PolicyLoss, TokenMeanAveragesOverAllLossTokens) {
   EXPECT_NEAR(result.loss.item<double>(), (-0.35 - 0.25 + 0.25) / 11, 1e-6);
 }
 
-TEST(PolicyLoss, DrGrpoSumsTokensOverTheConstant) {
-  HandCase c = hand_case();
+// grpo_tree with GRPO advantages (no std: S1 and S4 +.5, S2 -> S2b, S3 -.5), r = 1 except S4's
+// first token (pack index 6) at r = 1.5, clipped to 1.2: per token -A, there -.6.
+// Pack order: prompt 0-1, S1 2-3, S2 4, S3 5, S4 6-8, S2b 9-10.
+struct GrpoCase {
+  PackedBatch packed;
+  at::Tensor logprobs;
+};
+
+GrpoCase grpo_case(bool per_sequence_mean) {
+  rollout::Tree tree = testing::grpo_tree();
+  for (auto& node : tree.nodes) node.logprobs.assign(node.token_ids.size(), 0.0f);
+  CreditOptions credit{CreditRule::Grpo, false};
+  credit.per_sequence_mean = per_sequence_mean;
+  GrpoCase c{pack_tree(tree, assign_credit(tree, credit), CreditRule::Grpo), {}};
+  std::vector<float> logs(11, 0.0f);
+  logs[6] = static_cast<float>(std::log(1.5));
+  c.logprobs = at::tensor(at::ArrayRef<float>(logs)).set_requires_grad(true);
+  return c;
+}
+
+TEST(PolicyLoss, DrGrpoSumsEachSequenceOverTheConstantThenAveragesSequences) {
+  // Token sum: S1 -1, S2 +1.5, S3 +.5, S4 -1.6 = -.6; over 4 sequences of constant 10.
+  GrpoCase c = grpo_case(false);
   const LossResult result = policy_loss(c.logprobs, c.packed, options("dr-grpo"));
-  EXPECT_NEAR(result.loss.item<double>(), (-0.35 - 0.25 + 0.25) / 10, 1e-6);
+  EXPECT_EQ(c.packed.sequences, 4);
+  EXPECT_NEAR(result.loss.item<double>(), -0.6 / (10 * 4), 1e-7);
+}
+
+TEST(PolicyLoss, SeqMeanTokenMeanAveragesEachSequenceThenTheSequences) {
+  // Sequence means: S1 -.5, S2 +.5, S3 +.5, S4 (-.6 - .5 - .5) / 3; mean over the 4.
+  GrpoCase c = grpo_case(true);
+  const LossResult result = policy_loss(c.logprobs, c.packed, options("seq-mean-token-mean"));
+  const double expected = (-0.5 + 0.5 + 0.5 - 1.6 / 3) / 4;
+  EXPECT_NEAR(result.loss.item<double>(), expected, 1e-7);
+  // Not the token mean over the 9 tokens.
+  EXPECT_GT(std::abs(expected - (-0.6 / 9)), 0.05);
+  result.loss.backward();
+  const at::Tensor grad = c.logprobs.grad();
+  // d/d log r of -r A / (length * sequences): S1 -(.5) / (2 * 4), S2b +.5 / (3 * 4), and 0 at
+  // S4's clipped token.
+  EXPECT_NEAR(grad[2].item<double>(), -0.5 / 8, 1e-7);
+  EXPECT_NEAR(grad[9].item<double>(), 0.5 / 12, 1e-7);
+  EXPECT_NEAR(grad[6].item<double>(), 0.0, 1e-9);
+  EXPECT_NEAR(grad[7].item<double>(), -0.5 / 12, 1e-7);
 }
 
 TEST(PolicyLoss, GradientIsMinusRatioTimesAdvantageUnlessClippedScaledByGroupSize) {
@@ -170,8 +210,9 @@ TEST(PolicyLoss, SharedTokensCountOncePerSampleThroughThem) {
     EXPECT_NEAR(result.clip_fraction, 3.0 / 9, 1e-6); // the three positive samples at X
     EXPECT_NEAR(result.mean_ratio, (4 * 1.5 + 5) / 9, 1e-6);
   }
-  EXPECT_NEAR(policy_loss(logprobs, packed, options("dr-grpo")).loss.item<double>(), -0.705 / 10,
-              1e-6);
+  // Dr-GRPO: the token sum over the constant (10), averaged over the 5 sequences.
+  EXPECT_NEAR(policy_loss(logprobs, packed, options("dr-grpo")).loss.item<double>(),
+              -0.705 / (10 * 5), 1e-6);
   // k3 at T (ref - new = log 2) counts for each of T's three samples.
   at::Tensor ref = logprobs.clone();
   ref[3] += std::log(2.0);
@@ -181,6 +222,28 @@ TEST(PolicyLoss, SharedTokensCountOncePerSampleThroughThem) {
   const LossResult with_kl = policy_loss(logprobs, packed, o, &ref);
   EXPECT_NEAR(with_kl.loss.item<double>(), (-0.705 + 0.1 * 3 * k3) / 9, 1e-6);
   EXPECT_NEAR(with_kl.kl, 3 * k3 / 9, 1e-6);
+}
+
+// The same trie per sequence: [5 3] three times, (-.66 - .65) / 2 each; [5 4] (.675 + 1.35) / 2;
+// [6] 1.2; mean over the 5 sequences. k3 at T weighs 1/2 for each of its three samples.
+TEST(PolicyLoss, SeqMeanTokenMeanCountsEverySequenceThroughASharedToken) {
+  rollout::Tree tree = testing::repeated_trie_tree();
+  for (auto& node : tree.nodes) node.logprobs.assign(node.token_ids.size(), 0.0f);
+  CreditOptions credit{CreditRule::Tempo, false};
+  credit.per_sequence_mean = true;
+  const PackedBatch packed = pack_tree(tree, assign_credit(tree, credit), CreditRule::Tempo);
+  const at::Tensor logprobs =
+      at::tensor(at::ArrayRef<float>({0.0f, static_cast<float>(std::log(1.5)), 0.0f, 0.0f, 0.0f}));
+  const double expected = (3 * (-0.66 - 0.65) / 2 + (0.675 + 1.35) / 2 + 1.2) / 5;
+  EXPECT_NEAR(policy_loss(logprobs, packed, options("seq-mean-token-mean")).loss.item<double>(),
+              expected, 1e-6);
+  at::Tensor ref = logprobs.clone();
+  ref[3] += std::log(2.0);
+  LossOptions o = options("seq-mean-token-mean");
+  o.kl_coef = 0.1;
+  const double k3 = 1.0 - std::log(2.0);
+  EXPECT_NEAR(policy_loss(logprobs, packed, o, &ref).loss.item<double>(),
+              expected + 0.1 * 1.5 * k3 / 5, 1e-6);
 }
 
 } // namespace

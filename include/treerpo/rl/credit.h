@@ -23,6 +23,10 @@ struct CreditOptions {
   // group with std 0 is divided by 1e-4 added to it, like TRL's (std + 1e-4)). Ignored by the other
   // rules.
   bool std_normalize = false;
+  // grpo / tempo / treepo with train.loss_agg seq-mean-token-mean: each sample's terms weigh 1 /
+  // (its generated tokens), so that summing them gives each sequence's token mean. treerpo /
+  // fixed credit nodes, not samples, and reject it.
+  bool per_sequence_mean = false;
 };
 
 // One node's credit. Every token of the span lies on the same `samples` samples (trajectories:
@@ -36,6 +40,9 @@ struct SpanCredit {
   std::vector<float> positive, negative; // per token: sum of the positive / negative advantages
   std::vector<int32_t> positive_samples; // per token: samples with a positive advantage
   std::vector<int32_t> negative_samples; // per token: samples with a negative advantage
+  // per token: the samples' weights summed (= samples, or sum of 1 / length with
+  // per_sequence_mean); positive and negative above are weighted the same way.
+  std::vector<float> weight;
 };
 
 // Leaves already carry reward (1/0). Fills every interior node's reward (mean of descendant
@@ -51,6 +58,7 @@ struct SpanCredit {
 //   treepo: per trajectory A_i = mean over depths j of (R_i - mean of the depth-j subgroup holding
 //     i), the root always and deeper ancestors holding >= 2 leaves.
 // node.advantage holds the mean over the samples through the node, without TEMPO's TD term.
+// Throws runtime_failure for per_sequence_mean with a node-credit rule (treerpo, fixed).
 // Throws runtime_failure on a malformed tree (no root, a parent that does not precede its child, a
 // leaf with children or with samples < 1, a non-finite leaf reward).
 std::vector<SpanCredit> assign_credit(rollout::Tree& tree, const CreditOptions& options);

@@ -11,11 +11,12 @@
 namespace treerpo::rl {
 
 struct LossOptions {
-  std::string agg = "group-token-mean"; // group-token-mean | token-mean | dr-grpo
-  double clip_low = 0.2;                // epsilon_low
-  double clip_high = 0.2;               // epsilon_high
-  double dr_grpo_constant = 2600;       // dr-grpo: token sum / this constant
-  double kl_coef = 0.0;                 // beta; > 0 needs ref_logprobs
+  // group-token-mean | token-mean | seq-mean-token-mean | dr-grpo
+  std::string agg = "group-token-mean";
+  double clip_low = 0.2;          // epsilon_low
+  double clip_high = 0.2;         // epsilon_high
+  double dr_grpo_constant = 2600; // dr-grpo: token sum / this constant
+  double kl_coef = 0.0;           // beta; > 0 needs ref_logprobs
 };
 
 // Token counts and means below count a token once per sample through it (PackedBatch::samples):
@@ -38,7 +39,13 @@ struct LossResult {
 //   group-token-mean: sum over groups of the token mean within the group (the public TreeRPO
 //                     reference);
 //   token-mean:       mean over all loss tokens (DAPO);
-//   dr-grpo:          sum over loss tokens / dr_grpo_constant.
+//   seq-mean-token-mean: each sequence's token mean, then the mean over the tree's sequences
+//                     (DeepSeekMath GRPO; needs a pack whose credit was assigned with
+//                     per_sequence_mean, so its advantage sums carry 1 / length);
+//   dr-grpo:          each sequence's token sum / dr_grpo_constant, then the mean over the tree's
+//                     sequences (Dr-GRPO, Liu et al. 2025, eq. 3: 1/G sum_i sum_t, the length
+//                     normaliser replaced by the constant).
+// The KL term weighs each token by PackedBatch::weight (its samples, or sum of 1 / length).
 // A pack with no loss tokens gives a zero loss still connected to `logprobs`. Throws bad_input on
 // an unknown aggregation or kl_coef > 0 without reference log-probs, runtime_failure on sizes that
 // do not match the pack.

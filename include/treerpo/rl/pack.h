@@ -21,11 +21,14 @@ struct PackedBatch {
   std::vector<float> samples;
   std::vector<float> advantage_positive, advantage_negative;
   std::vector<float> positive_samples, negative_samples;
+  // The samples' weights summed (SpanCredit::weight): the KL term's weight per token.
+  std::vector<float> weight;
   // Loss group, numbered densely 0..groups-1 in order of first appearance (loss_groups decides
   // membership); -1 = not in the loss (prompt tokens, single children of treerpo trees).
   std::vector<int32_t> group;
   int32_t prompt_tokens = 0;
-  int32_t groups = 0; // number of distinct group ids >= 0
+  int32_t groups = 0;    // number of distinct group ids >= 0
+  int32_t sequences = 0; // samples of the tree (leaves, each Node::samples times)
 
   int64_t size() const { return static_cast<int64_t>(tree.tokens.size()); }
   // Tokens with group >= 0, each counted once per sample through it (a token shared by k samples

@@ -3,10 +3,15 @@
 // answer (reward 1/0), then the credit rule fills interior rewards and every node's advantage.
 #include <vector>
 
+#include "treerpo/config/config.h"
 #include "treerpo/rl/credit.h"
 #include "treerpo/rollout/tree.h"
 
 namespace treerpo::train {
+
+// The credit rule and its options for a run: rollout.algorithm, train.loss_agg,
+// train.std_normalize.
+rl::CreditOptions credit_options(const Config& config);
 
 // Returns each node's credit, as rl::assign_credit.
 std::vector<rl::SpanCredit> score_tree(rollout::Tree& tree, const rl::CreditOptions& credit);
