@@ -50,11 +50,6 @@ void log_step(const RolloutStats& s) {
                s.tokens_forwarded, s.unique_tree_tokens, s.tokens_per_s());
 }
 
-// Leaf rewards from the checker, then the algorithm's credit rule (the training loop's scoring).
-void score(Tree& tree, const Config& config) {
-  train::score_tree(tree, train::credit_options(config));
-}
-
 void run_rollout(const std::string& config_path, const std::vector<std::string>& sets,
                  const std::string& out_path, int64_t prompt_count, const std::string& html_path) {
   const Config config = load_config(config_path, sets);
@@ -82,10 +77,9 @@ void run_rollout(const std::string& config_path, const std::vector<std::string>&
   auto trees = grow_trees(branches, tokenizer_streams(*tok), setup, prompts, log_step, &stats);
   std::ofstream out(out_path);
   if (!out) throw bad_input("cannot write " + out_path, "--out", "check the folder exists");
-  for (Tree& t : trees) {
-    score(t, config);
-    out << tree_to_json(t).dump() << "\n";
-  }
+  // Leaf rewards from the checker, then the run's credit (the training loop's scoring).
+  train::score_trees(trees, config);
+  for (const Tree& t : trees) out << tree_to_json(t).dump() << "\n";
   if (!html_path.empty() && !trees.empty()) std::ofstream(html_path) << tree_to_html(trees.front());
   spdlog::info("{} trees, {} nodes, {} leaves, {} tokens in {:.1f}s ({:.0f} tok/s) -> {}",
                stats.trees, stats.nodes, stats.leaves, stats.tokens_generated, stats.seconds,

@@ -64,6 +64,7 @@ template <class ConfigT, class Visit> void for_each_field(ConfigT& c, Visit&& vi
   visit("train.autocast", c.train.autocast);
   visit("train.kl_coef", c.train.kl_coef);
   visit("train.std_normalize", c.train.std_normalize);
+  visit("train.whiten_advantages", c.train.whiten_advantages);
   visit("train.filter_zero_signal", c.train.filter_zero_signal);
   visit("train.max_bad_steps", c.train.max_bad_steps);
 

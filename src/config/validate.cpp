@@ -76,6 +76,7 @@ const std::vector<Scope>& scopes() {
       {"rollout.max_width", "rollout.algorithm", {"treepo"}},
       {"train.preset", "rollout.algorithm", {"grpo", "tempo"}},
       {"train.std_normalize", "rollout.algorithm", {"grpo", "tempo"}},
+      {"train.whiten_advantages", "rollout.algorithm", {"treepo"}},
       {"train.dr_grpo_constant", "train.loss_agg", {"dr-grpo"}},
   };
   return table;

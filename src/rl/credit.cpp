@@ -157,19 +157,25 @@ int64_t path_tokens(const Tree& tree, int32_t leaf) {
 }
 
 // grpo / tempo / treepo: every sample (leaf, Node::samples times) adds its advantage at each token
-// of its path; `advantage(leaf, node, token)` is the rule's per-sample value. With
-// `per_sequence_mean` each sample's terms weigh 1 / its length.
+// of its path; `advantage(leaf, node, token)` is the rule's per-sample value, mapped by the
+// options' (A - shift) * scale (as is every node.advantage). With per_sequence_mean each sample's
+// terms weigh 1 / its length.
 template <typename PerSample>
-std::vector<SpanCredit> path_credit(const Tree& tree, bool per_sequence_mean, PerSample advantage) {
+std::vector<SpanCredit> path_credit(Tree& tree, const CreditOptions& options, PerSample advantage) {
+  for (Node& node : tree.nodes)
+    if (node.parent >= 0) node.advantage = (node.advantage - options.shift) * options.scale;
   CreditSums sums(tree);
   for (const Node& leaf : tree.nodes) {
     if (!leaf.leaf) continue;
     const int64_t length = path_tokens(tree, leaf.id);
-    const double scale = per_sequence_mean && length > 0 ? 1.0 / static_cast<double>(length) : 1.0;
+    const double weight =
+        options.per_sequence_mean && length > 0 ? 1.0 / static_cast<double>(length) : 1.0;
     for (int32_t a = leaf.id; a > 0; a = tree.nodes[a].parent) {
       sums.pass(a, leaf.samples);
-      for (size_t t = 0; t < tree.nodes[a].token_ids.size(); ++t)
-        sums.add(a, t, advantage(leaf, a, t), leaf.samples, scale);
+      for (size_t t = 0; t < tree.nodes[a].token_ids.size(); ++t) {
+        const double mapped = (advantage(leaf, a, t) - options.shift) * options.scale;
+        sums.add(a, t, mapped, leaf.samples, weight);
+      }
     }
   }
   return sums.finish();
@@ -181,11 +187,11 @@ std::vector<SpanCredit> path_credit(const Tree& tree, bool per_sequence_mean, Pe
 // s_{t+1} are the same, so the TD term is 0 there. node.advantage = V(n) - mu (/ std), the mean of
 // R_i - mu over the samples through n.
 std::vector<SpanCredit> sample_credit(Tree& tree, bool temporal_difference, bool std_normalize,
-                                      bool per_sequence_mean) {
+                                      const CreditOptions& options) {
   const double mu = tree.nodes.front().reward;
   const double scale = std_normalize ? 1.0 / (leaf_reward_std(tree) + kStdFloor) : 1.0;
   for (Node& node : tree.nodes) node.advantage = node.parent < 0 ? 0.0 : (node.reward - mu) * scale;
-  return path_credit(tree, per_sequence_mean, [&](const Node& leaf, int32_t node, size_t token) {
+  return path_credit(tree, options, [&](const Node& leaf, int32_t node, size_t token) {
     double td = 0.0;
     const Node& n = tree.nodes[node];
     if (temporal_difference && token == 0 && is_branch(tree, n.parent))
@@ -198,7 +204,7 @@ std::vector<SpanCredit> sample_credit(Tree& tree, bool temporal_difference, bool
 // its depth-j ancestor), the root always counted and deeper ancestors when they hold >= 2 samples.
 // node.advantage = mean of A_i over the samples through the node.
 std::vector<SpanCredit> trajectory_credit(Tree& tree, const std::vector<int64_t>& samples_under,
-                                          bool per_sequence_mean) {
+                                          const CreditOptions& options) {
   std::vector<double> per_leaf(tree.nodes.size(), 0.0), sum(tree.nodes.size(), 0.0);
   for (const Node& leaf : tree.nodes) {
     if (!leaf.leaf) continue;
@@ -218,7 +224,7 @@ std::vector<SpanCredit> trajectory_credit(Tree& tree, const std::vector<int64_t>
                          ? 0.0
                          : sum[node.id] / static_cast<double>(samples_under[node.id]);
   }
-  return path_credit(tree, per_sequence_mean,
+  return path_credit(tree, options,
                      [&](const Node& leaf, int32_t, size_t) { return per_leaf[leaf.id]; });
 }
 
@@ -255,25 +261,51 @@ const char* credit_rule_name(CreditRule rule) {
 std::vector<SpanCredit> assign_credit(rollout::Tree& tree, const CreditOptions& options) {
   check_shape(tree);
   const std::vector<int64_t> samples_under = propagate_leaf_means(tree);
-  const bool per_seq = options.per_sequence_mean;
+  const bool mapped = options.shift != 0.0 || options.scale != 1.0;
   switch (options.rule) {
   case CreditRule::TreeRpo:
   case CreditRule::Fixed:
-    if (per_seq)
-      throw runtime_failure("a per-sequence mean needs sample credit, not node credit",
+    if (options.per_sequence_mean || mapped)
+      throw runtime_failure("a per-sequence mean or a whitening needs sample credit, not node "
+                            "credit",
                             "assign_credit", "use it with grpo, tempo or treepo");
     return sibling_credit(tree);
   case CreditRule::Grpo:
-    return sample_credit(tree, false, options.std_normalize, per_seq);
+    return sample_credit(tree, false, options.std_normalize, options);
   // Dr-GRPO drops the std by definition.
   case CreditRule::DrGrpo:
-    return sample_credit(tree, false, false, per_seq);
+    return sample_credit(tree, false, false, options);
   case CreditRule::Tempo:
-    return sample_credit(tree, true, options.std_normalize, per_seq);
+    return sample_credit(tree, true, options.std_normalize, options);
   case CreditRule::TreePo:
-    return trajectory_credit(tree, samples_under, per_seq);
+    return trajectory_credit(tree, samples_under, options);
   }
   throw runtime_failure("unhandled credit rule", "assign_credit");
+}
+
+Whitening whitening(const std::vector<rollout::Tree>& trees) {
+  // Every (generated token, sample) pair of a sample carries its leaf's advantage.
+  double pairs = 0.0, sum = 0.0;
+  for (const Tree& tree : trees)
+    for (const Node& leaf : tree.nodes)
+      if (leaf.leaf) {
+        const double n = static_cast<double>(leaf.samples * path_tokens(tree, leaf.id));
+        pairs += n;
+        sum += n * leaf.advantage;
+      }
+  Whitening w;
+  if (pairs < 2.0) return w;
+  w.shift = sum / pairs;
+  double squares = 0.0;
+  for (const Tree& tree : trees)
+    for (const Node& leaf : tree.nodes)
+      if (leaf.leaf) {
+        const double n = static_cast<double>(leaf.samples * path_tokens(tree, leaf.id));
+        squares += n * (leaf.advantage - w.shift) * (leaf.advantage - w.shift);
+      }
+  // verl's masked_var(unbiased=True), then rsqrt(var + 1e-8).
+  w.scale = 1.0 / std::sqrt(squares / (pairs - 1.0) + 1e-8);
+  return w;
 }
 
 bool zero_signal(const rollout::Tree& tree) {

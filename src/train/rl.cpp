@@ -191,8 +191,10 @@ LoopResult run_rl(const Config& config, const RunOptions& options) {
       // Score and pack every tree first: token-mean needs the micro-batch's loss-token count.
       std::vector<rl::PackedBatch> packs;
       int64_t micro_tokens = 0;
-      for (auto& tree : trees) {
-        auto node_credit = score_tree(tree, credit);
+      const auto credits = score_trees(trees, config);
+      for (size_t i = 0; i < trees.size(); ++i) {
+        const rollout::Tree& tree = trees[i];
+        const auto& node_credit = credits[i];
         add_tree_shape(totals, tree);
         add_credit_spread(totals, tree, node_credit);
         bool no_signal = rl::zero_signal(tree);

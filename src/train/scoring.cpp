@@ -12,6 +12,19 @@ rl::CreditOptions credit_options(const Config& config) {
   return options;
 }
 
+std::vector<std::vector<rl::SpanCredit>> score_trees(std::vector<rollout::Tree>& trees,
+                                                     const Config& config) {
+  rl::CreditOptions options = credit_options(config);
+  std::vector<std::vector<rl::SpanCredit>> credit;
+  for (rollout::Tree& tree : trees) credit.push_back(score_tree(tree, options));
+  if (config.rollout.algorithm != "treepo" || !config.train.whiten_advantages) return credit;
+  const rl::Whitening w = rl::whitening(trees);
+  options.shift = w.shift;
+  options.scale = w.scale;
+  for (size_t i = 0; i < trees.size(); ++i) credit[i] = rl::assign_credit(trees[i], options);
+  return credit;
+}
+
 std::vector<rl::SpanCredit> score_tree(rollout::Tree& tree, const rl::CreditOptions& credit) {
   for (int32_t leaf : tree.leaf_ids()) {
     std::string answer;

@@ -58,6 +58,7 @@ TEST(Config, DefaultsAreTheSeedRecipe) {
   EXPECT_DOUBLE_EQ(c.train.lr, 1e-6);
   EXPECT_EQ(c.train.prompts_per_step, 1);
   EXPECT_EQ(c.train.loss_agg, "group-token-mean");
+  EXPECT_TRUE(c.train.whiten_advantages); // read by treepo only
   EXPECT_DOUBLE_EQ(c.train.kl_coef, 0.0);
   EXPECT_EQ(c.model.dtype, "bfloat16");
   EXPECT_EQ(c.data.question_field, "question");

@@ -112,6 +112,8 @@ const std::vector<Case> kRejected = {
      "train.dr_grpo_constant: must be greater than 0"},
     // GRPO-family presets and the per-sequence aggregations
     {{"train.preset=grpo"}, "train.preset: is not used when rollout.algorithm is 'treerpo'"},
+    {{"rollout.algorithm=grpo", "train.whiten_advantages=false"},
+     "train.whiten_advantages: is not used when rollout.algorithm is 'grpo' (only with treepo)"},
     {{"rollout.algorithm=grpo", "train.preset=ppo"}, "train.preset: 'ppo' is not one of"},
     {{"rollout.algorithm=grpo", "train.preset=grpo", "train.loss_agg=token-mean"},
      "train.loss_agg: 'token-mean' contradicts train.preset: grpo ('seq-mean-token-mean'"},
@@ -180,7 +182,9 @@ TEST(Accepted, EachShapeTakesItsOwnKeys) {
   EXPECT_EQ(
       error_of({"rollout.algorithm=grpo", "train.loss_agg=dr-grpo", "train.dr_grpo_constant=1024"}),
       "");
-  EXPECT_EQ(error_of({"rollout.algorithm=treepo", "train.loss_agg=seq-mean-token-mean"}), "");
+  EXPECT_EQ(error_of({"rollout.algorithm=treepo", "train.loss_agg=seq-mean-token-mean",
+                      "train.whiten_advantages=false"}),
+            "");
   EXPECT_EQ(error_of({"rollout.coverage=reference", "rollout.coverage_min_chars=40",
                       "rollout.entropy_source=processed"}),
             "");

@@ -81,6 +81,36 @@ TEST(Credit, PerSequenceMeanWeighsEachSampleByOneOverItsLength) {
   EXPECT_THROW(assign_credit(nodes, {CreditRule::TreeRpo, false, true}), Error);
 }
 
+// TreePO on grpo_tree: every depth-1 node holds one sample, so A = R - 1/2 = +-.5 per sample.
+// (token, sample) pairs: +.5 on S1 (2) and S4 (3), -.5 on S2+S2b (3) and S3 (1): n = 9,
+// mean = (5 * .5 - 4 * .5) / 9 = 1/18, unbiased variance = (5 (.5 - 1/18)^2 + 4 (.5 + 1/18)^2) / 8
+// = (20/9) / 8 = 5/18, so scale = 1 / sqrt(5/18 + 1e-8) and S1 becomes (.5 - 1/18) * scale =
+// 0.843274.
+TEST(Credit, WhiteningIsOverEveryTokenOfEverySampleOfTheBatch) {
+  std::vector<rollout::Tree> trees = {grpo_tree()};
+  assign_credit(trees[0], {CreditRule::TreePo, false});
+  const Whitening w = whitening(trees);
+  EXPECT_NEAR(w.shift, 1.0 / 18, kTol);
+  EXPECT_NEAR(w.scale, 1.0 / std::sqrt(5.0 / 18 + 1e-8), kTol);
+  CreditOptions options{CreditRule::TreePo, false};
+  options.shift = w.shift;
+  options.scale = w.scale;
+  const auto credit = assign_credit(trees[0], options);
+  EXPECT_NEAR(trees[0].nodes[1].advantage, 0.843274, 1e-6);
+  EXPECT_NEAR(credit[1].positive[0], 0.843274, 1e-6);
+  EXPECT_NEAR(credit[3].negative[0], (-0.5 - 1.0 / 18) * w.scale, 1e-6);
+  // Two copies of the batch: the same mean, the variance's n - 1 moves from 8 to 17.
+  trees.push_back(trees[0]);
+  assign_credit(trees[0], {CreditRule::TreePo, false});
+  assign_credit(trees[1], {CreditRule::TreePo, false});
+  // sum of n (A - mean)^2 = 5 (4/9)^2 + 4 (5/9)^2 = 20/9 per copy.
+  EXPECT_NEAR(whitening(trees).scale, 1.0 / std::sqrt(2 * 20.0 / 9 / 17 + 1e-8), kTol);
+  // Node credit has no samples to whiten.
+  rollout::Tree nodes = three_level_tree();
+  options.rule = CreditRule::TreeRpo;
+  EXPECT_THROW(assign_credit(nodes, options), Error);
+}
+
 TEST(Credit, TreeRpoIsSiblingRelativeAndSingleChildGetsZero) {
   rollout::Tree tree = three_level_tree();
   const auto per_token = assign_credit(tree, {CreditRule::TreeRpo, false});

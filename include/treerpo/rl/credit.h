@@ -27,6 +27,10 @@ struct CreditOptions {
   // (its generated tokens), so that summing them gives each sequence's token mean. treerpo /
   // fixed credit nodes, not samples, and reject it.
   bool per_sequence_mean = false;
+  // grpo / treepo: every per-sample advantage becomes (A - shift) * scale, the batch whitening of
+  // train.whiten_advantages (see whitening()). Identity by default.
+  double shift = 0.0;
+  double scale = 1.0;
 };
 
 // One node's credit. Every token of the span lies on the same `samples` samples (trajectories:
@@ -62,6 +66,16 @@ struct SpanCredit {
 // Throws runtime_failure on a malformed tree (no root, a parent that does not precede its child, a
 // leaf with children or with samples < 1, a non-finite leaf reward).
 std::vector<SpanCredit> assign_credit(rollout::Tree& tree, const CreditOptions& options);
+
+// verl's masked_whiten of per-sample advantages over a batch: the mean of A over every (generated
+// token, sample) pair of `trees` and 1 / sqrt(their unbiased variance + 1e-8). The trees must hold
+// the credit of a rule whose per-sample advantage is constant along the sample (grpo, dr-grpo,
+// treepo: it is then each leaf's node.advantage), assigned with the identity map.
+struct Whitening {
+  double shift = 0.0;
+  double scale = 1.0;
+};
+Whitening whitening(const std::vector<rollout::Tree>& trees);
 
 // All leaves agree (all correct or all wrong, or fewer than two leaves): every rule gives zero
 // advantage.
