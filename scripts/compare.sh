@@ -2,7 +2,7 @@
 # Algorithms side by side on the demo task at an equal budget of sampled tokens (issue 19):
 #   scripts/compare.sh [RUN_DIR] [--seeds "7 8 9"] [--methods "treerpo grpo ..."] [--sft DIR]
 #   (methods: treerpo grpo dr-grpo dapo tempo treepo treepo-no-whiten treerpo-coverage-off
-#   treerpo-token-mean)
+#   treerpo-coverage-17 treerpo-token-mean)
 # From one SFT model (RUN_DIR/sft, trained as scripts/demo.sh trains it, or --sft), each seed runs
 # TreeRPO (configs/demo.yaml, 100 steps) first; every other method then trains from the same SFT
 # model with that seed until it has sampled as many tokens as that TreeRPO run. Each result is
@@ -37,6 +37,8 @@ method_args() {
   case $1 in
     treerpo) echo "configs/demo.yaml" ;;
     treerpo-coverage-off) echo "configs/demo.yaml --set rollout.coverage=off" ;;
+    # about the leaves the former 40-character threshold covered (2.46 characters a token)
+    treerpo-coverage-17) echo "configs/demo.yaml --set rollout.coverage_min_tokens=17" ;;
     treerpo-token-mean) echo "configs/demo.yaml --set train.loss_agg=token-mean" ;;
     grpo) echo "configs/demo-grpo.yaml --set train.preset=grpo" ;;
     dr-grpo) echo "configs/demo-grpo.yaml --set train.preset=dr-grpo --set train.dr_grpo_constant=64" ;;

@@ -29,7 +29,9 @@ def run_row(directory):
         "rollout_seconds": round(sum(s["time/rollout"] for s in steps), 1),
     }
     for key in DIAGNOSTICS:
-        row[key] = round(statistics.fmean(s[key] for s in steps), 4)
+        # Runs of a binary older than a metric (the before-issue-19 rows) lack it.
+        values = [s[key] for s in steps if key in s]
+        row[key] = round(statistics.fmean(values), 4) if values else None
     generated = sum(s["tokens/generated"] for s in steps)
     leaves = sum(s["tree/leaves"] for s in steps) * json_prompts(directory)
     row["sampled_tokens_per_leaf"] = round(generated / leaves, 2)
@@ -44,19 +46,26 @@ def json_prompts(directory):
     raise SystemExit(f"{directory}/config.yaml: no train.prompts_per_step")
 
 
-def summary(rows):
+def summary(rows, time_row):
     accuracy = [r["accuracy"] for r in rows]
     out = {"accuracy_mean": round(statistics.fmean(accuracy), 2),
            "accuracy_sd": round(statistics.stdev(accuracy), 2) if len(rows) > 1 else 0.0}
-    for key in ["steps", "sampled_tokens", "train_seconds", "sampled_tokens_per_leaf"] + DIAGNOSTICS:
-        out[key] = round(statistics.fmean(r[key] for r in rows), 3)
+    for key in ["steps", "sampled_tokens", "sampled_tokens_per_leaf"] + DIAGNOSTICS:
+        values = [r[key] for r in rows if r[key] is not None]
+        out[key] = round(statistics.fmean(values), 3) if values else None
+    # Wall time from one seed's run (the others may have shared the machine).
+    out["train_seconds"] = time_row["train_seconds"]
     return out
 
 
-def markdown(table, sft):
+def percent(value):
+    return "—" if value is None else f"{100 * value:.0f}%"
+
+
+def markdown(table, sft, time_seed):
     lines = ["| method | held-out greedy accuracy per seed [95% Wilson] | mean (sd) | steps | "
-             "sampled tokens | train s | sampled tokens / leaf | leaves / tree | zero-signal trees / step | "
-             "tokens without advantage | clip fraction |",
+             f"sampled tokens | train s (seed {time_seed}) | sampled tokens / leaf | leaves / tree | "
+             "zero-signal trees / step | tokens without advantage | clip fraction |",
              "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
              f"| SFT (start) | {sft['accuracy']:.1f}% [{sft['ci95'][0]:.1f}, {sft['ci95'][1]:.1f}] "
              "| | | | | | | | | |"]
@@ -68,7 +77,7 @@ def markdown(table, sft):
             f"| {method} | {seeds} | {m['accuracy_mean']:.1f}% ({m['accuracy_sd']:.1f}) | "
             f"{m['steps']:.0f} | {m['sampled_tokens']:,.0f} | {m['train_seconds']:.0f} | "
             f"{m['sampled_tokens_per_leaf']:.1f} | {m['tree/leaves']:.1f} | "
-            f"{m['tree/zero_signal']:.2f} | {100 * m['credit/zero_share']:.0f}% | "
+            f"{m['tree/zero_signal']:.2f} | {percent(m['credit/zero_share'])} | "
             f"{m['clip_fraction']:.3f} |")
     return "\n".join(lines) + "\n"
 
@@ -78,16 +87,20 @@ def main():
     parser.add_argument("run_dir", type=Path)
     parser.add_argument("--methods", required=True)
     parser.add_argument("--seeds", required=True)
+    parser.add_argument("--time-seed", help="the seed whose wall time the table shows (default: last)")
     args = parser.parse_args()
+    seeds = args.seeds.split()
+    time_seed = args.time_seed or seeds[-1]
     methods = list(dict.fromkeys(args.methods.split()))
     table = {}
     for method in methods:
-        rows = {seed: run_row(args.run_dir / method / f"seed-{seed}") for seed in args.seeds.split()}
-        table[method] = {"seeds": rows, "summary": summary(list(rows.values()))}
+        rows = {seed: run_row(args.run_dir / method / f"seed-{seed}") for seed in seeds}
+        table[method] = {"seeds": rows, "summary": summary(list(rows.values()), rows[time_seed])}
     sft = json.loads((args.run_dir / "sft-eval" / "eval.json").read_text())["greedy"]
-    result = {"sft": {"accuracy": sft["accuracy"], "ci95": sft["ci95"]}, "methods": table}
+    result = {"sft": {"accuracy": sft["accuracy"], "ci95": sft["ci95"]}, "time_seed": time_seed,
+              "methods": table}
     (args.run_dir / "compare.json").write_text(json.dumps(result, indent=1) + "\n")
-    text = markdown(table, sft)
+    text = markdown(table, sft, time_seed)
     (args.run_dir / "compare.md").write_text(text)
     print(text)
 
