@@ -141,6 +141,8 @@ void run_bench(const BenchOptions& o) {
   setup.config.algorithm = o.algorithm;
   setup.config.samples = o.samples;
   setup.config.min_segment_tokens = o.min_segment_tokens;
+  // The default a config file gets (config/derived.cpp): the seed's coverage length X > L_min.
+  setup.config.coverage_min_tokens = o.min_segment_tokens + 1;
   setup.config.max_answer_tokens = o.max_answer_tokens;
   setup.config.max_node_tokens = o.max_answer_tokens;
   setup.eos_ids = tok->eos_ids();

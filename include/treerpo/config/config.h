@@ -90,7 +90,7 @@ struct TrainConfig {
   bool autocast = false;      // bf16 autocast of the training forward over float32 (master) weights
   double kl_coef = 0.0;       // beta; > 0 adds a k3 KL to a frozen reference model
   bool std_normalize = false; // grpo / tempo: divide advantages by the group std
-  // treepo: whiten the advantages over the step's trees (every token of every sample), as
+  // treepo: whiten the advantages over each rollout batch's trees (every token of every sample), as
   // TreePO's code does with verl's masked_whiten.
   bool whiten_advantages = true;
   bool filter_zero_signal = false; // DAPO-style: skip trees whose leaves all agree

@@ -3,8 +3,6 @@
 // answer (reward 1/0), then the credit rule fills interior rewards and every node's advantage.
 #include <vector>
 
-#include "treerpo/rollout/tree.h"
-
 #include "treerpo/config/config.h"
 #include "treerpo/rl/credit.h"
 #include "treerpo/rollout/tree.h"
