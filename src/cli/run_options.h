@@ -38,7 +38,9 @@ inline void finish_run(const train::LoopResult& result) {
     spdlog::warn("interrupted at step {}; re-run the same command to resume", result.steps);
     std::exit(130);
   }
-  std::printf("%s\n", result.checkpoint.c_str());
+  // One line for the job: ranks other than 0 (torchrun's RANK) print nothing.
+  const char* rank = std::getenv("RANK");
+  if (rank == nullptr || std::string(rank) == "0") std::printf("%s\n", result.checkpoint.c_str());
 }
 
 } // namespace treerpo::cli

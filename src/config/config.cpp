@@ -96,8 +96,8 @@ std::string known_keys(const Config& config, const std::string& section) {
   return list;
 }
 
-const char* const kSections[] = {"model", "data",       "rollout", "train",
-                                 "sft",   "checkpoint", "eval",    "log"};
+const char* const kSections[] = {"model",      "data", "rollout", "train",      "sft",
+                                 "checkpoint", "eval", "log",     "distributed"};
 
 bool is_section(const std::string& name) {
   for (const char* s : kSections) {
@@ -127,8 +127,9 @@ void load_file(Config& config, const std::string& path,
   for (const auto& section : root) {
     std::string name = section.first.Scalar();
     if (!is_section(name)) {
-      throw bad_input(fmt::format("unknown section '{}'", name), at(path, section.first.Mark()),
-                      "known sections: model, data, rollout, train, sft, checkpoint, eval, log");
+      throw bad_input(
+          fmt::format("unknown section '{}'", name), at(path, section.first.Mark()),
+          "known sections: model, data, rollout, train, sft, checkpoint, eval, log, distributed");
     }
     if (section.second.IsNull()) continue;
     if (!section.second.IsMap()) {
@@ -158,8 +159,9 @@ void apply_override(Config& config, const std::string& assignment,
   auto dot = key.find('.');
   std::string section = dot == std::string::npos ? key : key.substr(0, dot);
   if (!is_section(section)) {
-    throw bad_input(fmt::format("unknown section '{}'", section), where,
-                    "known sections: model, data, rollout, train, sft, checkpoint, eval, log");
+    throw bad_input(
+        fmt::format("unknown section '{}'", section), where,
+        "known sections: model, data, rollout, train, sft, checkpoint, eval, log, distributed");
   }
   YAML::Node node;
   try {

@@ -91,6 +91,8 @@ template <class ConfigT, class Visit> void for_each_field(ConfigT& c, Visit&& vi
   visit("log.level", c.log.level);
   visit("log.tensorboard", c.log.tensorboard);
   visit("log.render_trees_every", c.log.render_trees_every);
+
+  visit("distributed.timeout_s", c.distributed.timeout_s);
 }
 
 } // namespace treerpo::config_detail

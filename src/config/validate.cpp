@@ -244,6 +244,10 @@ void check_log(const Rules& r, const LogConfig& l) {
   r.at_least<int64_t>("log.render_trees_every", l.render_trees_every, 0);
 }
 
+void check_distributed(const Rules& r, const DistributedConfig& d) {
+  r.at_least<int64_t>("distributed.timeout_s", d.timeout_s, 1);
+}
+
 } // namespace
 
 bool key_applies(const Config& config, const std::string& key) {
@@ -268,6 +272,7 @@ void validate(const Config& config, const std::map<std::string, std::string>& or
   check_checkpoint(rules, config.checkpoint);
   check_eval(rules, config.eval);
   check_log(rules, config.log);
+  check_distributed(rules, config.distributed);
   check_scopes(rules, config, origin);
 }
 

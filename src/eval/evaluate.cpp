@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "results_file.h"
+#include "treerpo/dist/world.h"
 #include "treerpo/eval/interval.h"
 #include "treerpo/model/qwen2.h"
 #include "treerpo/reward/checker.h"
@@ -102,6 +103,23 @@ std::vector<Sample> samples_of(const rollout::Tree& tree, const tokenizer::Token
   return out;
 }
 
+// What one rank decoded in a round: its batch's result lines and their tally, as JSON.
+std::string round_bytes(const std::vector<std::string>& lines, const Tally& t) {
+  nlohmann::json j = {
+      {"lines", lines},
+      {"tally", {t.problems, t.greedy_correct, t.maj_correct, t.samples, t.tokens}}};
+  return j.dump();
+}
+
+void read_round(const std::string& bytes, std::vector<std::string>& lines, Tally& t) {
+  const nlohmann::json j = nlohmann::json::parse(bytes);
+  for (const auto& line : j.at("lines")) lines.push_back(line.get<std::string>());
+  const auto& v = j.at("tally");
+  Tally r{v[0].get<int64_t>(), v[1].get<int64_t>(), v[2].get<int64_t>(), v[3].get<int64_t>(),
+          v[4].get<int64_t>()};
+  t.add(r);
+}
+
 void log_progress(int64_t done, int64_t total, const Tally& t, const EvalOptions& o) {
   const double n = std::max<int64_t>(1, t.problems);
   std::string scores;
@@ -114,18 +132,28 @@ void log_progress(int64_t done, int64_t total, const Tally& t, const EvalOptions
 
 EvalSummary evaluate(model::Qwen2& model, const tokenizer::Tokenizer& tok,
                      const std::vector<Problem>& all_problems, const EvalOptions& options,
-                     const std::string& out_path) {
+                     const std::string& out_path, dist::World* world) {
   validate(options);
+  dist::World alone;
+  dist::World& job = world ? *world : alone;
   const auto start = std::chrono::steady_clock::now();
   const auto n = static_cast<int64_t>(all_problems.size());
   const int64_t count = options.limit > 0 ? std::min(options.limit, n) : n;
   const std::vector<Problem> problems(all_problems.begin(), all_problems.begin() + count);
+  // Rank 0 alone reads and writes --out; the others learn which problems it already holds.
   std::optional<ResultsFile> file;
-  if (!out_path.empty()) file.emplace(out_path, problems, options);
+  if (!out_path.empty() && job.main()) file.emplace(out_path, problems, options);
   Tally total;
   int64_t resumed = 0;
+  std::set<int64_t> done;
   if (file) {
-    for (const auto& [index, t] : file->done()) total.add(t), resumed += 1;
+    for (const auto& [index, t] : file->done()) total.add(t), resumed += 1, done.insert(index);
+  }
+  if (!out_path.empty() && job.size() > 1) {
+    const nlohmann::json held = nlohmann::json::parse(
+        job.broadcast(nlohmann::json(std::vector<int64_t>(done.begin(), done.end())).dump(),
+                      "the problems --out already holds"));
+    done = held.get<std::set<int64_t>>();
   }
 
   std::vector<rollout::PromptInput> prompts;
@@ -143,13 +171,13 @@ EvalSummary evaluate(model::Qwen2& model, const tokenizer::Tokenizer& tok,
   const auto streams = rollout::tokenizer_streams(tok);
 
   int64_t generated = 0;
-  // Batches are fixed slices of the problem list (not of the problems still to do), so a resumed
-  // run decodes each batch exactly as an uninterrupted run does: same rows, same sampling seeds.
-  for (int64_t begin = 0; begin < count; begin += options.batch) {
-    const int64_t end = std::min(count, begin + options.batch);
+  // Decodes batch `b` (problems [b * batch, ...)): its problems not yet in --out, as result lines
+  // and their tally.
+  auto decode_batch = [&](int64_t b, std::vector<std::string>& lines, Tally& decoded) {
+    const int64_t begin = b * options.batch, end = std::min(count, begin + options.batch);
     bool pending = false;
-    for (int64_t i = begin; i < end; ++i) pending |= !file || file->done().count(i) == 0;
-    if (!pending) continue;
+    for (int64_t i = begin; i < end; ++i) pending |= done.count(i) == 0;
+    if (!pending) return;
     if (!branches) {
       branches.emplace(model, std::min(options.batch, count) * samples + 1,
                        static_cast<int64_t>(longest) + options.max_new_tokens + 1,
@@ -157,7 +185,7 @@ EvalSummary evaluate(model::Qwen2& model, const tokenizer::Tokenizer& tok,
     }
     const int64_t rows = end - begin;
     const std::vector<rollout::PromptInput> batch(prompts.begin() + begin, prompts.begin() + end);
-    const auto batch_index = static_cast<uint64_t>(begin / options.batch);
+    const auto batch_index = static_cast<uint64_t>(b);
     rollout::RolloutStats stats;
     std::vector<rollout::Tree> greedy_trees, maj_trees;
     if (options.greedy) {
@@ -173,9 +201,8 @@ EvalSummary evaluate(model::Qwen2& model, const tokenizer::Tokenizer& tok,
           window, streams, sampling_setup(options, false, eos_ids, seed), batch, {}, &stats);
       generated += stats.tokens_generated;
     }
-    std::vector<std::string> lines;
     for (int64_t i = begin; i < end; ++i) {
-      if (file && file->done().count(i) > 0) continue;
+      if (done.count(i) > 0) continue;
       const auto row = static_cast<size_t>(i - begin);
       ProblemResult r;
       r.index = i;
@@ -186,13 +213,36 @@ EvalSummary evaluate(model::Qwen2& model, const tokenizer::Tokenizer& tok,
         for (const Sample& s : r.samples) answers.push_back(s.extracted);
         r.vote = majority_vote(answers, Rng::derive(Rng::derive(options.seed, 1), i));
       }
-      total.add(tally(r));
-      if (file) lines.push_back(result_line(r, problems[static_cast<size_t>(i)]));
+      decoded.add(tally(r));
+      if (!out_path.empty()) lines.push_back(result_line(r, problems[static_cast<size_t>(i)]));
     }
-    if (file) file->append(lines);
-    log_progress(end, count, total, options);
-  }
+  };
 
+  // Batches are fixed slices of the problem list (not of the problems still to do), so a resumed
+  // run decodes each batch exactly as an uninterrupted run does: same rows, same sampling seeds.
+  // In a job of several ranks, round k gives batch k * ranks + r to rank r; rank 0 appends every
+  // rank's lines in batch order, and every rank counts every rank's tally.
+  const int64_t batches = (count + options.batch - 1) / options.batch;
+  for (int64_t round = 0; round * job.size() < batches; ++round) {
+    const int64_t mine = round * job.size() + job.rank();
+    std::vector<std::string> lines;
+    Tally decoded;
+    if (mine < batches) decode_batch(mine, lines, decoded);
+    if (job.size() > 1) {
+      const std::vector<std::string> all =
+          job.gather(round_bytes(lines, decoded), "the evaluation results");
+      lines.clear();
+      decoded = Tally{};
+      for (const std::string& bytes : all) read_round(bytes, lines, decoded);
+    }
+    total.add(decoded);
+    if (file && !lines.empty()) file->append(lines);
+    if (job.main() && decoded.problems > 0) {
+      log_progress(std::min(count, (round + 1) * job.size() * options.batch), count, total,
+                   options);
+    }
+  }
+  generated = job.sum(generated, "the generated-token count");
   EvalSummary s;
   s.problems = total.problems;
   s.resumed = resumed;

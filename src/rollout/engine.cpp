@@ -49,8 +49,8 @@ public:
   Engine(BranchModel& model, const TextStreamFactory& text, const RolloutSetup& setup,
          const std::vector<PromptInput>& prompts)
       : model_(model), text_(text), cfg_(setup.config),
-        eos_(setup.eos_ids.begin(), setup.eos_ids.end()), seed_(setup.seed), prompts_(prompts),
-        policy_(make_policy(cfg_)),
+        eos_(setup.eos_ids.begin(), setup.eos_ids.end()), seed_(setup.seed),
+        first_tree_(setup.first_tree), prompts_(prompts), policy_(make_policy(cfg_)),
         sampler_(SamplingSettings{cfg_.temperature, cfg_.top_p, cfg_.top_k, cfg_.repetition_penalty,
                                   cfg_.entropy_top_k, cfg_.entropy_source == "processed"}),
         refs_(model.slots(), 0) {
@@ -202,7 +202,7 @@ private:
   }
 
   uint64_t node_seed(int32_t tree, int32_t node) const {
-    return Rng::derive(Rng::derive(seed_, static_cast<uint64_t>(tree)),
+    return Rng::derive(Rng::derive(seed_, static_cast<uint64_t>(first_tree_ + tree)),
                        static_cast<uint64_t>(node));
   }
 
@@ -404,6 +404,7 @@ private:
   RolloutConfig cfg_;
   std::set<int32_t> eos_;
   uint64_t seed_;
+  int64_t first_tree_;
   const std::vector<PromptInput>& prompts_;
   std::unique_ptr<Policy> policy_;
   Sampler sampler_;

@@ -52,7 +52,7 @@ std::optional<std::string> Checkpoints::latest() const {
 std::string Checkpoints::save(int64_t step,
                               const std::function<void(const std::string& dir)>& write) const {
   fs::path tmp = fs::path(dir_) / fmt::format(".tmp-step-{}", step);
-  fs::path final_dir = fs::path(dir_) / fmt::format("step-{}", step);
+  fs::path final_dir = path(step);
   fs::remove_all(tmp);
   fs::create_directories(tmp);
   write(tmp.string());
@@ -84,10 +84,15 @@ TrainerState read_trainer_state(const std::string& dir) {
   }
   try {
     return {j.at("kind").get<std::string>(), j.at("step").get<int64_t>(),
-            j.at("seed").get<int64_t>(), j.at("config_hash").get<std::string>()};
+            j.at("seed").get<int64_t>(), j.at("config_hash").get<std::string>(),
+            j.at("sampled_tokens").get<int64_t>()};
   } catch (const nlohmann::json::exception& e) {
     throw bad_input(std::string("malformed trainer state: ") + e.what(), path.string());
   }
+}
+
+std::string Checkpoints::path(int64_t step) const {
+  return (fs::path(dir_) / fmt::format("step-{}", step)).string();
 }
 
 std::string config_hash(const Config& config) {
@@ -95,6 +100,7 @@ std::string config_hash(const Config& config) {
   results.checkpoint = CheckpointConfig{};
   results.eval = EvalConfig{};
   results.log = LogConfig{};
+  results.distributed = DistributedConfig{};
   results.explicitly_set.clear();
   std::string text = to_yaml(results);
   uint64_t h = 1469598103934665603ULL; // FNV-1a 64

@@ -9,6 +9,7 @@
 #include <spdlog/spdlog.h>
 #include <torch/torch.h>
 
+#include "treerpo/dist/world.h"
 #include "treerpo/eval/dataset.h"
 #include "treerpo/eval/evaluate.h"
 #include "treerpo/rl/credit.h"
@@ -48,6 +49,29 @@ struct StepTotals {
   double abs_advantage = 0;
   int32_t max_depth = 0;
 };
+
+// The step's totals over every rank (each rank counted the trees of its share).
+void sum_over_ranks(StepTotals& t, dist::World& world) {
+  if (world.size() == 1) return;
+  std::vector<double*> sums = {&t.loss, &t.leaf_reward,   &t.clip_fraction, &t.ratio,
+                               &t.kl,   &t.split_entropy, &t.abs_advantage};
+  std::vector<int64_t*> counts = {&t.trees,           &t.nodes,
+                                  &t.leaves,          &t.correct_leaves,
+                                  &t.zero_signal,     &t.skipped,
+                                  &t.splits,          &t.loss_tokens,
+                                  &t.packed_tokens,   &t.per_group_tokens,
+                                  &t.credited_tokens, &t.zero_advantage_tokens};
+  std::vector<double> values;
+  for (double* v : sums) values.push_back(*v);
+  for (int64_t* v : counts) values.push_back(static_cast<double>(*v));
+  std::vector<torch::Tensor> packed{torch::tensor(values, torch::kDouble).to(torch::kCPU)};
+  world.sum(packed, "the step's totals");
+  const double* summed = packed[0].data_ptr<double>();
+  size_t i = 0;
+  for (double* v : sums) *v = summed[i++];
+  for (int64_t* v : counts) *v = static_cast<int64_t>(summed[i++]);
+  t.max_depth = static_cast<int32_t>(world.max(t.max_depth, "the step's tree depth"));
+}
 
 void add_tree_shape(StepTotals& t, const rollout::Tree& tree) {
   t.trees += 1;
@@ -96,7 +120,8 @@ void write_trees(const std::string& run_dir, int64_t step,
 // Greedy (and maj@k) accuracy on eval.data, as metrics of the step.
 std::vector<std::pair<std::string, double>>
 periodic_eval(model::Qwen2& model, const tokenizer::Tokenizer& tok,
-              const std::vector<eval::Problem>& problems, const Config& config) {
+              const std::vector<eval::Problem>& problems, const Config& config,
+              dist::World& world) {
   torch::NoGradGuard no_grad;
   eval::EvalOptions options;
   options.maj = config.eval.maj;
@@ -105,7 +130,7 @@ periodic_eval(model::Qwen2& model, const tokenizer::Tokenizer& tok,
   options.batch = config.eval.batch;
   options.seed = static_cast<uint64_t>(config.train.seed);
   options.system_prompt = config.data.system_prompt;
-  eval::EvalSummary s = eval::evaluate(model, tok, problems, options);
+  eval::EvalSummary s = eval::evaluate(model, tok, problems, options, "", &world);
   std::vector<std::pair<std::string, double>> values = {
       {"eval/greedy_accuracy", s.greedy_accuracy}};
   if (config.eval.maj > 0) values.emplace_back("eval/maj_accuracy", s.maj_accuracy);
@@ -147,9 +172,16 @@ LoopResult run_rl(const Config& config, const RunOptions& options) {
         std::make_unique<model::Qwen2>(model::Qwen2::load(config.model.path, dtype, run.device()));
   }
 
-  MetricsWriter metrics(run.run_dir(), config.log.tensorboard, run.start_step());
-  Progress progress("train", total, "step");
-  progress.advance(run.start_step());
+  dist::World& world = run.world();
+  // Each rank grows the trees of its share of every micro-batch's prompts; rank 0 writes.
+  const dist::Share mine = dist::share_of(tc.prompts_per_step, world.rank(), world.size());
+  std::optional<MetricsWriter> metrics;
+  std::optional<Progress> progress;
+  if (world.main()) {
+    metrics.emplace(run.run_dir(), config.log.tensorboard, run.start_step());
+    progress.emplace("train", total, "step");
+    progress->advance(run.start_step());
+  }
   DataOrder order(n, seed, config.data.shuffle);
   LoopResult result;
   for (int64_t step = run.start_step(); step < total; ++step) {
@@ -160,7 +192,7 @@ LoopResult run_rl(const Config& config, const RunOptions& options) {
     for (int64_t micro = 0; micro < tc.grad_accum; ++micro) {
       std::vector<rollout::PromptInput> prompts;
       int64_t longest = 0;
-      for (int64_t i = 0; i < tc.prompts_per_step; ++i) {
+      for (int64_t i = mine.begin; i < mine.end; ++i) {
         const auto& p = problems[static_cast<size_t>(
             order.at((step * tc.grad_accum + micro) * tc.prompts_per_step + i))];
         prompts.push_back(
@@ -179,7 +211,7 @@ LoopResult run_rl(const Config& config, const RunOptions& options) {
                                         run.device());
         rollout::RolloutSetup setup{
             config.rollout, tok.eos_ids(),
-            derive_seed(seed, static_cast<uint64_t>(step * tc.grad_accum + micro))};
+            derive_seed(seed, static_cast<uint64_t>(step * tc.grad_accum + micro)), mine.begin};
         rollout::RolloutStats stats;
         trees = rollout::grow_trees(branches, rollout::tokenizer_streams(tok), setup, prompts, {},
                                     &stats);
@@ -206,6 +238,8 @@ LoopResult run_rl(const Config& config, const RunOptions& options) {
         packs.push_back(rl::pack_tree(tree, node_credit, credit.rule));
         micro_tokens += packs.back().loss_tokens();
       }
+      if (tc.loss_agg == "token-mean")
+        micro_tokens = world.sum(micro_tokens, "the loss-token count");
       for (const rl::PackedBatch& packed : packs) {
         torch::Tensor logprobs, ref;
         {
@@ -235,6 +269,8 @@ LoopResult run_rl(const Config& config, const RunOptions& options) {
       train_s += seconds_since(started);
       if (shown.empty()) shown = std::move(trees);
     }
+    sum_over_ranks(totals, world);
+    generated = world.sum(generated, "the sampled-token count");
     auto started = Clock::now();
     double lr = learning_rate(tc.lr, tc.lr_schedule, tc.warmup_steps, step, total);
     std::optional<double> norm = run.apply_gradients(lr, totals.loss);
@@ -270,27 +306,35 @@ LoopResult run_rl(const Config& config, const RunOptions& options) {
         {"time/train", train_s},
         {"tokens/sampled_total", static_cast<double>(run.sampled_tokens())},
         {"tokens_per_s", static_cast<double>(generated) / std::max(1e-9, rollout_s)}};
+    if (world.size() > 1) {
+      // Rank 0's share of the wall time in gradient collectives, and what it sent, so far.
+      values.emplace_back("time/communication", run.communication_s());
+      values.emplace_back("dist/bytes_sent", static_cast<double>(run.communication_bytes()));
+    }
     if (config.eval.every > 0 && (step + 1) % config.eval.every == 0) {
-      auto evaluated = periodic_eval(run.model(), tok, eval_problems, config);
+      auto evaluated = periodic_eval(run.model(), tok, eval_problems, config, world);
       values.insert(values.end(), evaluated.begin(), evaluated.end());
     }
-    metrics.write(step + 1, values);
-    progress.advance(1, fmt::format("reward {:.3f} nodes {:.1f}",
-                                    per(totals.leaf_reward, totals.leaves),
-                                    per(static_cast<double>(totals.nodes), totals.trees)));
-    if (config.log.render_trees_every > 0 && (step + 1) % config.log.render_trees_every == 0 &&
-        !shown.empty()) {
+    if (metrics) metrics->write(step + 1, values);
+    if (progress) {
+      progress->advance(1, fmt::format("reward {:.3f} nodes {:.1f}",
+                                       per(totals.leaf_reward, totals.leaves),
+                                       per(static_cast<double>(totals.nodes), totals.trees)));
+    }
+    // Rank 0's trees: the first prompts of the step, as one process shows them.
+    if (world.main() && config.log.render_trees_every > 0 &&
+        (step + 1) % config.log.render_trees_every == 0 && !shown.empty()) {
       write_trees(run.run_dir(), step + 1, shown);
     }
     // train.token_budget: stop once the sampled tokens reach it (baselines at an equal budget).
     bool last =
         step + 1 == total || (tc.token_budget > 0 && run.sampled_tokens() >= tc.token_budget);
     bool every = config.checkpoint.every > 0 && (step + 1) % config.checkpoint.every == 0;
-    if (last || every || TrainingRun::stop_requested())
-      result.checkpoint = run.checkpoint(step + 1);
+    const bool stop = run.stop_agreed();
+    if (last || every || stop) result.checkpoint = run.checkpoint(step + 1);
     result.steps = step + 1;
     if (last) break;
-    if (TrainingRun::stop_requested()) {
+    if (stop) {
       result.interrupted = true;
       break;
     }

@@ -3,8 +3,10 @@
 #include <atomic>
 #include <cmath>
 #include <csignal>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -12,6 +14,7 @@
 #include <torch/nn/utils/clip_grad.h>
 #include <torch/serialize.h>
 
+#include "treerpo/dist/gradients.h"
 #include "treerpo/util/error.h"
 
 namespace fs = std::filesystem;
@@ -36,6 +39,37 @@ void write_text_atomically(const fs::path& path, const std::string& text) {
   fs::rename(tmp, path);
 }
 
+// FNV-1a over every parameter's bytes, eight at a time: equal digests, bitwise-equal weights.
+std::string weights_digest(const std::vector<torch::Tensor>& params) {
+  uint64_t h = 1469598103934665603ULL;
+  for (const auto& p : params) {
+    torch::Tensor host = p.detach().cpu().contiguous();
+    const auto* bytes = static_cast<const unsigned char*>(host.data_ptr());
+    const size_t n = static_cast<size_t>(host.numel()) * host.element_size();
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+      uint64_t word;
+      std::memcpy(&word, bytes + i, 8);
+      h = (h ^ word) * 1099511628211ULL;
+    }
+    for (; i < n; ++i) h = (h ^ bytes[i]) * 1099511628211ULL;
+  }
+  return fmt::format("{:016x}", h);
+}
+
+// The first line where `a` and `b` differ, as "`<a's line>` vs `<b's line>`".
+std::string first_difference(const std::string& a, const std::string& b) {
+  std::istringstream sa(a), sb(b);
+  std::string la, lb;
+  while (true) {
+    bool ga = static_cast<bool>(std::getline(sa, la)), gb = static_cast<bool>(std::getline(sb, lb));
+    if (!ga && !gb) return "";
+    if (!ga) la.clear();
+    if (!gb) lb.clear();
+    if (la != lb) return fmt::format("`{}` vs rank 0's `{}`", la, lb);
+  }
+}
+
 } // namespace
 
 torch::Dtype parse_dtype(const std::string& dtype) {
@@ -56,9 +90,18 @@ TrainingRun::TrainingRun(const Config& config, std::string kind, const RunOption
     : config_(config), kind_(std::move(kind)), device_(parse_device(config.model.device)),
       dtype_(parse_dtype(config.model.dtype)),
       checkpoints_(config.checkpoint.dir, config.checkpoint.keep) {
-  // log.level applies unless --verbose or --quiet already chose a level.
+  const dist::Launch launch = dist::launch_from_env();
+  device_ = dist::rank_device(config.model.device, launch);
+  // log.level applies unless --verbose or --quiet already chose a level; ranks other than 0 log
+  // warnings and errors only (rank 0 speaks for the job).
   if (spdlog::get_level() == spdlog::level::info) {
     spdlog::set_level(spdlog::level::from_str(config_.log.level));
+    if (launch.rank > 0) spdlog::set_level(spdlog::level::warn);
+  }
+  if (launch.world_size > 1) {
+    world_ = dist::World(launch, device_, std::chrono::seconds(config_.distributed.timeout_s));
+    spdlog::info("data-parallel job of {} ranks ({} on {})", world_.size(),
+                 device_.is_cuda() ? "NCCL" : "Gloo", device_.str());
   }
   fs::create_directories(run_dir());
   std::string hash = config_hash(config_);
@@ -96,7 +139,8 @@ TrainingRun::TrainingRun(const Config& config, std::string kind, const RunOption
   if (resume && fs::exists(fs::path(*resume) / "optimizer.pt")) {
     optimizer_->load((fs::path(*resume) / "optimizer.pt").string());
   }
-  write_text_atomically(fs::path(run_dir()) / "config.yaml", to_yaml(config_));
+  check_ranks_agree(resume.value_or(""));
+  if (world_.main()) write_text_atomically(fs::path(run_dir()) / "config.yaml", to_yaml(config_));
   g_stop.store(false);
   std::signal(SIGINT, on_stop_signal);
   std::signal(SIGTERM, on_stop_signal);
@@ -111,7 +155,36 @@ bool TrainingRun::stop_requested() {
   return g_stop.load();
 }
 
+bool TrainingRun::stop_agreed() {
+  return world_.any(stop_requested(), "the stop request");
+}
+
+void TrainingRun::check_ranks_agree(const std::string& resume) {
+  if (world_.size() == 1) return;
+  // Rank 0's view: config, the checkpoint resumed, and the weights loaded.
+  const std::string yaml = to_yaml(config_);
+  const std::vector<std::string> configs = world_.gather(yaml, "the configuration");
+  const std::vector<std::string> starts =
+      world_.gather(resume + "\n" + weights_digest(params_), "the starting weights");
+  for (int r = 1; r < world_.size(); ++r) {
+    std::string diff = first_difference(configs[static_cast<size_t>(r)], configs[0]);
+    if (!diff.empty()) {
+      throw bad_input(fmt::format("rank {}'s configuration differs from rank 0's: {}", r, diff),
+                      "WORLD_SIZE", "start every rank with the same config and --set values");
+    }
+    if (starts[static_cast<size_t>(r)] != starts[0]) {
+      throw bad_input(fmt::format("rank {} loaded other weights than rank 0 ({} vs {})", r,
+                                  starts[static_cast<size_t>(r)], starts[0]),
+                      "model.path", "give every rank the same model files and run directory");
+    }
+  }
+}
+
 std::optional<double> TrainingRun::apply_gradients(double lr, double loss) {
+  const auto started = std::chrono::steady_clock::now();
+  communication_bytes_ += dist::sum_gradients(world_, params_);
+  communication_s_ +=
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   double max_norm = config_.train.max_grad_norm;
   // With clipping off, the norm is still measured (for metrics and the NaN check).
   double norm = torch::nn::utils::clip_grad_norm_(
@@ -136,6 +209,18 @@ std::optional<double> TrainingRun::apply_gradients(double lr, double loss) {
 }
 
 std::string TrainingRun::checkpoint(int64_t step) {
+  if (world_.size() > 1) {
+    const std::vector<std::string> digests =
+        world_.gather(weights_digest(params_), "the weights before a checkpoint");
+    for (int r = 1; r < world_.size(); ++r) {
+      if (digests[static_cast<size_t>(r)] != digests[0]) {
+        throw runtime_failure(
+            fmt::format("rank {}'s weights differ from rank 0's at step {}", r, step), run_dir(),
+            "report this as a bug; resume from the last checkpoint");
+      }
+    }
+    if (!world_.main()) return checkpoints_.path(step);
+  }
   TrainerState state{kind_, step, config_.train.seed, config_hash(config_), sampled_tokens_};
   std::string dir = checkpoints_.save(step, [&](const std::string& tmp) {
     model_->save(tmp);

@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 #include <torch/torch.h>
 
+#include "treerpo/dist/world.h"
 #include "treerpo/eval/dataset.h"
 #include "treerpo/tokenizer/chat.h"
 #include "treerpo/train/data_order.h"
@@ -56,16 +57,23 @@ LoopResult run_sft(const Config& config, const RunOptions& options) {
   const int64_t total = sft.steps > 0 ? sft.steps : (sft.epochs * n + per_step - 1) / per_step;
   const auto seed = static_cast<uint64_t>(config.train.seed);
 
-  MetricsWriter metrics(run.run_dir(), config.log.tensorboard, run.start_step());
-  Progress progress("sft", total, "step");
-  progress.advance(run.start_step());
+  dist::World& world = run.world();
+  // Each rank forwards its share of every step's examples; rank 0 writes.
+  const dist::Share mine = dist::share_of(per_step, world.rank(), world.size());
+  std::optional<MetricsWriter> metrics;
+  std::optional<Progress> progress;
+  if (world.main()) {
+    metrics.emplace(run.run_dir(), config.log.tensorboard, run.start_step());
+    progress.emplace("sft", total, "step");
+    progress->advance(run.start_step());
+  }
   LoopResult result;
   DataOrder order(n, seed, config.data.shuffle);
   for (int64_t step = run.start_step(); step < total; ++step) {
     auto started = std::chrono::steady_clock::now();
     std::vector<Example> batch;
     int64_t target_tokens = 0;
-    for (int64_t i = 0; i < per_step; ++i) {
+    for (int64_t i = mine.begin; i < mine.end; ++i) {
       const eval::Problem& problem = problems[static_cast<size_t>(order.at(step * per_step + i))];
       batch.push_back(encode_example(tok, problem, config.data.system_prompt, end_of_turn));
       target_tokens += static_cast<int64_t>(batch.back().ids.size()) - batch.back().prompt_len;
@@ -82,34 +90,42 @@ LoopResult run_sft(const Config& config, const RunOptions& options) {
         forest.tokens.push_back(e.ids[t]);
       }
     }
-    torch::Tensor logprobs;
-    {
-      AutocastScope precision(run.device().type(), run.autocast());
-      logprobs = run.model().tree_logprobs(forest);
+    // The loss is a mean over the step's target tokens on every rank.
+    const int64_t step_tokens = world.sum(target_tokens, "the target-token count");
+    double loss_sum = 0;
+    if (!batch.empty()) {
+      torch::Tensor logprobs;
+      {
+        AutocastScope precision(run.device().type(), run.autocast());
+        logprobs = run.model().tree_logprobs(forest);
+      }
+      torch::Tensor rows = torch::tensor(target_rows, torch::kLong).to(logprobs.device());
+      torch::Tensor nll = -logprobs.index_select(0, rows).sum();
+      (nll / static_cast<double>(step_tokens)).backward();
+      loss_sum = nll.item<double>();
     }
-    torch::Tensor rows = torch::tensor(target_rows, torch::kLong).to(logprobs.device());
-    torch::Tensor nll = -logprobs.index_select(0, rows).sum();
-    (nll / static_cast<double>(target_tokens)).backward();
-    double loss_sum = nll.item<double>();
+    loss_sum = world.sum(loss_sum, "the loss");
+    target_tokens = step_tokens;
     double loss = loss_sum / static_cast<double>(target_tokens);
     double lr = learning_rate(sft.lr, sft.lr_schedule, config.train.warmup_steps, step, total);
     std::optional<double> norm = run.apply_gradients(lr, loss);
     double seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-    metrics.write(step + 1, {{"loss", loss},
-                             {"lr", lr},
-                             {"grad_norm", norm.value_or(NAN)},
-                             {"skipped", norm ? 0.0 : 1.0},
-                             {"tokens/target", static_cast<double>(target_tokens)},
-                             {"time/step", seconds},
-                             {"tokens_per_s", static_cast<double>(target_tokens) / seconds}});
-    progress.advance(1, fmt::format("loss {:.4f}", loss));
+    if (metrics)
+      metrics->write(step + 1, {{"loss", loss},
+                                {"lr", lr},
+                                {"grad_norm", norm.value_or(NAN)},
+                                {"skipped", norm ? 0.0 : 1.0},
+                                {"tokens/target", static_cast<double>(target_tokens)},
+                                {"time/step", seconds},
+                                {"tokens_per_s", static_cast<double>(target_tokens) / seconds}});
+    if (progress) progress->advance(1, fmt::format("loss {:.4f}", loss));
     bool last = step + 1 == total;
     bool every = config.checkpoint.every > 0 && (step + 1) % config.checkpoint.every == 0;
-    if (last || every || TrainingRun::stop_requested())
-      result.checkpoint = run.checkpoint(step + 1);
+    const bool stop = run.stop_agreed();
+    if (last || every || stop) result.checkpoint = run.checkpoint(step + 1);
     result.steps = step + 1;
-    if (TrainingRun::stop_requested() && !last) {
+    if (stop && !last) {
       result.interrupted = true;
       break;
     }

@@ -131,6 +131,13 @@ struct LogConfig {
   int64_t render_trees_every = 10; // steps; 0 = never
 };
 
+// Data-parallel jobs (torchrun's variables; a process without WORLD_SIZE runs alone).
+struct DistributedConfig {
+  // How long a collective (and joining the job) waits for the other ranks before failing: a rank
+  // that died is found sooner, at the next collective, as soon as its sockets close.
+  int64_t timeout_s = 1800;
+};
+
 struct Config {
   ModelConfig model;
   DataConfig data;
@@ -140,6 +147,7 @@ struct Config {
   CheckpointConfig checkpoint;
   EvalConfig eval;
   LogConfig log;
+  DistributedConfig distributed;
   // Full names ("rollout.samples") of keys the user set in the file or with --set: validation
   // rejects keys that the chosen rollout.algorithm does not use rather than ignoring them.
   std::set<std::string> explicitly_set;

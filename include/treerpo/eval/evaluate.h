@@ -13,6 +13,9 @@
 namespace treerpo::model {
 class Qwen2;
 }
+namespace treerpo::dist {
+class World;
+}
 namespace treerpo::tokenizer {
 class Tokenizer;
 }
@@ -51,11 +54,14 @@ struct EvalSummary {
 // given, appends one JSON line per problem (question, gold, every sample's text, extracted answer
 // and verdict, the vote); problems already in that file are skipped and counted from it, and a torn
 // last line is dropped and redone, so an interrupted run resumed with the same options writes the
-// same file as an uninterrupted one. Throws treerpo::Error: bad_input for an --out file that does
-// not match `problems` or the options, runtime_failure for I/O failures.
+// same file as an uninterrupted one. With a `world` of several ranks, the ranks decode the batches
+// in turn and rank 0 alone reads and writes `out_path`; the results equal one process's (each
+// batch is decoded alone) and every rank returns the job's tally (rank 0's includes --out's).
+// Throws treerpo::Error: bad_input for an --out file that does not match `problems` or the
+// options, runtime_failure for I/O failures.
 EvalSummary evaluate(model::Qwen2& model, const tokenizer::Tokenizer& tok,
                      const std::vector<Problem>& problems, const EvalOptions& options,
-                     const std::string& out_path = "");
+                     const std::string& out_path = "", dist::World* world = nullptr);
 
 // The summary as one JSON object (accuracies and 95% intervals in percent), as the CLI prints it.
 std::string summary_json(const EvalSummary& summary);

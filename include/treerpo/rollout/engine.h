@@ -66,6 +66,9 @@ struct RolloutSetup {
   RolloutConfig config;
   std::vector<int32_t> eos_ids;
   uint64_t seed = 0;
+  // Index of prompts[0] in the whole batch: each tree's draws derive from (seed, its index), so a
+  // rank growing prompts [k, k + n) of a batch grows the trees one process would.
+  int64_t first_tree = 0;
 };
 
 // Grows one tree per prompt under config.algorithm. `on_step` (optional) sees the counters after

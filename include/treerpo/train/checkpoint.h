@@ -30,6 +30,8 @@ public:
   // `write(dir)` fills a temporary folder; it is then renamed to checkpoints/step-<step> and older
   // checkpoints beyond `keep` are deleted. Returns the final folder.
   std::string save(int64_t step, const std::function<void(const std::string& dir)>& write) const;
+  // The folder `save(step, ...)` writes.
+  std::string path(int64_t step) const;
 
 private:
   std::string dir_;
