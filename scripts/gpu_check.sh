@@ -13,7 +13,9 @@
 # `run` checks, each recorded in the report: `version` (cuda_compiled, cuda_available, the archs);
 # the transformers parity tests on the device in float32 and bfloat16 (tests/oracles/
 # test_model_parity.py: log-probs and greedy generation); a short training run in bfloat16 weights on
-# the device (demo data: SFT steps, then TreeRPO steps) with its metrics. One run stays under 8
+# the device (demo data: SFT steps, then TreeRPO steps) with its metrics; the same TreeRPO steps as a
+# data-parallel job of one rank (`launch --nproc 1`: the NCCL group on a GPU, Gloo on the CPU,
+# with the gradient all-reduce) and its weights beside the plain run's. One run stays under 8
 # minutes. `--device cpu` runs the same steps on the CPU, which is how this script is tested without
 # a GPU.
 set -euo pipefail
@@ -93,24 +95,47 @@ PY
   ) || train_rc=$?
   [ "$train_rc" = 0 ] || tail -5 "$work"/*.err >&2 || true
 
-  "$python" - "$out" "$device" "$parity_rc" "$train_rc" "$(( $(date +%s) - start ))" <<'PY'
+  echo "== data-parallel job of one rank on $device (launch --nproc 1: NCCL on a GPU)" >&2
+  local dp_rc=0
+  (
+    set -e
+    "$cli" -q launch --nproc 1 -- train --config "$root/configs/demo.yaml" --set "model.device=$device" \
+      --set model.dtype=bfloat16 --set train.autocast=false \
+      --set "model.path=$(tail -1 "$work/sft.out")" --set "data.train=$work/ws/data/train.jsonl" \
+      --set "checkpoint.dir=$work/dp" --set train.steps=3 --set checkpoint.every=3 \
+      --set eval.every=0 > "$work/dp.out" 2> "$work/dp.err"
+  ) || dp_rc=$?
+  [ "$dp_rc" = 0 ] || tail -5 "$work/dp.err" >&2 || true
+
+  "$python" - "$out" "$device" "$parity_rc" "$train_rc" "$(( $(date +%s) - start ))" "$dp_rc" <<'PY'
 import json, sys
 from pathlib import Path
 out, device, parity_rc, train_rc, seconds = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+dp_rc = int(sys.argv[6])
 def lines(path):
     return [json.loads(l) for l in path.read_text().splitlines() if l.strip()] if path.exists() else []
 report = {"device": device, "seconds": seconds,
           "version": json.loads((out / "version.json").read_text()),
           "host": json.loads((out / "host.json").read_text()),
           "parity": {"passed": parity_rc == 0, "models": lines(out / "parity.jsonl")},
-          "training": {"passed": train_rc == 0}}
+          "training": {"passed": train_rc == 0},
+          "data_parallel": {"passed": dp_rc == 0, "ranks": 1,
+                            "backend": "nccl" if device.startswith("cuda") else "gloo"}}
+dp = lines(out / "train" / "dp" / "metrics.jsonl")
+if dp:
+    report["data_parallel"].update(steps=len(dp), last=dp[-1])
+    rl = lines(out / "train" / "rl" / "metrics.jsonl")
+    if rl:
+        # A group of one sums nothing: its losses equal the plain run's.
+        report["data_parallel"]["max_loss_difference"] = max(
+            abs(a["loss"] - b["loss"]) for a, b in zip(dp, rl))
 for run in ("sft", "rl"):
     metrics = lines(out / "train" / run / "metrics.jsonl")
     if metrics:
         report["training"][run] = {"steps": len(metrics), "first": metrics[0], "last": metrics[-1]}
 (out / "gpu_check.json").write_text(json.dumps(report, indent=1) + "\n")
 print(json.dumps(report))
-ok = parity_rc == 0 and train_rc == 0 and (device == "cpu" or report["version"]["cuda_available"])
+ok = parity_rc == 0 and train_rc == 0 and dp_rc == 0 and (device == "cpu" or report["version"]["cuda_available"])
 sys.exit(0 if ok else 1)
 PY
 }

@@ -5,7 +5,7 @@
 namespace treerpo::dist {
 
 int64_t sum_gradients(World& world, const std::vector<at::Tensor>& params, int64_t bucket_bytes) {
-  if (world.size() == 1) return 0;
+  if (!world.joined()) return 0;
   std::vector<at::Tensor> grads;
   for (const at::Tensor& p : params) {
     at::Tensor& g = const_cast<at::Tensor&>(p).mutable_grad();

@@ -56,8 +56,9 @@ std::string first_line(const std::string& s) {
 
 Launch launch_from_env() {
   Launch l;
+  if (env("WORLD_SIZE").empty()) return l;
+  l.joined = true;
   l.world_size = env_int("WORLD_SIZE", 1, 1);
-  if (l.world_size == 1) return l;
   if (env("RANK").empty()) {
     throw bad_input("WORLD_SIZE is set but RANK is not", "RANK",
                     "launch with torchrun or `treerpo-train launch --nproc N -- ...`");
@@ -189,7 +190,7 @@ c10::intrusive_ptr<c10d::Backend> make_backend(const c10::intrusive_ptr<c10d::St
 
 World::World(const Launch& launch, c10::Device device, std::chrono::seconds timeout)
     : launch_(launch) {
-  if (launch.world_size == 1) return;
+  if (!launch.joined) return;
   group_ = std::make_unique<Group>();
   group_->device = device;
   group_->timeout = timeout;

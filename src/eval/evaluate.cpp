@@ -149,7 +149,7 @@ EvalSummary evaluate(model::Qwen2& model, const tokenizer::Tokenizer& tok,
   if (file) {
     for (const auto& [index, t] : file->done()) total.add(t), resumed += 1, done.insert(index);
   }
-  if (!out_path.empty() && job.size() > 1) {
+  if (!out_path.empty() && job.joined()) {
     const nlohmann::json held = nlohmann::json::parse(
         job.broadcast(nlohmann::json(std::vector<int64_t>(done.begin(), done.end())).dump(),
                       "the problems --out already holds"));
@@ -228,7 +228,7 @@ EvalSummary evaluate(model::Qwen2& model, const tokenizer::Tokenizer& tok,
     std::vector<std::string> lines;
     Tally decoded;
     if (mine < batches) decode_batch(mine, lines, decoded);
-    if (job.size() > 1) {
+    if (job.joined()) {
       const std::vector<std::string> all =
           job.gather(round_bytes(lines, decoded), "the evaluation results");
       lines.clear();

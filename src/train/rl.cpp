@@ -52,7 +52,7 @@ struct StepTotals {
 
 // The step's totals over every rank (each rank counted the trees of its share).
 void sum_over_ranks(StepTotals& t, dist::World& world) {
-  if (world.size() == 1) return;
+  if (!world.joined()) return;
   std::vector<double*> sums = {&t.loss, &t.leaf_reward,   &t.clip_fraction, &t.ratio,
                                &t.kl,   &t.split_entropy, &t.abs_advantage};
   std::vector<int64_t*> counts = {&t.trees,           &t.nodes,
@@ -306,7 +306,7 @@ LoopResult run_rl(const Config& config, const RunOptions& options) {
         {"time/train", train_s},
         {"tokens/sampled_total", static_cast<double>(run.sampled_tokens())},
         {"tokens_per_s", static_cast<double>(generated) / std::max(1e-9, rollout_s)}};
-    if (world.size() > 1) {
+    if (world.joined()) {
       // Rank 0's share of the wall time in gradient collectives, and what it sent, so far.
       values.emplace_back("time/communication", run.communication_s());
       values.emplace_back("dist/bytes_sent", static_cast<double>(run.communication_bytes()));

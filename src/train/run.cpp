@@ -98,7 +98,7 @@ TrainingRun::TrainingRun(const Config& config, std::string kind, const RunOption
     spdlog::set_level(spdlog::level::from_str(config_.log.level));
     if (launch.rank > 0) spdlog::set_level(spdlog::level::warn);
   }
-  if (launch.world_size > 1) {
+  if (launch.joined) {
     world_ = dist::World(launch, device_, std::chrono::seconds(config_.distributed.timeout_s));
     spdlog::info("data-parallel job of {} ranks ({} on {})", world_.size(),
                  device_.is_cuda() ? "NCCL" : "Gloo", device_.str());
@@ -160,7 +160,7 @@ bool TrainingRun::stop_agreed() {
 }
 
 void TrainingRun::check_ranks_agree(const std::string& resume) {
-  if (world_.size() == 1) return;
+  if (!world_.joined()) return;
   // Rank 0's view: config, the checkpoint resumed, and the weights loaded.
   const std::string yaml = to_yaml(config_);
   const std::vector<std::string> configs = world_.gather(yaml, "the configuration");
@@ -209,7 +209,7 @@ std::optional<double> TrainingRun::apply_gradients(double lr, double loss) {
 }
 
 std::string TrainingRun::checkpoint(int64_t step) {
-  if (world_.size() > 1) {
+  if (world_.joined()) {
     const std::vector<std::string> digests =
         world_.gather(weights_digest(params_), "the weights before a checkpoint");
     for (int r = 1; r < world_.size(); ++r) {

@@ -165,6 +165,8 @@ const std::vector<Case> kRejected = {
     // log
     {{"log.level=trace"}, "log.level: 'trace' is not one of: debug, info, warn"},
     {{"log.render_trees_every=-1"}, "log.render_trees_every: must be at least 0"},
+    // distributed
+    {{"distributed.timeout_s=0"}, "distributed.timeout_s: must be at least 1"},
 };
 
 INSTANTIATE_TEST_SUITE_P(EveryRule, Rejected, ::testing::ValuesIn(kRejected));

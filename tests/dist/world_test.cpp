@@ -45,7 +45,7 @@ std::vector<int> in_ranks(int ranks, const std::function<bool(World&)>& body) {
     if (pid == 0) {
       int code = 1;
       try {
-        Launch l{r, ranks, r, "127.0.0.1", port};
+        Launch l{true, r, ranks, r, "127.0.0.1", port};
         World world(l, torch::kCPU, std::chrono::seconds(60));
         code = body(world) ? 0 : 1;
       } catch (const std::exception& e) {
@@ -93,8 +93,16 @@ struct EnvGuard {
 TEST(LaunchFromEnv, WithoutWorldSizeAProcessIsAlone) {
   EnvGuard env({});
   const Launch l = treerpo::dist::launch_from_env();
+  EXPECT_FALSE(l.joined);
   EXPECT_EQ(l.world_size, 1);
   EXPECT_EQ(l.rank, 0);
+}
+
+TEST(LaunchFromEnv, WorldSizeOneJoinsAGroupOfOne) {
+  EnvGuard env({{"RANK", "0"}, {"WORLD_SIZE", "1"}, {"MASTER_ADDR", "h"}, {"MASTER_PORT", "1"}});
+  const Launch l = treerpo::dist::launch_from_env();
+  EXPECT_TRUE(l.joined);
+  EXPECT_EQ(l.world_size, 1);
 }
 
 TEST(LaunchFromEnv, ReadsTorchrunsVariables) {
@@ -104,6 +112,7 @@ TEST(LaunchFromEnv, ReadsTorchrunsVariables) {
                 {"MASTER_ADDR", "10.0.0.5"},
                 {"MASTER_PORT", "29511"}});
   const Launch l = treerpo::dist::launch_from_env();
+  EXPECT_TRUE(l.joined);
   EXPECT_EQ(l.rank, 2);
   EXPECT_EQ(l.world_size, 4);
   EXPECT_EQ(l.local_rank, 1);
@@ -132,7 +141,7 @@ TEST(LaunchFromEnv, InconsistentVariablesAreBadInputNamingTheVariable) {
 }
 
 TEST(RankDevice, CudaMeansTheLocalRanksCardAndAnExplicitIndexIsRefused) {
-  Launch l{1, 2, 1, "127.0.0.1", 1};
+  Launch l{true, 1, 2, 1, "127.0.0.1", 1};
   EXPECT_EQ(treerpo::dist::rank_device("cuda", l).index(), 1);
   EXPECT_TRUE(treerpo::dist::rank_device("cpu", l).is_cpu());
   EXPECT_THROW(treerpo::dist::rank_device("cuda:0", l), treerpo::Error);
@@ -141,6 +150,7 @@ TEST(RankDevice, CudaMeansTheLocalRanksCardAndAnExplicitIndexIsRefused) {
 
 TEST(World, AloneEveryCollectiveIsTheIdentity) {
   World alone;
+  EXPECT_FALSE(alone.joined());
   std::vector<torch::Tensor> t{torch::tensor({1.5, 2.5})};
   alone.sum(t, "test");
   EXPECT_DOUBLE_EQ(t[0][1].item<double>(), 2.5);
@@ -167,6 +177,18 @@ TEST(World, ThreeRanksSumMaxGatherAndBroadcast) {
     return ok;
   });
   EXPECT_EQ(codes, (std::vector<int>{0, 0, 0}));
+}
+
+TEST(World, AGroupOfOneRunsItsCollectives) {
+  auto codes = in_ranks(1, [](World& w) {
+    std::vector<torch::Tensor> params{torch::zeros({2})};
+    params[0].requires_grad_(true);
+    params[0].mutable_grad() = torch::full({2}, 1.5f);
+    bool ok = w.joined() && treerpo::dist::sum_gradients(w, params) == 8;
+    return ok && torch::equal(params[0].grad(), torch::full({2}, 1.5f)) &&
+           w.sum(int64_t{4}, "test") == 4;
+  });
+  EXPECT_EQ(codes, (std::vector<int>{0}));
 }
 
 TEST(World, GradientsAreSummedOverRanksAcrossBuckets) {

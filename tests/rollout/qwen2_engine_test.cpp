@@ -46,7 +46,9 @@ TinySetup& tiny() {
   return s;
 }
 
-std::vector<rollout::Tree> grow(uint64_t seed, rollout::RolloutStats* stats) {
+// Grows the trees of the prompts [first, first + count) of the two questions below.
+std::vector<rollout::Tree> grow(uint64_t seed, rollout::RolloutStats* stats, size_t first = 0,
+                                size_t count = 2) {
   TinySetup& t = tiny();
   RolloutConfig cfg;
   cfg.min_segment_tokens = 3;
@@ -60,12 +62,14 @@ std::vector<rollout::Tree> grow(uint64_t seed, rollout::RolloutStats* stats) {
   cfg.temperature = 1.0;
   cfg.max_live_branches = 128;
   std::vector<rollout::PromptInput> prompts;
-  for (const char* q : {"1+1?", "Two and three?"}) {
+  const std::vector<const char*> questions = {"1+1?", "Two and three?"};
+  for (size_t i = first; i < first + count; ++i) {
+    const char* q = questions[i];
     prompts.push_back({q, "#### 2", t.tok->encode(tokenizer::qwen_math_prompt(q, "Solve."))});
   }
   rollout::Qwen2Branches branches(*t.model, cfg.max_live_branches, 96 + cfg.max_answer_tokens,
                                   torch::kFloat32, torch::kCPU);
-  rollout::RolloutSetup setup{cfg, t.tok->eos_ids(), seed};
+  rollout::RolloutSetup setup{cfg, t.tok->eos_ids(), seed, static_cast<int64_t>(first)};
   return rollout::grow_trees(branches, rollout::tokenizer_streams(*t.tok), setup, prompts, {},
                              stats);
 }
@@ -108,4 +112,29 @@ TEST(Qwen2Engine, SamplingLogprobsEqualThePackedTrainingForward) {
       EXPECT_NEAR(fresh[i].item<float>(), packed.old_logprobs[static_cast<size_t>(i)], 2e-4) << i;
     }
   }
+}
+
+TEST(Qwen2Engine, APromptGrowsTheSameTreeAloneAsAtItsIndexInTheBatch) {
+  // What a data-parallel rank relies on: the second prompt grown alone with first_tree = 1 is the
+  // tree the whole batch grows for it (its draws derive from its index, not its place in the call).
+  rollout::RolloutStats stats;
+  const auto batch = grow(11, &stats);
+  const auto alone = grow(11, &stats, 1, 1);
+  // The same tokens, shape and origins; the floats within the batched forward's rounding (a batch
+  // of one row and of several rows round differently in the last bits).
+  ASSERT_EQ(alone.size(), 1u);
+  const rollout::Tree &a = alone[0], &b = batch[1];
+  ASSERT_EQ(a.nodes.size(), b.nodes.size());
+  for (size_t i = 0; i < a.nodes.size(); ++i) {
+    const rollout::Node &x = a.nodes[i], &y = b.nodes[i];
+    EXPECT_EQ(x.parent, y.parent);
+    EXPECT_EQ(x.origin, y.origin);
+    EXPECT_EQ(x.token_ids, y.token_ids);
+    ASSERT_EQ(x.logprobs.size(), y.logprobs.size());
+    for (size_t t = 0; t < x.logprobs.size(); ++t) EXPECT_NEAR(x.logprobs[t], y.logprobs[t], 1e-5);
+    EXPECT_EQ(x.split_entropy.has_value(), y.split_entropy.has_value());
+    if (x.split_entropy) EXPECT_NEAR(*x.split_entropy, *y.split_entropy, 1e-5);
+  }
+  // A tree that branched, so the comparison is not of two bare roots.
+  EXPECT_GT(batch[1].nodes.size(), 2u);
 }

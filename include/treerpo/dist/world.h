@@ -22,12 +22,16 @@ class Tensor;
 namespace treerpo::dist {
 
 struct Launch {
+  // WORLD_SIZE was set (torchrun sets it for one rank too): the process forms a group, even of one.
+  bool joined = false;
   int rank = 0, world_size = 1, local_rank = 0;
   std::string master_addr = "127.0.0.1";
   int master_port = 29500;
 };
 
-// The launch variables of this process. Unset WORLD_SIZE: a world of one. Inconsistent values
+// The launch variables of this process. Unset WORLD_SIZE: a world of one without a group (every
+// collective the identity); WORLD_SIZE=1: a group of one (the collectives run, as under torchrun
+// --nproc-per-node 1). Inconsistent values
 // (RANK >= WORLD_SIZE, a missing MASTER_PORT, non-numbers) are bad input naming the variable.
 Launch launch_from_env();
 
@@ -39,7 +43,8 @@ class World {
 public:
   // A world of one.
   World();
-  // Joins the job described by `launch` (blocks until every rank has joined, or `timeout`).
+  // Joins the job described by `launch` (blocks until every rank has joined, or `timeout`); a
+  // launch that did not join (no WORLD_SIZE) is a world of one.
   // Collectives use Gloo for CPU tensors and NCCL for CUDA ones; a collective waits at most
   // `timeout` for the other ranks.
   World(const Launch& launch, c10::Device device, std::chrono::seconds timeout);
@@ -47,6 +52,8 @@ public:
   World(World&&) noexcept;
   World& operator=(World&&) noexcept;
 
+  // A group was formed (the collectives run, even in a world of one).
+  bool joined() const { return group_ != nullptr; }
   int rank() const { return launch_.rank; }
   int size() const { return launch_.world_size; }
   // Rank 0 writes what the job writes (metrics, trees, checkpoints, eval files).
