@@ -4,7 +4,6 @@
 #include <chrono>
 #include <cmath>
 #include <filesystem>
-#include <fstream>
 
 #include <spdlog/spdlog.h>
 #include <torch/torch.h>
@@ -15,8 +14,7 @@
 #include "treerpo/rl/loss.h"
 #include "treerpo/rl/pack.h"
 #include "treerpo/rollout/qwen2_branches.h"
-#include "treerpo/rollout/tree_html.h"
-#include "treerpo/rollout/tree_json.h"
+#include "treerpo/rollout/viewer.h"
 #include "treerpo/tokenizer/chat.h"
 #include "treerpo/train/data_order.h"
 #include "treerpo/train/loops.h"
@@ -82,15 +80,6 @@ void add_credit_spread(StepTotals& t, const rollout::Tree& tree,
       t.abs_advantage += std::abs(c.mean[i]);
     }
   }
-}
-
-void write_trees(const std::string& run_dir, int64_t step,
-                 const std::vector<rollout::Tree>& trees) {
-  fs::path dir = fs::path(run_dir) / "trees";
-  fs::create_directories(dir);
-  std::ofstream jsonl(dir / fmt::format("step-{}.jsonl", step));
-  for (const auto& tree : trees) jsonl << rollout::tree_to_json(tree).dump() << "\n";
-  std::ofstream(dir / fmt::format("step-{}.html", step)) << rollout::tree_to_html(trees.front());
 }
 
 // Greedy (and maj@k) accuracy on eval.data, as metrics of the step.
@@ -280,7 +269,7 @@ LoopResult run_rl(const Config& config, const RunOptions& options) {
                                     per(static_cast<double>(totals.nodes), totals.trees)));
     if (config.log.render_trees_every > 0 && (step + 1) % config.log.render_trees_every == 0 &&
         !shown.empty()) {
-      write_trees(run.run_dir(), step + 1, shown);
+      rollout::write_logged_step(fs::path(run.run_dir()) / "trees", step + 1, shown, tok);
     }
     // train.token_budget: stop once the sampled tokens reach it (baselines at an equal budget).
     bool last =
