@@ -5,7 +5,9 @@ without console errors and shows, for a selected step, tree and node, exactly th
 tokens as trees.jsonl lists them. A screenshot is left in TREERPO_ORACLE_DIR/viewer.png.
 
 The run: demo-data's tiny random model, 2 steps of 2 prompts with configs/demo.yaml and trees logged
-every step (about 10 s on 2 CPU cores)."""
+every step (about 10 s on 2 CPU cores). Random text rarely holds the demo's delimiters ("=", newline), so
+the run splits after pieces ending in "n" or "s" instead: its trees branch below the root (about 20 nodes,
+depth 3), and the checked path crosses several split points."""
 import json
 import shutil
 import subprocess
@@ -41,7 +43,9 @@ class DemoRun:
                     "--set", f"data.train={ws / 'data' / 'train.jsonl'}",
                     "--set", f"checkpoint.dir={cls.directory / 'run'}",
                     "--set", f"train.steps={STEPS}", "--set", "train.prompts_per_step=2",
-                    "--set", "log.render_trees_every=1", "--set", "log.tensorboard=false")
+                    "--set", "log.render_trees_every=1", "--set", "log.tensorboard=false",
+                    "--set", 'rollout.delimiters=["n", "s"]', "--set", "rollout.max_depth=3",
+                    "--set", "rollout.max_answer_tokens=32")
         return cls.directory / "run"
 
     @classmethod
@@ -135,6 +139,7 @@ class ViewerInChromium(unittest.TestCase):
         tree_index = max(range(len(trees)), key=lambda i: len(trees[i]["nodes"]))
         tree = trees[tree_index]
         leaf = max((n for n in tree["nodes"] if n["leaf"]), key=lambda n: n["depth"])
+        self.assertGreaterEqual(leaf["depth"], 2)
         self.click(f'#steps button[data-step="{step}"]')
         self.click(f'#trees button[data-tree="{tree_index}"]')
         self.click(f'#graph .node[data-node="{leaf["id"]}"] circle')
