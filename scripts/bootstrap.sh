@@ -30,7 +30,7 @@ done
 # The Debian packages of every dependency (fetch-debs.sh downloads the same list plus runtime libraries).
 packages=(cmake g++ make ccache libsentencepiece-dev nlohmann-json3-dev libcli11-dev libspdlog-dev
   libfmt-dev libyaml-cpp-dev libgtest-dev libpcre2-dev libutf8proc-dev clang-format clang
-  libclang-rt-14-dev gnuplot-nox libopenblas0-pthread libgloo-dev)
+  libclang-rt-14-dev gnuplot-nox libopenblas0-pthread libgloo-dev chromium chromium-driver)
 
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
@@ -81,7 +81,7 @@ fi
 python="${TREERPO_PYTHON:-}"
 if [ -z "$torch_dir" ] || [ -z "$python" ]; then
   if [ -z "$python" ] && [ -n "$torch_dir" ] && python3 -c \
-       'import torch, transformers, tokenizers, safetensors, tensorboard' 2>/dev/null; then
+       'import torch, transformers, tokenizers, safetensors, tensorboard, jsonschema, selenium' 2>/dev/null; then
     python=$(command -v python3)
   else
     project_venv

@@ -41,20 +41,39 @@ extract() {
   ' "$metrics" >"$2"
 }
 
+# The window of the smoothed line over a dense series of N points: a tenth of it, 3 to 50 steps.
+window_of() { local w=$(($1 / 10)); [ "$w" -lt 3 ] && w=3; [ "$w" -gt 50 ] && w=50; echo "$w"; }
+
+# Writes the trailing mean over the last W points of "step value" rows (fewer at the start).
+smooth() {
+  awk -v w="$2" '{ sum += $2; seen[NR] = $2; if (NR > w) sum -= seen[NR - w]
+                   print $1, sum / (NR < w ? NR : w) }' "$1" >"$3"
+}
+
 # plot NAME TITLE YRANGE KEY... : one PNG with a curve per key found; YRANGE "" autoscales.
+# A dense (per-step, noisy) series is drawn faint with its trailing mean on top; a sparse one
+# (evaluation every N steps) as points joined by lines.
 plot() {
   local name=$1 title=$2 yrange=$3
   shift 3
-  local curves="" missing="" index=0 key data points
+  local curves="" missing="" index=0 key data rows colour w
+  local colours=(1f77b4 d62728 2ca02c 9467bd)
   for key in "$@"; do
     index=$((index + 1))
     data="$work/$name.$index.dat"
+    colour=${colours[$(((index - 1) % ${#colours[@]}))]}
     extract "$key" "$data"
     if [ -s "$data" ]; then
-      # Sparse series (evaluation every N steps) need visible points; dense ones read as lines.
-      points=0.4
-      [ "$(wc -l <"$data")" -le 20 ] && points=1.2
-      curves+="${curves:+, }'$data' using 1:2 with linespoints lw 2 pt 7 ps $points title '$key'"
+      rows=$(wc -l <"$data")
+      if [ "$rows" -le 20 ]; then
+        curves+="${curves:+, }'$data' using 1:2 with linespoints lw 2 pt 7 ps 1.2 lc rgb '#$colour' title '$key'"
+      else
+        w=$(window_of "$rows")
+        smooth "$data" "$w" "$data.smooth"
+        # pngcairo reads #AARRGGBB with AA the transparency: the raw curve stays readable underneath.
+        curves+="${curves:+, }'$data' using 1:2 with lines lw 1 lc rgb '#A0$colour' title '$key'"
+        curves+=", '$data.smooth' using 1:2 with lines lw 2.5 lc rgb '#$colour' title '$key, mean of last $w steps'"
+      fi
     else
       missing+="${missing:+ }$key"
     fi
@@ -79,7 +98,7 @@ GNUPLOT
 }
 
 plot reward "Mean leaf reward per step" "[0:1]" reward/mean
-plot accuracy "Leaf accuracy per step" "[0:1]" accuracy/leaf
+plot accuracy "Leaf accuracy per step, held-out greedy accuracy" "[0:1]" accuracy/leaf eval/greedy_accuracy
 plot tree "Tree size per step" "" tree/nodes tree/leaves tree/max_depth
 plot loss "Loss per step" "" loss
-plot eval_accuracy "Held-out greedy accuracy" "[0:1]" eval/greedy_accuracy
+plot eval_accuracy "Held-out accuracy (eval.every steps)" "[0:1]" eval/greedy_accuracy eval/maj_accuracy

@@ -1,6 +1,6 @@
 // `treerpo-train rollout`: grow trees for the first N training prompts, score and credit them,
-// write trees.jsonl (and an HTML rendering). `treerpo-train bench rollout`: rollout speed and
-// prefix sharing on a random-weight Qwen2 model.
+// write trees.jsonl (and, with --view, a tree viewer of them). `treerpo-train bench rollout`:
+// rollout speed and prefix sharing on a random-weight Qwen2 model.
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -15,8 +15,8 @@
 #include "treerpo/rl/credit.h"
 #include "treerpo/rollout/qwen2_branches.h"
 #include "treerpo/rollout/sampler.h"
-#include "treerpo/rollout/tree_html.h"
 #include "treerpo/rollout/tree_json.h"
+#include "treerpo/rollout/viewer.h"
 #include "treerpo/tokenizer/byte_level_writer.h"
 #include "treerpo/tokenizer/chat.h"
 #include "treerpo/train/scoring.h"
@@ -51,7 +51,7 @@ void log_step(const RolloutStats& s) {
 }
 
 void run_rollout(const std::string& config_path, const std::vector<std::string>& sets,
-                 const std::string& out_path, int64_t prompt_count, const std::string& html_path) {
+                 const std::string& out_path, int64_t prompt_count, const std::string& view_dir) {
   const Config config = load_config(config_path, sets);
   const std::string tok_path =
       config.model.tokenizer.empty() ? config.model.path : config.model.tokenizer;
@@ -79,8 +79,12 @@ void run_rollout(const std::string& config_path, const std::vector<std::string>&
   if (!out) throw bad_input("cannot write " + out_path, "--out", "check the folder exists");
   // Leaf rewards from the checker, then the run's credit (the training loop's scoring).
   train::score_trees(trees, config);
-  for (const Tree& t : trees) out << tree_to_json(t).dump() << "\n";
-  if (!html_path.empty() && !trees.empty()) std::ofstream(html_path) << tree_to_html(trees.front());
+  for (const Tree& t : trees) out << tree_to_json(t, *tok).dump() << "\n";
+  // The untrained policy's trees are the viewer's step 0.
+  if (!view_dir.empty()) {
+    write_logged_step(view_dir, 0, trees, *tok);
+    spdlog::info("tree viewer: {}", (std::filesystem::path(view_dir) / "index.html").string());
+  }
   spdlog::info("{} trees, {} nodes, {} leaves, {} tokens in {:.1f}s ({:.0f} tok/s) -> {}",
                stats.trees, stats.nodes, stats.leaves, stats.tokens_generated, stats.seconds,
                stats.tokens_per_s(), out_path);
@@ -185,15 +189,17 @@ void run_bench(const BenchOptions& o) {
 
 void add_rollout_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("rollout", "Grow, score and credit trees for the first N prompts");
-  static std::string config_path, out_path = "trees.jsonl", html_path;
+  static std::string config_path, out_path = "trees.jsonl", view_dir;
   static std::vector<std::string> sets;
   static int64_t prompts = 8;
   cmd->add_option("--config", config_path, "YAML config")->required();
   cmd->add_option("--out", out_path, "trees.jsonl to write (one tree per line)");
   cmd->add_option("--prompts", prompts, "first N prompts of data.train (0 = all)");
   cmd->add_option("--set", sets, "override a config key: section.key=value");
-  cmd->add_option("--html", html_path, "also render the first tree as HTML here");
-  cmd->callback([] { run_rollout(config_path, sets, out_path, prompts, html_path); });
+  cmd->add_option(
+      "--view", view_dir,
+      "also write a tree viewer of these trees into this folder (index.html, as step 0)");
+  cmd->callback([] { run_rollout(config_path, sets, out_path, prompts, view_dir); });
 
   static BenchOptions o;
   auto* b = bench_subcommand(app)->add_subcommand("rollout", "Rollout speed on a random Qwen2");

@@ -4,8 +4,8 @@
 #include <chrono>
 #include <cmath>
 #include <filesystem>
-#include <fstream>
 
+#include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 #include <torch/torch.h>
 
@@ -16,8 +16,8 @@
 #include "treerpo/rl/loss.h"
 #include "treerpo/rl/pack.h"
 #include "treerpo/rollout/qwen2_branches.h"
-#include "treerpo/rollout/tree_html.h"
 #include "treerpo/rollout/tree_json.h"
+#include "treerpo/rollout/viewer.h"
 #include "treerpo/tokenizer/chat.h"
 #include "treerpo/train/data_order.h"
 #include "treerpo/train/loops.h"
@@ -108,13 +108,23 @@ void add_credit_spread(StepTotals& t, const rollout::Tree& tree,
   }
 }
 
-void write_trees(const std::string& run_dir, int64_t step,
-                 const std::vector<rollout::Tree>& trees) {
-  fs::path dir = fs::path(run_dir) / "trees";
-  fs::create_directories(dir);
-  std::ofstream jsonl(dir / fmt::format("step-{}.jsonl", step));
-  for (const auto& tree : trees) jsonl << rollout::tree_to_json(tree).dump() << "\n";
-  std::ofstream(dir / fmt::format("step-{}.html", step)) << rollout::tree_to_html(trees.front());
+// The step's first micro-batch of trees into the viewer (RUN_DIR/trees): every rank's, in prompt
+// order, written by rank 0.
+void log_trees(TrainingRun& run, int64_t step, const std::vector<rollout::Tree>& trees) {
+  const fs::path dir = fs::path(run.run_dir()) / "trees";
+  dist::World& world = run.world();
+  if (!world.joined()) {
+    if (!trees.empty()) rollout::write_logged_step(dir, step, trees, run.tokenizer());
+    return;
+  }
+  nlohmann::json mine = nlohmann::json::array();
+  for (const auto& tree : trees)
+    mine.push_back(rollout::tree_to_json(tree, run.tokenizer()).dump());
+  std::vector<std::string> lines;
+  for (const std::string& rank : world.gather(mine.dump(), "the logged trees")) {
+    for (const auto& line : nlohmann::json::parse(rank)) lines.push_back(line.get<std::string>());
+  }
+  if (world.main() && !lines.empty()) rollout::write_logged_step(dir, step, lines);
 }
 
 // Greedy (and maj@k) accuracy on eval.data, as metrics of the step.
@@ -321,10 +331,8 @@ LoopResult run_rl(const Config& config, const RunOptions& options) {
                                        per(totals.leaf_reward, totals.leaves),
                                        per(static_cast<double>(totals.nodes), totals.trees)));
     }
-    // Rank 0's trees: the first prompts of the step, as one process shows them.
-    if (world.main() && config.log.render_trees_every > 0 &&
-        (step + 1) % config.log.render_trees_every == 0 && !shown.empty()) {
-      write_trees(run.run_dir(), step + 1, shown);
+    if (config.log.render_trees_every > 0 && (step + 1) % config.log.render_trees_every == 0) {
+      log_trees(run, step + 1, shown);
     }
     // train.token_budget: stop once the sampled tokens reach it (baselines at an equal budget).
     bool last =

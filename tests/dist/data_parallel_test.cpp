@@ -21,6 +21,7 @@
 #include <vector>
 
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
 #include "treerpo/model/qwen2.h"
@@ -193,9 +194,23 @@ TEST(DataParallel, SftOnTwoRanksEqualsOneProcess) {
   EXPECT_GT(max_difference(step_dir(one, 4), workspace() / "model"), 1e-4);
 }
 
+// The "prompt" of each tree in RUN_DIR/trees/step-N.jsonl, in order.
+std::vector<std::string> logged_prompts(const fs::path& run_dir, int step) {
+  std::vector<std::string> prompts;
+  std::ifstream in(run_dir / "trees" / ("step-" + std::to_string(step) + ".jsonl"));
+  for (std::string line; std::getline(in, line);)
+    prompts.push_back(nlohmann::json::parse(line).at("prompt").get<std::string>());
+  return prompts;
+}
+
 TEST(DataParallel, TreeRpoGroupTokenMeanOnTwoAndThreeRanksEqualsOneProcess) {
-  // 4 prompts a step: shares 2 + 2 and 2 + 1 + 1.
-  expect_ranks_match_one_process("treerpo", "demo.yaml", {}, {2, 3});
+  // 4 prompts a step: shares 2 + 2 and 2 + 1 + 1; the trees of step 3 logged.
+  expect_ranks_match_one_process("treerpo", "demo.yaml", {"log.render_trees_every=3"}, {2, 3});
+  // Rank 0 logs every rank's trees, in prompt order, as one process does.
+  const auto one = logged_prompts(scratch() / "treerpo-1", 3);
+  EXPECT_EQ(one.size(), 4u);
+  EXPECT_EQ(logged_prompts(scratch() / "treerpo-2", 3), one);
+  EXPECT_EQ(logged_prompts(scratch() / "treerpo-3", 3), one);
 }
 
 TEST(DataParallel, TreeRpoTokenMeanOnTwoRanksEqualsOneProcess) {

@@ -6,9 +6,6 @@ import os
 import subprocess
 from pathlib import Path
 
-import torch
-from transformers import Qwen2Config, Qwen2ForCausalLM
-
 CLI = os.environ.get("TREERPO_CLI", "build/src/cli/treerpo-train")
 SOURCE_DIR = Path(os.environ.get("TREERPO_SOURCE_DIR", Path(__file__).resolve().parents[2]))
 SHARED_DIR = Path(os.environ.get("TREERPO_SHARED_DIR", SOURCE_DIR.parent / "shared"))
@@ -36,6 +33,10 @@ def tiny_qwen2(seed, *, vocab=512, hidden=128, layers=3, heads=8, kv_heads=2, ro
     transformers initialises biases to 0, norms to 1 and weights with std 0.02, which makes every
     log-prob nearly uniform; the weights are rescaled so a comparison discriminates, and q/k/v biases
     are non-zero as in Qwen2."""
+    # Imported here: most oracle tests need no model, and torch with transformers takes seconds to load.
+    import torch
+    from transformers import Qwen2Config, Qwen2ForCausalLM
+
     config = Qwen2Config(
         vocab_size=vocab, hidden_size=hidden, intermediate_size=intermediate,
         num_hidden_layers=layers, num_attention_heads=heads, num_key_value_heads=kv_heads,

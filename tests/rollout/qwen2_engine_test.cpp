@@ -96,7 +96,7 @@ TEST(Qwen2Engine, SameSeedSameTrees) {
   auto a = grow(5, &a_stats), b = grow(5, &b_stats);
   ASSERT_EQ(a.size(), b.size());
   for (size_t i = 0; i < a.size(); ++i) {
-    EXPECT_EQ(rollout::tree_to_json(a[i]), rollout::tree_to_json(b[i]));
+    EXPECT_EQ(rollout::tree_to_json(a[i], *tiny().tok), rollout::tree_to_json(b[i], *tiny().tok));
   }
 }
 
