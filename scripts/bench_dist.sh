@@ -4,8 +4,9 @@
 #
 #   scripts/bench_dist.sh [--ranks N] [--steps S] [--out DIR]     (defaults 2, 10, runs/bench_dist)
 #
-# Both runs use the machine's cores: one process with OMP_NUM_THREADS = cores, each of N ranks with
-# cores / N (as launch sets). The model is the demo's (hidden 128, 4 layers) after 100 SFT steps;
+# Three runs: one process with OMP_NUM_THREADS = cores, one process with one thread, and N ranks
+# with cores / N threads each (as launch sets); the one-thread run separates what the ranks gain
+# from parallel work from what one process loses to threads that wait on each other. The model is the demo's (hidden 128, 4 layers) after 100 SFT steps;
 # the RL runs are configs/demo.yaml TreeRPO steps with 8 prompts a step (each rank grows 8 / N).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -32,6 +33,7 @@ rl=(train --config "$root/configs/demo.yaml" --set "model.path=$(tail -1 "$out/s
   --set log.render_trees_every=0)
 start=$(date +%s.%N)
 OMP_NUM_THREADS=$cores "$cli" -q "${rl[@]}" --set "checkpoint.dir=$out/one" > /dev/null
+OMP_NUM_THREADS=1 "$cli" -q "${rl[@]}" --set "checkpoint.dir=$out/one-thread" > /dev/null
 middle=$(date +%s.%N)
 "$cli" -q launch --nproc "$ranks" -- -q "${rl[@]}" --set "checkpoint.dir=$out/job" > /dev/null
 end=$(date +%s.%N)
@@ -42,18 +44,20 @@ out, ranks, cores = Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
 start, middle, end = map(float, sys.argv[4:7])
 def metrics(run):
     return [json.loads(l) for l in (out / run / "metrics.jsonl").read_text().splitlines() if l]
-one, job = metrics("one"), metrics("job")
+one, one_thread, job = metrics("one"), metrics("one-thread"), metrics("job")
 def step_s(m):
     return sum(x["time/rollout"] + x["time/train"] for x in m) / len(m)
 comm = job[-1]["time/communication"]
 report = {"ranks": ranks, "cores": cores, "steps": len(one),
-          "one_process": {"step_s": step_s(one), "wall_s": middle - start,
+          "one_process": {"step_s": step_s(one), "threads": cores,
                           "tokens_sampled": one[-1]["tokens/sampled_total"]},
+          "one_process_one_thread": {"step_s": step_s(one_thread)},
           "job": {"step_s": step_s(job), "wall_s": end - middle,
                   "tokens_sampled": job[-1]["tokens/sampled_total"],
                   "communication_s": comm, "bytes_sent_per_step": job[-1]["dist/bytes_sent"] / len(job),
                   "communication_share": comm / sum(x["time/rollout"] + x["time/train"] for x in job)},
           "speedup_step": step_s(one) / step_s(job),
+          "speedup_step_vs_one_thread": step_s(one_thread) / step_s(job),
           "max_loss_difference": max(abs(a["loss"] - b["loss"]) for a, b in zip(one, job))}
 print(json.dumps(report))
 PY
