@@ -252,6 +252,26 @@ TEST(DataParallel, RanksWithDifferentConfigsAreRefused) {
   EXPECT_FALSE(fs::exists(run / "checkpoints" / "step-1"));
 }
 
+TEST(DataParallel, RanksStartingFromOtherWeightsAreRefused) {
+  // Same config, but rank 1 resumes another checkpoint: the weights' digests differ.
+  const fs::path run = scratch() / "two-checkpoints";
+  ASSERT_EQ(run_cli(rl_args("demo.yaml", run, 2)), 0) << read_file(err_file());
+  const std::string port = "MASTER_PORT=" + std::to_string(20000 + (getpid() + 7) % 20000);
+  std::vector<pid_t> pids;
+  for (int r = 0; r < 2; ++r) {
+    auto args = rl_args("demo.yaml", run, 2);
+    args.insert(args.end(), {"--resume", step_dir(run, r + 1).string()});
+    pids.push_back(spawn(
+        args, scratch() / "weights.out", scratch() / ("weights-" + std::to_string(r) + ".err"),
+        {"RANK=" + std::to_string(r), "WORLD_SIZE=2", "MASTER_ADDR=127.0.0.1", port}));
+  }
+  for (int r = 0; r < 2; ++r) {
+    EXPECT_EQ(wait_for(pids[static_cast<size_t>(r)]), 2);
+    const std::string err = read_file(scratch() / ("weights-" + std::to_string(r) + ".err"));
+    EXPECT_NE(err.find("rank 1 loaded other weights than rank 0"), std::string::npos) << err;
+  }
+}
+
 // The child of `launcher` whose environment says RANK=rank.
 pid_t rank_pid(pid_t launcher, int rank) {
   for (int attempt = 0; attempt < 200; ++attempt) {
