@@ -29,7 +29,7 @@ done
 
 # The Debian packages of every dependency (fetch-debs.sh downloads the same list plus runtime libraries).
 packages=(cmake g++ make ccache libsentencepiece-dev nlohmann-json3-dev libcli11-dev libspdlog-dev
-  libfmt-dev libyaml-cpp-dev libgtest-dev libpcre2-dev libutf8proc-dev clang-format clang
+  libfmt-dev libyaml-cpp-dev libssl-dev libgtest-dev libpcre2-dev libutf8proc-dev clang-format clang
   libclang-rt-14-dev gnuplot-nox libopenblas0-pthread)
 
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }

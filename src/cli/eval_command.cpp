@@ -29,8 +29,9 @@ void run_eval(EvalArgs a) {
   const torch::Device device = parse_device(a.device);
   const torch::Dtype dtype = parse_dtype(a.dtype);
   const auto problems = eval::load_problems(a.data, a.question_field, a.answer_field);
-  auto tok = tokenizer::Tokenizer::load(a.model);
+  // The model first: its load checks a checkpoint's checksums before the tokenizer reads its file.
   auto model = model::Qwen2::load(a.model, dtype, device);
+  auto tok = tokenizer::Tokenizer::load(a.model);
   const eval::EvalSummary s = eval::evaluate(model, *tok, problems, a.options, a.out);
   std::printf("%s\n", eval::summary_json(s).c_str());
 }

@@ -9,6 +9,7 @@
 
 #include "treerpo/model/qwen2.h"
 #include "treerpo/model/safetensors.h"
+#include "treerpo/util/checksums.h"
 #include "treerpo/util/error.h"
 
 namespace fs = std::filesystem;
@@ -131,6 +132,7 @@ std::vector<torch::Tensor> Qwen2::parameters() const {
 }
 
 Qwen2 Qwen2::load(const std::string& dir, torch::Dtype dtype, torch::Device device) {
+  require_intact(dir); // a checkpoint we saved carries checksums; a plain HF folder passes
   Qwen2 model(Qwen2Config::from_json_file((fs::path(dir) / "config.json").string()));
   model.source_dir_ = dir;
   fs::path listing;
@@ -188,6 +190,7 @@ Qwen2 Qwen2::random(const Qwen2Config& cfg, uint64_t seed, torch::Dtype dtype,
 void Qwen2::save(const std::string& dir, int64_t max_shard_bytes) const {
   const fs::path out(dir);
   fs::create_directories(out);
+  fs::remove(out / kChecksumsFile); // checksums of the weights being replaced no longer hold
   const auto tensors = named_parameters();
   int64_t total = 0;
   for (const auto& [name, t] : tensors) total += static_cast<int64_t>(t.nbytes());

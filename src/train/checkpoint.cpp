@@ -7,7 +7,9 @@
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
 
+#include "treerpo/util/checksums.h"
 #include "treerpo/util/error.h"
 
 namespace fs = std::filesystem;
@@ -46,7 +48,18 @@ std::optional<std::string> Checkpoints::latest() const {
   }
   auto found = complete_checkpoints(dir_);
   if (found.empty()) return std::nullopt;
-  return found.back().second.string();
+  // Newest first; a damaged one is passed over (with a warning) for the newest intact one.
+  for (auto it = found.rbegin(); it != found.rend(); ++it) {
+    const std::string dir = it->second.string();
+    std::optional<std::string> problem = fs::exists(it->second / kChecksumsFile)
+                                             ? checksum_problem(dir)
+                                             : std::string(kChecksumsFile) + " is missing";
+    if (!problem) return dir;
+    spdlog::warn("skipping damaged checkpoint {}: {}", dir, *problem);
+  }
+  // Starting over would silently discard the run: the user decides.
+  throw bad_input("no intact checkpoint to resume from", dir_,
+                  "pass --resume with a model folder, or choose a new checkpoint.dir");
 }
 
 std::string Checkpoints::save(int64_t step,
@@ -55,7 +68,22 @@ std::string Checkpoints::save(int64_t step,
   fs::path final_dir = fs::path(dir_) / fmt::format("step-{}", step);
   fs::remove_all(tmp);
   fs::create_directories(tmp);
-  write(tmp.string());
+  try {
+    write(tmp.string());
+    write_checksums(tmp.string());
+  } catch (const std::exception& e) {
+    // A full disk: free what the partial write took; the previous checkpoints stay as they were.
+    std::error_code ignored;
+    fs::remove_all(tmp, ignored);
+    std::string cause = e.what();
+    cause = cause.substr(0, cause.find('\n')); // LibTorch appends a backtrace
+    auto found = complete_checkpoints(dir_);
+    throw runtime_failure(
+        fmt::format("checkpoint step-{} not saved ({})", step, cause), dir_,
+        found.empty() ? "free disk space and re-run"
+                      : fmt::format("free disk space and re-run: it resumes from {}",
+                                    found.back().second.filename().string()));
+  }
   fs::remove_all(final_dir); // a re-run of the same step after a resume
   fs::rename(tmp, final_dir);
   auto found = complete_checkpoints(dir_);

@@ -12,6 +12,7 @@
 #include <torch/nn/utils/clip_grad.h>
 #include <torch/serialize.h>
 
+#include "treerpo/util/checksums.h"
 #include "treerpo/util/error.h"
 
 namespace fs = std::filesystem;
@@ -66,6 +67,7 @@ TrainingRun::TrainingRun(const Config& config, std::string kind, const RunOption
       options.resume.empty() ? checkpoints_.latest() : std::optional<std::string>(options.resume);
   std::string weights = config_.model.path;
   if (resume) {
+    if (!options.resume.empty()) require_intact(*resume);
     TrainerState state = read_trainer_state(*resume);
     if (state.kind != kind_) {
       throw bad_input(fmt::format("this run directory holds a {} run, not {}", state.kind, kind_),
