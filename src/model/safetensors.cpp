@@ -107,12 +107,19 @@ SafetensorsFile SafetensorsFile::open(const std::string& path) {
     if (!shape.is_array() || !offsets.is_array() || offsets.size() != 2) {
       throw bad_input("malformed shape or data_offsets", at, hint);
     }
+    // The byte count must not wrap around: a shape whose size overflows could otherwise match
+    // small offsets and then ask for an impossible allocation.
     uint64_t numel = 1;
+    bool overflow = false;
     for (const auto& d : shape) {
       if (!d.is_number_unsigned()) throw bad_input("malformed shape " + shape.dump(), at, hint);
-      e.shape.push_back(d.get<int64_t>());
-      numel *= d.get<uint64_t>();
+      const uint64_t dim = d.get<uint64_t>();
+      overflow |= dim > static_cast<uint64_t>(INT64_MAX) ||
+                  (dim != 0 && numel > static_cast<uint64_t>(INT64_MAX) / 8 / dim);
+      if (!overflow) numel *= dim;
+      e.shape.push_back(static_cast<int64_t>(dim));
     }
+    if (overflow) throw bad_input("shape " + shape.dump() + " is too large", at, hint);
     if (!offsets[0].is_number_unsigned() || !offsets[1].is_number_unsigned()) {
       throw bad_input("malformed data_offsets " + offsets.dump(), at, hint);
     }

@@ -91,6 +91,9 @@ void AdamW::load(const std::string& path) {
       read_like("exp_avg_sq." + n, exp_avg_sq_[i]);
       if (compensation_[i].defined()) read_like("compensation." + n, compensation_[i]);
     }
+    // A step count is one non-negative integer; anything else would skew bias correction.
+    if (steps.numel() != 1 || steps.is_floating_point() || steps.item<int64_t>() < 0)
+      throw bad_input("steps is not a non-negative integer", path, hint);
     steps_ = steps.item<int64_t>();
   } catch (const c10::Error& e) {
     throw bad_input("not this optimiser's state (" + std::string(e.what_without_backtrace()) + ")",

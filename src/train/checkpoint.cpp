@@ -78,11 +78,11 @@ std::string Checkpoints::save(int64_t step,
     std::string cause = e.what();
     cause = cause.substr(0, cause.find('\n')); // LibTorch appends a backtrace
     auto found = complete_checkpoints(dir_);
-    throw runtime_failure(
-        fmt::format("checkpoint step-{} not saved ({})", step, cause), dir_,
-        found.empty() ? "free disk space and re-run"
-                      : fmt::format("free disk space and re-run: it resumes from {}",
-                                    found.back().second.filename().string()));
+    throw runtime_failure(fmt::format("checkpoint step-{} not saved ({})", step, cause), dir_,
+                          found.empty()
+                              ? "free disk space and re-run"
+                              : fmt::format("free disk space and re-run: it resumes from {}",
+                                            found.back().second.filename().string()));
   }
   fs::remove_all(final_dir); // a re-run of the same step after a resume
   fs::rename(tmp, final_dir);
@@ -110,12 +110,17 @@ TrainerState read_trainer_state(const std::string& dir) {
     throw bad_input("unreadable trainer state", path.string(),
                     "delete this checkpoint folder or resume from another");
   }
+  TrainerState state;
   try {
-    return {j.at("kind").get<std::string>(), j.at("step").get<int64_t>(),
-            j.at("seed").get<int64_t>(), j.at("config_hash").get<std::string>()};
+    state = {j.at("kind").get<std::string>(), j.at("step").get<int64_t>(),
+             j.at("seed").get<int64_t>(), j.at("config_hash").get<std::string>(),
+             j.value("sampled_tokens", int64_t{0})};
   } catch (const nlohmann::json::exception& e) {
     throw bad_input(std::string("malformed trainer state: ") + e.what(), path.string());
   }
+  if (state.step < 0 || state.sampled_tokens < 0)
+    throw bad_input("negative step or sampled_tokens", path.string());
+  return state;
 }
 
 std::string config_hash(const Config& config) {

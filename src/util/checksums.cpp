@@ -23,8 +23,9 @@ bool is_hex_digest(const std::string& s) {
 // A name that stays inside the folder: no separators, not "." or "..", no control bytes.
 bool is_plain_name(const std::string& s) {
   if (s.empty() || s == "." || s == "..") return false;
-  return std::none_of(s.begin(), s.end(),
-                      [](char c) { return c == '/' || c == '\\' || static_cast<unsigned char>(c) < 32; });
+  return std::none_of(s.begin(), s.end(), [](char c) {
+    return c == '/' || c == '\\' || static_cast<unsigned char>(c) < 32;
+  });
 }
 
 std::vector<std::string> files_of(const fs::path& dir) {

@@ -102,9 +102,9 @@ TEST(EvalCommand, SigtermDuringOutLeavesAFileThatResumes) {
                              (dir / "gsm8k.jsonl") + " -q --batch 1 --max-new-tokens 64 --out ";
   ASSERT_EQ(run_cli(common + (dir / "reference.jsonl"), dir).exit_code, 0);
 
-  std::vector<std::string> args = {TREERPO_CLI, "eval", "--model", dir / "model", "--data",
-                                   dir / "gsm8k.jsonl", "-q", "--batch", "1",
-                                   "--max-new-tokens", "64", "--out", dir / "out.jsonl"};
+  std::vector<std::string> args = {
+      TREERPO_CLI, "eval", "--model",          dir / "model", "--data", dir / "gsm8k.jsonl", "-q",
+      "--batch",   "1",    "--max-new-tokens", "64",          "--out",  dir / "out.jsonl"};
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);

@@ -41,8 +41,8 @@ std::string read_file(const fs::path& path) {
 // Runs `prefix treerpo-train args` through bash; stderr is kept.
 Result run_cli(const std::string& args, const std::string& prefix = "") {
   const fs::path err = scratch() / "stderr.txt";
-  const std::string cmd = "bash -c \"" + prefix + " " + TREERPO_CLI + " " + args + "\" >/dev/null 2>" +
-                          err.string();
+  const std::string cmd =
+      "bash -c \"" + prefix + " " + TREERPO_CLI + " " + args + "\" >/dev/null 2>" + err.string();
   const int status = std::system(cmd.c_str());
   return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, read_file(err)};
 }
@@ -50,8 +50,7 @@ Result run_cli(const std::string& args, const std::string& prefix = "") {
 const fs::path& workspace() {
   static fs::path ws = [] {
     fs::path dir = scratch() / "ws";
-    EXPECT_EQ(run_cli("demo-data " + dir.string() +
-                      " --train 32 --test 4 --hidden 32 --layers 2")
+    EXPECT_EQ(run_cli("demo-data " + dir.string() + " --train 32 --test 4 --hidden 32 --layers 2")
                   .exit_code,
               0);
     return dir;
@@ -61,10 +60,10 @@ const fs::path& workspace() {
 
 // A demo SFT run of `steps` steps with a checkpoint after every step (the last three kept).
 std::string sft(const fs::path& run_dir, int steps) {
-  return "-q sft --config " + std::string(TREERPO_SOURCE_DIR) + "/configs/demo.yaml --set model.path=" +
-         (workspace() / "model").string() + " --set sft.data=" +
-         (workspace() / "data/train.jsonl").string() + " --set checkpoint.dir=" + run_dir.string() +
-         " --set sft.steps=" + std::to_string(steps) +
+  return "-q sft --config " + std::string(TREERPO_SOURCE_DIR) +
+         "/configs/demo.yaml --set model.path=" + (workspace() / "model").string() +
+         " --set sft.data=" + (workspace() / "data/train.jsonl").string() +
+         " --set checkpoint.dir=" + run_dir.string() + " --set sft.steps=" + std::to_string(steps) +
          " --set sft.batch_size=4 --set checkpoint.every=1 --set checkpoint.keep=3";
 }
 
@@ -150,9 +149,8 @@ TEST(Faults, DiskFullDuringACheckpointStopsWithOneLineAndTheRunResumes) {
   const Result full = run_cli(sft(run, 4) + " --force", limit);
   EXPECT_EQ(full.exit_code, 1);
   EXPECT_EQ(lines(full.err), 1) << full.err;
-  EXPECT_EQ(full.err.rfind("error: " + (run / "checkpoints").string() +
-                               ": checkpoint step-3 not saved (",
-                           0),
+  EXPECT_EQ(full.err.rfind(
+                "error: " + (run / "checkpoints").string() + ": checkpoint step-3 not saved (", 0),
             0U)
       << full.err;
   EXPECT_NE(full.err.find("; free disk space and re-run: it resumes from step-2\n"),
