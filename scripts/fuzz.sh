@@ -60,7 +60,7 @@ sources_of() {
     model_folder) s+=("${root}"/src/model/*.cpp "${root}/src/util/checksums.cpp" "${root}/src/util/log.cpp") ;;
     config) s+=("${root}"/src/config/*.cpp) ;;
     jsonl) s+=("${root}/src/eval/dataset.cpp") ;;
-    results) s+=("${root}/src/eval/results_file.cpp" "${root}/src/eval/vote.cpp" "${root}"/src/reward/*.cpp) ;;
+    results) s+=("${root}/src/eval/results_file.cpp" "${root}"/src/reward/*.cpp) ;;
     trainer_state) s+=("${root}/src/train/checkpoint.cpp" "${root}/src/util/checksums.cpp" "${root}"/src/config/*.cpp) ;;
     optimizer) s+=("${root}/src/train/adamw.cpp") ;;
     *) echo "fuzz.sh: unknown target '$1' (one of: ${all[*]})" >&2; exit 2 ;;

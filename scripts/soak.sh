@@ -3,14 +3,14 @@
 #   scripts/soak.sh [STEPS] [RUN_DIR] [-- --set KEY=VALUE ...]     (default 2000 steps, runs/soak)
 # Writes RUN_DIR/soak.tsv (seconds, completed steps, VmRSS in kB, open fds) every 5 s and, at the
 # end, checks that metrics.jsonl holds every step once and the event file is there. Expects a built
-# treerpo-train in build/ (scripts/bootstrap.sh).
+# treerpo-train in build/ (scripts/bootstrap.sh), or $TREERPO_BIN.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 steps=${1:-2000}
 run=${2:-runs/soak}
 shift $(($# > 2 ? 2 : $#))
 [[ "${1:-}" == "--" ]] && shift
-bin=build/src/cli/treerpo-train
+bin=${TREERPO_BIN:-build/src/cli/treerpo-train}
 mkdir -p "$run"
 ws="$run/workspace"
 [ -f "$ws/model/model.safetensors" ] || "$bin" demo-data "$ws" >/dev/null

@@ -48,18 +48,24 @@ std::optional<std::string> Checkpoints::latest() const {
   }
   auto found = complete_checkpoints(dir_);
   if (found.empty()) return std::nullopt;
-  // Newest first; a damaged one is passed over (with a warning) for the newest intact one.
+  // Newest first; damaged ones are passed over (with a warning each) for the newest intact one.
+  std::vector<std::pair<fs::path, std::string>> skipped;
   for (auto it = found.rbegin(); it != found.rend(); ++it) {
-    const std::string dir = it->second.string();
     std::optional<std::string> problem = fs::exists(it->second / kChecksumsFile)
-                                             ? checksum_problem(dir)
+                                             ? checksum_problem(it->second.string())
                                              : std::string(kChecksumsFile) + " is missing";
-    if (!problem) return dir;
-    spdlog::warn("skipping damaged checkpoint {}: {}", dir, *problem);
+    if (!problem) {
+      for (const auto& [dir, why] : skipped)
+        spdlog::warn("skipping damaged checkpoint {}: {}", dir.string(), why);
+      return it->second.string();
+    }
+    skipped.emplace_back(it->second, *problem);
   }
   // Starting over would silently discard the run: the user decides.
-  throw bad_input("no intact checkpoint to resume from", dir_,
-                  "pass --resume with a model folder, or choose a new checkpoint.dir");
+  throw bad_input(fmt::format("no intact checkpoint to resume from ({} damaged; {}: {})",
+                              skipped.size(), skipped.front().first.filename().string(),
+                              skipped.front().second),
+                  dir_, "pass --resume with a model folder, or choose a new checkpoint.dir");
 }
 
 std::string Checkpoints::save(int64_t step,

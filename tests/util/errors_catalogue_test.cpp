@@ -97,7 +97,7 @@ TEST(ErrorsCatalogue, EveryCaseSaysItsLineAndExitsWithItsCode) {
     const fs::path dir = root / std::to_string(index++);
     fs::create_directories(dir);
     std::string script = catalogue.helpers + env + "export DIR=" + dir.string() + "\nset -e\n";
-    for (const std::string& s : k.setup) script += s + " >/dev/null 2>&1\n";
+    for (const std::string& s : k.setup) script += "{ " + s + "\n} >/dev/null 2>&1\n";
     script += "set +e\n" + k.run + " >/dev/null 2>$DIR/said\necho $? > $DIR/exit\n";
     std::ofstream(dir / "case.sh") << script;
     ASSERT_EQ(std::system(("bash " + (dir / "case.sh").string()).c_str()), 0) << script;

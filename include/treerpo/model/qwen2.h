@@ -37,8 +37,7 @@ private:
 
 class Qwen2 {
 public:
-  // Reads a Hugging Face model folder (config.json + model.safetensors or sharded + index). A
-  // folder with SHA256SUMS (a checkpoint) is checked against it first: bad_input when damaged.
+  // Reads a Hugging Face model folder (config.json + model.safetensors or sharded + index).
   static Qwen2 load(const std::string& dir, torch::Dtype dtype, torch::Device device);
   // Random weights drawn from `seed` (tests, demos, benchmarks).
   static Qwen2 random(const Qwen2Config& cfg, uint64_t seed, torch::Dtype dtype,
