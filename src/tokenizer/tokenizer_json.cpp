@@ -157,7 +157,7 @@ ByteLevelBpeSpec parse_tokenizer_json(const std::string& text, const std::string
   json j;
   try {
     j = json::parse(text);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) { // parse_error, or out_of_range for a number like 1e999
     throw bad_input(std::string("not valid JSON: ") + e.what(), source,
                     "re-download the tokenizer.json");
   }

@@ -45,6 +45,14 @@ TEST(Loading, CorruptJsonIsRejected) {
   expect_rejected(dir.string(), {"tokenizer.json", "not valid JSON"});
 }
 
+// Found by fuzzing (tests/fuzz/tokenizer.cpp): a number beyond double's range is JSON's
+// out_of_range, not its parse_error, and escaped as an exit-1 crash of the loader.
+TEST(Loading, NumberBeyondDoubleRangeIsRejected) {
+  const auto dir = scratch_dir();
+  write_text_file(dir / "tokenizer.json", "1e222225221");
+  expect_rejected(dir.string(), {"tokenizer.json", "not valid JSON", "number overflow"});
+}
+
 TEST(Loading, OtherModelTypeIsNamed) {
   expect_rejected(variant("model", {{"type", "WordPiece"}, {"vocab", nlohmann::json::object()}}),
                   {"WordPiece"});
