@@ -6,7 +6,7 @@
 # jsonl, results (eval --out), trainer_state (+ SHA256SUMS), optimizer (optimizer.pt).
 # Each is built with clang++ -fsanitize=fuzzer,address,undefined into build-fuzz/ and run with
 # -timeout=1 and -rss_limit_mb=2048: a crash, sanitizer report, input over a second or over 2 GB
-# fails the script (exit 1); the input that did is left in build-fuzz/artifacts/. New corpus finds
+# fails the script (libFuzzer's non-zero exit); the input that did is left in build-fuzz/artifacts/. New corpus finds
 # stay in build-fuzz/corpus/<target>/. Targets that read tensors link the pinned LibTorch (not
 # instrumented itself).
 set -euo pipefail

@@ -94,8 +94,10 @@ SafetensorsFile SafetensorsFile::open(const std::string& path) {
       throw bad_input("entry lacks dtype, shape or data_offsets", at, hint);
     }
     Entry e;
+    // A named copy: C++17 lambdas cannot capture structured bindings (clang refuses, gcc allows).
+    const nlohmann::json stored_dtype = info["dtype"];
     const auto* dtype = std::find_if(std::begin(kDtypes), std::end(kDtypes), [&](const auto& d) {
-      return info["dtype"].is_string() && info["dtype"].get<std::string>() == d.name;
+      return stored_dtype.is_string() && stored_dtype.get<std::string>() == d.name;
     });
     if (dtype == std::end(kDtypes)) {
       throw bad_input("unsupported dtype " + info["dtype"].dump(), at,
@@ -185,8 +187,9 @@ void write_safetensors(const std::string& path,
   std::vector<torch::Tensor> cpu;
   size_t offset = 0;
   for (const auto& [name, t] : tensors) {
+    const torch::Dtype type = t.scalar_type();
     const auto* dtype = std::find_if(std::begin(kDtypes), std::end(kDtypes),
-                                     [&](const auto& d) { return d.dtype == t.scalar_type(); });
+                                     [&](const auto& d) { return d.dtype == type; });
     if (dtype == std::end(kDtypes)) {
       throw runtime_failure("cannot write dtype " + std::string(c10::toString(t.scalar_type())),
                             where(path, name), "convert to float32, float16 or bfloat16 first");
