@@ -6,8 +6,8 @@
 # jsonl, results (eval --out), trainer_state (+ SHA256SUMS), optimizer (optimizer.pt).
 # Each is built with clang++ -fsanitize=fuzzer,address,undefined into build-fuzz/ and run with
 # -timeout=1 and -rss_limit_mb=2048: a crash, sanitizer report, input over a second or over 2 GB
-# fails the script (libFuzzer's non-zero exit); the input that did is left in build-fuzz/artifacts/. New corpus finds
-# stay in build-fuzz/corpus/<target>/. Targets that read tensors link the pinned LibTorch (not
+# fails the script (libFuzzer's non-zero exit); the input that did is left in build-fuzz/artifacts/.
+# New corpus finds stay in build-fuzz/corpus/<target>/. Targets that read tensors link the pinned LibTorch (not
 # instrumented itself).
 set -euo pipefail
 
@@ -98,11 +98,14 @@ build() {
   local libs cflags
   libs="$(libs_of "${name}" | tr '\n' ' ')"
   cflags="$(cflags_of "${name}")"
-  # Objects per source, so targets sharing sources (and ccache) compile each once.
+  # Objects per source, so targets sharing sources compile each once; an object is redone when its
+  # source or any project header is newer.
   mkdir -p "${out}/obj"
+  local newest_header
+  newest_header="$(ls -t "${root}"/tests/fuzz/*.h $(find "${root}/include" "${root}/src" -name '*.h') | head -1)"
   for f in "${sources[@]}"; do
     local o="${out}/obj/$(echo "${f#"${root}"/}" | tr '/' '_').o"
-    if [[ ! -f "${o}" || "${f}" -nt "${o}" || "${rebuild}" == 1 ]]; then
+    if [[ ! -f "${o}" || "${f}" -nt "${o}" || "${newest_header}" -nt "${o}" ]]; then
       # shellcheck disable=SC2086
       ${ccache} "${clang}" "${flags[@]}" ${cflags} -c "${f}" -o "${o}"
     fi
