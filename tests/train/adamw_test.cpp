@@ -141,6 +141,21 @@ TEST(AdamW, StateRoundTripsSoAResumedRunIsBitwiseTheSame) {
   fs::remove(file);
 }
 
+// Found by fuzzing (tests/fuzz/optimizer.cpp): this damaged archive makes LibTorch's unpickler
+// throw torch::jit::ErrorReport ("Unknown type name '__torch__.Module'"), which is not a c10::Error
+// and escaped the loader as an exit-1 crash.
+TEST(AdamW, ArchiveLibTorchCannotUnpickleIsBadInput) {
+  AdamW optimizer({torch::zeros({2, 3}), torch::zeros({4})}, {});
+  try {
+    optimizer.load(std::string(TREERPO_SOURCE_DIR) +
+                   "/tests/fuzz/corpus/optimizer/unknown-type-name");
+    FAIL() << "loaded a damaged archive";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::BadInput);
+    EXPECT_EQ(std::string(e.what()).find('\n'), std::string::npos) << e.what();
+  }
+}
+
 // Found reading the loader for its fuzz target (tests/fuzz/optimizer.cpp): a negative or fractional
 // step count was taken as is, and bias correction 1 - beta^steps then scaled updates wrongly.
 TEST(AdamW, StepCountThatIsNotANonNegativeIntegerIsBadInput) {
