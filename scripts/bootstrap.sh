@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the build needs and configures + builds treerpo.
 #
-#   scripts/bootstrap.sh [--debs DIR] [--build-dir DIR] [--build-type TYPE] [--no-build]
+#   scripts/bootstrap.sh [--debs DIR] [--build-dir DIR] [--build-type TYPE] [--sanitize] [--no-build]
 #
 # LibTorch 2.x, in this order: $Torch_DIR or $LIBTORCH; the installed PyTorch (python3 -c 'import torch',
 # how a GPU host with PyTorch gets its own CUDA LibTorch); else the pinned wheel
@@ -16,12 +16,14 @@ build_dir="$root/build"
 build_type=Release
 debs=""
 do_build=1
+sanitize=OFF
 while [ $# -gt 0 ]; do
   case "$1" in
     --debs) debs=$(cd "$2" && pwd); shift 2 ;;
     --build-dir) build_dir=$2; shift 2 ;;
     --build-type) build_type=$2; shift 2 ;;
     --no-build) do_build=0; shift ;;
+    --sanitize) sanitize=ON; shift ;;
     -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
     *) echo "bootstrap.sh: unknown option '$1'; see --help" >&2; exit 2 ;;
   esac
@@ -29,7 +31,7 @@ done
 
 # The Debian packages of every dependency (fetch-debs.sh downloads the same list plus runtime libraries).
 packages=(cmake g++ make ccache libsentencepiece-dev nlohmann-json3-dev libcli11-dev libspdlog-dev
-  libfmt-dev libyaml-cpp-dev libgtest-dev libpcre2-dev libutf8proc-dev clang-format clang
+  libfmt-dev libyaml-cpp-dev libssl-dev libgtest-dev libpcre2-dev libutf8proc-dev clang-format clang
   libclang-rt-14-dev gnuplot-nox libopenblas0-pthread libgloo-dev chromium chromium-driver)
 
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
@@ -50,7 +52,7 @@ apt_install() {
   DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends $missing >/dev/null
 }
 
-cmake_args=(-DCMAKE_BUILD_TYPE="$build_type")
+cmake_args=(-DCMAKE_BUILD_TYPE="$build_type" -DTREERPO_SANITIZE="$sanitize")
 prefix_path=()
 venv="$root/.venv"
 

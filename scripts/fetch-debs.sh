@@ -11,5 +11,5 @@ cd "$1"
 apt-get download libsentencepiece-dev libsentencepiece0 nlohmann-json3-dev libcli11-dev \
   libspdlog-dev libspdlog1.10 libfmt-dev libfmt9 libyaml-cpp-dev libyaml-cpp0.7 libgtest-dev \
   libgmock-dev googletest libpcre2-dev libpcre2-8-0 libpcre2-16-0 libpcre2-32-0 libpcre2-posix3 \
-  libutf8proc-dev libutf8proc2 ccache libgloo-dev
+  libutf8proc-dev libutf8proc2 libssl-dev libssl3 ccache libgloo-dev
 ls -1 "$PWD"/*.deb

@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# The test command (README, CI): installs what is missing, builds, checks formatting, runs every test suite
-# and a bounded fuzzing session of the answer checker.
+# The test command (README, CI): installs what is missing, builds, checks formatting, runs every test suite,
+# a bounded fuzzing session of every parser that reads user files (TREERPO_FUZZ_SECONDS each, default 20)
+# and, with TREERPO_SANITIZE=1, the whole suite again under AddressSanitizer + UndefinedBehaviorSanitizer
+# (scripts/sanitize.sh; opt-in until a full sanitized run has been seen clean, issue 20's note).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/bootstrap.sh --build-dir build
 scripts/check-format.sh
 ctest --test-dir build --output-on-failure -j"$(nproc)"
-scripts/fuzz_checker.sh "${TREERPO_FUZZ_SECONDS:-60}"
+scripts/fuzz.sh all "${TREERPO_FUZZ_SECONDS:-20}"
+if [[ "${TREERPO_SANITIZE:-0}" == 1 ]]; then scripts/sanitize.sh; fi
 echo "all tests passed"

@@ -49,7 +49,7 @@ void run_check(const std::string& input, bool answer_is_fallback) {
     nlohmann::json line;
     try {
       line = nlohmann::json::parse(text);
-    } catch (const nlohmann::json::parse_error& e) {
+    } catch (const nlohmann::json::exception& e) { // parse_error, or out_of_range (1e999)
       throw bad_input(std::string("not valid JSON (") + e.what() + ")", where,
                       R"(each line must be {"response": text, "gold": text})");
     }

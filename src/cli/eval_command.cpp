@@ -36,8 +36,9 @@ void run_eval(EvalArgs a) {
   const torch::Device device = dist::rank_device(parse_device(a.device).str(), launch);
   const torch::Dtype dtype = parse_dtype(a.dtype);
   const auto problems = eval::load_problems(a.data, a.question_field, a.answer_field);
-  auto tok = tokenizer::Tokenizer::load(a.model);
+  // The model first: its load checks a checkpoint's checksums before the tokenizer reads its file.
   auto model = model::Qwen2::load(a.model, dtype, device);
+  auto tok = tokenizer::Tokenizer::load(a.model);
   if (launch.rank > 0 && spdlog::get_level() == spdlog::level::info)
     spdlog::set_level(spdlog::level::warn);
   dist::World world(launch, device, std::chrono::seconds(a.timeout_s));

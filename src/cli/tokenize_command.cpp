@@ -24,7 +24,7 @@ using tokenizer::Tokenizer;
 json parse_line(const std::string& line, const std::string& where, const char* expected) {
   try {
     return json::parse(line);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) { // parse_error, or out_of_range for a number like 1e999
     throw bad_input(std::string("not valid JSON: ") + e.what(), where,
                     std::string("write one ") + expected + " object per line");
   }

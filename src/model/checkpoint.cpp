@@ -9,6 +9,7 @@
 
 #include "treerpo/model/qwen2.h"
 #include "treerpo/model/safetensors.h"
+#include "treerpo/util/checksums.h"
 #include "treerpo/util/error.h"
 
 namespace fs = std::filesystem;
@@ -71,9 +72,12 @@ std::map<std::string, fs::path> weight_files(const fs::path& dir, fs::path& list
                       "re-download the checkpoint");
     }
     for (const auto& [name, file] : j["weight_map"].items()) {
-      if (!file.is_string())
-        throw bad_input("weight_map entry is not a file name", index.string() + ": " + name);
-      files[name] = dir / file.get<std::string>();
+      const std::string value = file.is_string() ? file.get<std::string>() : "";
+      // transformers writes plain names of files beside the index; nothing else is read.
+      if (value.empty() || value.find('/') != std::string::npos || value == "." || value == "..")
+        throw bad_input("weight_map entry is not a file name of this folder",
+                        index.string() + ": " + name);
+      files[name] = dir / value;
     }
     return files;
   }
@@ -131,10 +135,20 @@ std::vector<torch::Tensor> Qwen2::parameters() const {
 }
 
 Qwen2 Qwen2::load(const std::string& dir, torch::Dtype dtype, torch::Device device) {
-  Qwen2 model(Qwen2Config::from_json_file((fs::path(dir) / "config.json").string()));
-  model.source_dir_ = dir;
+  require_intact(dir); // a checkpoint we saved carries checksums; a plain HF folder passes
+  const Qwen2Config config = Qwen2Config::from_json_file((fs::path(dir) / "config.json").string());
   fs::path listing;
   const auto files = weight_files(dir, listing);
+  // Checked before the layer stack is built: a config.json claiming 10^12 layers must not
+  // allocate 10^12 layers first. Each layer has 12 tensors; embeddings and the final norm add 2.
+  const auto needed = static_cast<uint64_t>(config.num_hidden_layers);
+  if (needed > (files.size() + 1) / 12) {
+    throw bad_input("config.json has " + std::to_string(config.num_hidden_layers) +
+                        " layers but the weights hold " + std::to_string(files.size()) + " tensors",
+                    listing.string(), "does config.json belong to these weights?");
+  }
+  Qwen2 model(config);
+  model.source_dir_ = dir;
   std::map<fs::path, SafetensorsFile> opened;
   for (const WeightRef& w : model.weight_refs()) {
     auto it = files.find(w.name);
@@ -188,6 +202,7 @@ Qwen2 Qwen2::random(const Qwen2Config& cfg, uint64_t seed, torch::Dtype dtype,
 void Qwen2::save(const std::string& dir, int64_t max_shard_bytes) const {
   const fs::path out(dir);
   fs::create_directories(out);
+  fs::remove(out / kChecksumsFile); // checksums of the weights being replaced no longer hold
   const auto tensors = named_parameters();
   int64_t total = 0;
   for (const auto& [name, t] : tensors) total += static_cast<int64_t>(t.nbytes());

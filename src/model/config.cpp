@@ -64,7 +64,11 @@ void reject_unsupported(const nlohmann::json& j, const std::string& path) {
                       at_key(path, "rope_parameters.rope_type"), hint);
     }
   }
-  if (j.value("use_sliding_window", false)) {
+  if (j.contains("use_sliding_window") && !j["use_sliding_window"].is_boolean() &&
+      !j["use_sliding_window"].is_null()) {
+    throw bad_input("expected true or false", at_key(path, "use_sliding_window"));
+  }
+  if (j.contains("use_sliding_window") && j["use_sliding_window"] == true) {
     throw bad_input("sliding-window attention is not supported", at_key(path, "use_sliding_window"),
                     hint);
   }

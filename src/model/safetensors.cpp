@@ -94,8 +94,10 @@ SafetensorsFile SafetensorsFile::open(const std::string& path) {
       throw bad_input("entry lacks dtype, shape or data_offsets", at, hint);
     }
     Entry e;
+    // A named copy: C++17 lambdas cannot capture structured bindings (clang refuses, gcc allows).
+    const nlohmann::json stored_dtype = info["dtype"];
     const auto* dtype = std::find_if(std::begin(kDtypes), std::end(kDtypes), [&](const auto& d) {
-      return info["dtype"].is_string() && info["dtype"].get<std::string>() == d.name;
+      return stored_dtype.is_string() && stored_dtype.get<std::string>() == d.name;
     });
     if (dtype == std::end(kDtypes)) {
       throw bad_input("unsupported dtype " + info["dtype"].dump(), at,
@@ -107,12 +109,19 @@ SafetensorsFile SafetensorsFile::open(const std::string& path) {
     if (!shape.is_array() || !offsets.is_array() || offsets.size() != 2) {
       throw bad_input("malformed shape or data_offsets", at, hint);
     }
+    // The byte count must not wrap around: a shape whose size overflows could otherwise match
+    // small offsets and then ask for an impossible allocation.
     uint64_t numel = 1;
+    bool overflow = false;
     for (const auto& d : shape) {
       if (!d.is_number_unsigned()) throw bad_input("malformed shape " + shape.dump(), at, hint);
-      e.shape.push_back(d.get<int64_t>());
-      numel *= d.get<uint64_t>();
+      const uint64_t dim = d.get<uint64_t>();
+      overflow |= dim > static_cast<uint64_t>(INT64_MAX) ||
+                  (dim != 0 && numel > static_cast<uint64_t>(INT64_MAX) / 8 / dim);
+      if (!overflow) numel *= dim;
+      e.shape.push_back(static_cast<int64_t>(dim));
     }
+    if (overflow) throw bad_input("shape " + shape.dump() + " is too large", at, hint);
     if (!offsets[0].is_number_unsigned() || !offsets[1].is_number_unsigned()) {
       throw bad_input("malformed data_offsets " + offsets.dump(), at, hint);
     }
@@ -178,8 +187,9 @@ void write_safetensors(const std::string& path,
   std::vector<torch::Tensor> cpu;
   size_t offset = 0;
   for (const auto& [name, t] : tensors) {
+    const torch::Dtype type = t.scalar_type();
     const auto* dtype = std::find_if(std::begin(kDtypes), std::end(kDtypes),
-                                     [&](const auto& d) { return d.dtype == t.scalar_type(); });
+                                     [&](const auto& d) { return d.dtype == type; });
     if (dtype == std::end(kDtypes)) {
       throw runtime_failure("cannot write dtype " + std::string(c10::toString(t.scalar_type())),
                             where(path, name), "convert to float32, float16 or bfloat16 first");

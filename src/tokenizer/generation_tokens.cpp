@@ -72,7 +72,11 @@ GenerationTokens read_generation_tokens(const std::string& folder, const Tokeniz
       const json eos = config->value("eos_token_id", json());
       if (eos.is_number_integer()) add_unique(out.eos_ids, eos.get<int32_t>());
       if (eos.is_array()) {
-        for (const json& e : eos) add_unique(out.eos_ids, e.get<int32_t>());
+        for (const json& e : eos) {
+          if (!e.is_number_integer())
+            throw bad_input("eos_token_id lists a non-integer", gc.string());
+          add_unique(out.eos_ids, e.get<int32_t>());
+        }
       }
       if (!out.pad_id && config->value("pad_token_id", json()).is_number_integer()) {
         out.pad_id = (*config)["pad_token_id"].get<int32_t>();

@@ -1,5 +1,7 @@
 // Reading HF tokenizer.json into a ByteLevelBpeSpec. Only what the byte-level BPE path implements
 // is accepted; every other component is rejected by name rather than silently ignored.
+#include <limits>
+
 #include <nlohmann/json.hpp>
 
 #include "byte_level.h"
@@ -19,6 +21,15 @@ constexpr const char* kGpt2Pattern =
   throw bad_input(
       what, source,
       "only byte-level BPE tokenizer.json files (GPT-2 / Qwen2 / Llama-3 style) are supported");
+}
+
+// A token id: a JSON integer in [0, 2^31). Converting anything else (7.7e49, a string) to int32
+// would be undefined behaviour or an escaped JSON exception. Found by fuzzing tokenizer.json.
+int32_t token_id(const json& value, const std::string& source) {
+  if (!value.is_number_integer() || value.get<int64_t>() < 0 ||
+      value.get<int64_t>() > std::numeric_limits<int32_t>::max())
+    reject("token id " + value.dump() + " is not an integer in [0, 2^31)", source);
+  return static_cast<int32_t>(value.get<int64_t>());
 }
 
 std::string type_of(const json& j) {
@@ -56,7 +67,7 @@ void parse_model(const json& model, ByteLevelBpeSpec& spec) {
     reject("model.vocab is missing", src);
   spec.vocab.reserve(model["vocab"].size());
   for (const auto& [symbols, id] : model["vocab"].items()) {
-    spec.vocab.emplace(raw_bytes(symbols, "vocabulary token", src), id.get<int32_t>());
+    spec.vocab.emplace(raw_bytes(symbols, "vocabulary token", src), token_id(id, src));
   }
   if (!model.contains("merges") || !model["merges"].is_array())
     reject("model.merges is missing", src);
@@ -135,7 +146,7 @@ void parse_added_tokens(const json& added, ByteLevelBpeSpec& spec) {
   if (added.is_null()) return;
   for (const json& t : added) {
     AddedToken tok;
-    tok.id = t.at("id").get<int32_t>();
+    tok.id = token_id(t.at("id"), spec.source);
     tok.content = t.at("content").get<std::string>();
     tok.special = flag(t, "special", false);
     tok.lstrip = flag(t, "lstrip", false);
@@ -157,7 +168,7 @@ ByteLevelBpeSpec parse_tokenizer_json(const std::string& text, const std::string
   json j;
   try {
     j = json::parse(text);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) { // parse_error, or out_of_range for a number like 1e999
     throw bad_input(std::string("not valid JSON: ") + e.what(), source,
                     "re-download the tokenizer.json");
   }

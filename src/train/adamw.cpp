@@ -91,10 +91,21 @@ void AdamW::load(const std::string& path) {
       read_like("exp_avg_sq." + n, exp_avg_sq_[i]);
       if (compensation_[i].defined()) read_like("compensation." + n, compensation_[i]);
     }
+    // A step count is one non-negative integer; anything else would skew bias correction.
+    if (steps.numel() != 1 || steps.is_floating_point() || steps.item<int64_t>() < 0)
+      throw bad_input("steps is not a non-negative integer", path, hint);
     steps_ = steps.item<int64_t>();
+  } catch (const Error&) {
+    throw;
   } catch (const c10::Error& e) {
     throw bad_input("not this optimiser's state (" + std::string(e.what_without_backtrace()) + ")",
                     path, hint);
+  } catch (const std::exception& e) {
+    // LibTorch's unpickler also throws torch::jit::ErrorReport (not a c10::Error) on a damaged
+    // archive, e.g. an unknown type name: found by fuzzing optimizer.pt.
+    std::string what = e.what();
+    what = what.substr(0, what.find('\n', what.find_first_not_of('\n')));
+    throw bad_input("not this optimiser's state (" + what + ")", path, hint);
   }
 }
 

@@ -7,7 +7,9 @@
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
 
+#include "treerpo/util/checksums.h"
 #include "treerpo/util/error.h"
 
 namespace fs = std::filesystem;
@@ -46,7 +48,24 @@ std::optional<std::string> Checkpoints::latest() const {
   }
   auto found = complete_checkpoints(dir_);
   if (found.empty()) return std::nullopt;
-  return found.back().second.string();
+  // Newest first; damaged ones are passed over (with a warning each) for the newest intact one.
+  std::vector<std::pair<fs::path, std::string>> skipped;
+  for (auto it = found.rbegin(); it != found.rend(); ++it) {
+    std::optional<std::string> problem = fs::exists(it->second / kChecksumsFile)
+                                             ? checksum_problem(it->second.string())
+                                             : std::string(kChecksumsFile) + " is missing";
+    if (!problem) {
+      for (const auto& [dir, why] : skipped)
+        spdlog::warn("skipping damaged checkpoint {}: {}", dir.string(), why);
+      return it->second.string();
+    }
+    skipped.emplace_back(it->second, *problem);
+  }
+  // Starting over would silently discard the run: the user decides.
+  throw bad_input(fmt::format("no intact checkpoint to resume from ({} damaged; {}: {})",
+                              skipped.size(), skipped.front().first.filename().string(),
+                              skipped.front().second),
+                  dir_, "pass --resume with a model folder, or choose a new checkpoint.dir");
 }
 
 std::string Checkpoints::save(int64_t step,
@@ -55,7 +74,22 @@ std::string Checkpoints::save(int64_t step,
   fs::path final_dir = path(step);
   fs::remove_all(tmp);
   fs::create_directories(tmp);
-  write(tmp.string());
+  try {
+    write(tmp.string());
+    write_checksums(tmp.string());
+  } catch (const std::exception& e) {
+    // A full disk: free what the partial write took; the previous checkpoints stay as they were.
+    std::error_code ignored;
+    fs::remove_all(tmp, ignored);
+    std::string cause = e.what();
+    cause = cause.substr(0, cause.find('\n')); // LibTorch appends a backtrace
+    auto found = complete_checkpoints(dir_);
+    throw runtime_failure(fmt::format("checkpoint step-{} not saved ({})", step, cause), dir_,
+                          found.empty()
+                              ? "free disk space and re-run"
+                              : fmt::format("free disk space and re-run: it resumes from {}",
+                                            found.back().second.filename().string()));
+  }
   fs::remove_all(final_dir); // a re-run of the same step after a resume
   fs::rename(tmp, final_dir);
   auto found = complete_checkpoints(dir_);
@@ -82,13 +116,17 @@ TrainerState read_trainer_state(const std::string& dir) {
     throw bad_input("unreadable trainer state", path.string(),
                     "delete this checkpoint folder or resume from another");
   }
+  TrainerState state;
   try {
-    return {j.at("kind").get<std::string>(), j.at("step").get<int64_t>(),
-            j.at("seed").get<int64_t>(), j.at("config_hash").get<std::string>(),
-            j.at("sampled_tokens").get<int64_t>()};
+    state = {j.at("kind").get<std::string>(), j.at("step").get<int64_t>(),
+             j.at("seed").get<int64_t>(), j.at("config_hash").get<std::string>(),
+             j.value("sampled_tokens", int64_t{0})};
   } catch (const nlohmann::json::exception& e) {
     throw bad_input(std::string("malformed trainer state: ") + e.what(), path.string());
   }
+  if (state.step < 0 || state.sampled_tokens < 0)
+    throw bad_input("negative step or sampled_tokens", path.string());
+  return state;
 }
 
 std::string Checkpoints::path(int64_t step) const {

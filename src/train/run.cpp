@@ -15,6 +15,7 @@
 #include <torch/serialize.h>
 
 #include "treerpo/dist/gradients.h"
+#include "treerpo/util/checksums.h"
 #include "treerpo/util/error.h"
 
 namespace fs = std::filesystem;
@@ -109,6 +110,7 @@ TrainingRun::TrainingRun(const Config& config, std::string kind, const RunOption
       options.resume.empty() ? checkpoints_.latest() : std::optional<std::string>(options.resume);
   std::string weights = config_.model.path;
   if (resume) {
+    if (!options.resume.empty()) require_intact(*resume);
     TrainerState state = read_trainer_state(*resume);
     if (state.kind != kind_) {
       throw bad_input(fmt::format("this run directory holds a {} run, not {}", state.kind, kind_),

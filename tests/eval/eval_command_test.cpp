@@ -1,18 +1,37 @@
 // `treerpo-train eval` through the binary: the summary JSON on stdout, and one-line errors with
 // exit code 2 for bad input.
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+
+#include <algorithm>
 #include <array>
+#include <chrono>
 #include <cstdio>
 #include <fstream>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
 #include "tiny_eval_model.h"
 
+extern char** environ;
+
 namespace {
 
 using treerpo::eval::testing::TempDir;
+
+std::vector<std::string> sorted_lines(const std::string& path) {
+  std::ifstream in(path);
+  std::vector<std::string> lines;
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  std::sort(lines.begin(), lines.end());
+  return lines;
+}
 
 struct Result {
   int exit_code = -1;
@@ -60,6 +79,61 @@ TEST(EvalCommand, PrintsSummaryAndRefusesBadInput) {
   const Result missing =
       run_cli("eval --model " + (dir / "model") + " --data " + (dir / "absent.jsonl"), dir);
   EXPECT_EQ(missing.exit_code, 2) << missing.err;
+}
+
+// SIGTERM (what a scheduler sends) mid-run: the lines written so far are whole problems, and the
+// re-run completes the file to exactly what an uninterrupted run writes.
+TEST(EvalCommand, SigtermDuringOutLeavesAFileThatResumes) {
+  TempDir dir;
+  treerpo::eval::testing::write_tiny_model(dir / "model");
+  constexpr int kProblems = 12;
+  {
+    std::ofstream data(dir / "gsm8k.jsonl");
+    const auto fixture = treerpo::eval::testing::gsm8k_fixture();
+    for (int i = 0; i < kProblems; ++i) {
+      const auto& p = fixture[static_cast<size_t>(i) % fixture.size()];
+      data << nlohmann::json{{"question", p.question + " (" + std::to_string(i) + ")"},
+                             {"answer", p.answer}}
+                  .dump()
+           << "\n";
+    }
+  }
+  const std::string common = "eval --model " + (dir / "model") + " --data " +
+                             (dir / "gsm8k.jsonl") + " -q --batch 1 --max-new-tokens 64 --out ";
+  ASSERT_EQ(run_cli(common + (dir / "reference.jsonl"), dir).exit_code, 0);
+
+  std::vector<std::string> args = {
+      TREERPO_CLI, "eval", "--model",          dir / "model", "--data", dir / "gsm8k.jsonl", "-q",
+      "--batch",   "1",    "--max-new-tokens", "64",          "--out",  dir / "out.jsonl"};
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
+  pid_t pid = 0;
+  ASSERT_EQ(posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), environ), 0);
+  posix_spawn_file_actions_destroy(&actions);
+  // Wait for the first finished problem, then interrupt.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+  while (sorted_lines(dir / "out.jsonl").empty() && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  kill(pid, SIGTERM);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  ASSERT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGTERM) << "finished before the signal";
+  const size_t before = sorted_lines(dir / "out.jsonl").size();
+  ASSERT_GE(before, 1u);
+  ASSERT_LT(before, static_cast<size_t>(kProblems));
+
+  const Result resumed = run_cli(common + (dir / "out.jsonl"), dir);
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.err;
+  const auto summary = nlohmann::json::parse(resumed.out);
+  EXPECT_EQ(summary["problems"], kProblems);
+  // A line torn by the signal is cut off and its problem redone.
+  EXPECT_LE(summary["resumed"].get<size_t>(), before);
+  EXPECT_GE(summary["resumed"].get<size_t>() + 1, before);
+  EXPECT_EQ(sorted_lines(dir / "out.jsonl"), sorted_lines(dir / "reference.jsonl"));
 }
 
 } // namespace

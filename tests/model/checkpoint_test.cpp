@@ -226,5 +226,41 @@ TEST_F(BadCheckpoint, MissingWeightsFile) {
   expect_load_error({dir_.str(), "model.safetensors"});
 }
 
+// Found reading the parser for its fuzz target (tests/fuzz/safetensors.cpp): 2^62 x 4 float32
+// elements is 2^66 bytes, which wrapped to 0 and matched empty offsets; reading it then asked
+// LibTorch for an impossible tensor.
+TEST_F(BadCheckpoint, ShapeWhoseByteCountOverflows) {
+  RawFile raw(weights());
+  raw.header["extra"] = {
+      {"dtype", "F32"}, {"shape", {uint64_t{1} << 62, 4}}, {"data_offsets", {0, 0}}};
+  raw.write(weights());
+  expect_load_error({weights(), "tensor extra", "is too large"});
+}
+
+// Found reading the loader for its fuzz target (tests/fuzz/model_folder.cpp): the layer stack was
+// built from config.json before any weight was looked at, so a huge num_hidden_layers exhausted
+// memory.
+TEST_F(BadCheckpoint, LayerCountBeyondTheWeightsIsRefusedBeforeAllocating) {
+  auto config = nlohmann::json::parse(file_bytes(dir_ / "config.json"));
+  config["num_hidden_layers"] = int64_t{1} << 40;
+  std::ofstream(dir_ / "config.json", std::ios::trunc) << config.dump();
+  expect_load_error({weights(), "config.json has 1099511627776 layers but the weights hold"});
+}
+
+// A type error inside a config key is bad input with its key, not an escaped JSON exception.
+TEST_F(BadCheckpoint, SlidingWindowFlagThatIsNotABoolean) {
+  auto config = nlohmann::json::parse(file_bytes(dir_ / "config.json"));
+  config["use_sliding_window"] = "no";
+  std::ofstream(dir_ / "config.json", std::ios::trunc) << config.dump();
+  expect_load_error({"config.json: key \"use_sliding_window\"", "expected true or false"});
+}
+
+// The index names files of its own folder only.
+TEST_F(BadCheckpoint, IndexEntryOutsideTheFolder) {
+  nlohmann::json index = {{"weight_map", {{"model.norm.weight", "../model.safetensors"}}}};
+  std::ofstream(dir_ / "model.safetensors.index.json") << index.dump();
+  expect_load_error({"model.safetensors.index.json: model.norm.weight", "not a file name"});
+}
+
 } // namespace
 } // namespace treerpo::model

@@ -1,6 +1,6 @@
 // Hostile inputs still get a verdict: deep nesting, a million digits, towers of powers, unbalanced
 // braces. (Their time is held to under a second each by the fuzzer's -timeout,
-// scripts/fuzz_checker.sh; the benchmark reports the per-check cost.)
+// scripts/fuzz.sh checker; the benchmark reports the per-check cost.)
 #include <gtest/gtest.h>
 
 #include <string>

@@ -45,6 +45,26 @@ TEST(Loading, CorruptJsonIsRejected) {
   expect_rejected(dir.string(), {"tokenizer.json", "not valid JSON"});
 }
 
+// Found by fuzzing (tests/fuzz/tokenizer.cpp): a number beyond double's range is JSON's
+// out_of_range, not its parse_error, and escaped as an exit-1 crash of the loader.
+TEST(Loading, NumberBeyondDoubleRangeIsRejected) {
+  const auto dir = scratch_dir();
+  write_text_file(dir / "tokenizer.json", "1e222225221");
+  expect_rejected(dir.string(), {"tokenizer.json", "not valid JSON", "number overflow"});
+}
+
+// Found by fuzzing (tests/fuzz/tokenizer.cpp): a vocabulary id of 7.7e49 was converted to int32,
+// undefined behaviour (UBSan: outside the range of representable values).
+TEST(Loading, TokenIdThatIsNotAnInt32IsRejected) {
+  for (const nlohmann::json& id : {nlohmann::json(7.7e49), nlohmann::json(-1), nlohmann::json("7"),
+                                   nlohmann::json(int64_t{1} << 40)}) {
+    expect_rejected(
+        variant("model",
+                {{"type", "BPE"}, {"vocab", {{"a", id}}}, {"merges", nlohmann::json::array()}}),
+        {"token id " + id.dump(), "is not an integer"});
+  }
+}
+
 TEST(Loading, OtherModelTypeIsNamed) {
   expect_rejected(variant("model", {{"type", "WordPiece"}, {"vocab", nlohmann::json::object()}}),
                   {"WordPiece"});

@@ -141,5 +141,40 @@ TEST(AdamW, StateRoundTripsSoAResumedRunIsBitwiseTheSame) {
   fs::remove(file);
 }
 
+// Found by fuzzing (tests/fuzz/optimizer.cpp): this damaged archive makes LibTorch's unpickler
+// throw torch::jit::ErrorReport ("Unknown type name '__torch__.Module'"), which is not a c10::Error
+// and escaped the loader as an exit-1 crash.
+TEST(AdamW, ArchiveLibTorchCannotUnpickleIsBadInput) {
+  AdamW optimizer({torch::zeros({2, 3}), torch::zeros({4})}, {});
+  try {
+    optimizer.load(std::string(TREERPO_SOURCE_DIR) +
+                   "/tests/fuzz/corpus/optimizer/unknown-type-name");
+    FAIL() << "loaded a damaged archive";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::BadInput);
+    EXPECT_EQ(std::string(e.what()).find('\n'), std::string::npos) << e.what();
+  }
+}
+
+// Found reading the loader for its fuzz target (tests/fuzz/optimizer.cpp): a negative or fractional
+// step count was taken as is, and bias correction 1 - beta^steps then scaled updates wrongly.
+TEST(AdamW, StepCountThatIsNotANonNegativeIntegerIsBadInput) {
+  const fs::path file = fs::temp_directory_path() / ("treerpo_adamw_" + std::to_string(getpid()));
+  auto weights = start_weights(torch::kFloat32);
+  for (const torch::Tensor& steps :
+       {torch::tensor(int64_t{-3}), torch::tensor(2.5), torch::tensor({int64_t{1}, int64_t{2}})}) {
+    torch::serialize::OutputArchive archive;
+    archive.write("steps", steps);
+    for (size_t i = 0; i < weights.size(); ++i) {
+      archive.write("exp_avg." + std::to_string(i), torch::zeros_like(weights[i]));
+      archive.write("exp_avg_sq." + std::to_string(i), torch::zeros_like(weights[i]));
+    }
+    archive.save_to(file.string());
+    AdamW optimizer(weights, {});
+    EXPECT_THROW(optimizer.load(file.string()), Error) << steps;
+  }
+  fs::remove(file);
+}
+
 } // namespace
 } // namespace treerpo::train

@@ -1,23 +1,47 @@
-// trainer_state.json: what a resumed run continues from.
+// trainer_state.json round-trips every field resume needs, and malformed states are bad input.
+#include <fstream>
+
 #include <gtest/gtest.h>
 
 #include "../common/temp_dir.h"
 #include "treerpo/train/checkpoint.h"
+#include "treerpo/util/error.h"
 
 namespace {
 
-TEST(TrainerState, RoundTripsEveryFieldIncludingTheSampledTokens) {
-  treerpo::testing::TempDir dir;
-  // The sampled-token count is what train.token_budget stops at: a resumed baseline that lost it
-  // would train past its budget.
-  const treerpo::train::TrainerState written{"rl", 17, 7, "00ff00ff00ff00ff", 123456789012};
-  treerpo::train::write_trainer_state(dir.str(), written);
-  const treerpo::train::TrainerState read = treerpo::train::read_trainer_state(dir.str());
-  EXPECT_EQ(read.kind, "rl");
-  EXPECT_EQ(read.step, 17);
-  EXPECT_EQ(read.seed, 7);
-  EXPECT_EQ(read.config_hash, "00ff00ff00ff00ff");
-  EXPECT_EQ(read.sampled_tokens, 123456789012);
+using treerpo::testing::TempDir;
+using treerpo::train::read_trainer_state;
+using treerpo::train::TrainerState;
+using treerpo::train::write_trainer_state;
+
+// Found reading the reader for its fuzz target (tests/fuzz/trainer_state.cpp): sampled_tokens was
+// written but not read back, so train.token_budget restarted its count at every resume.
+TEST(TrainerState, EveryFieldRoundTrips) {
+  TempDir dir;
+  write_trainer_state(dir.str(), {"rl", 50, 7, "8c1f0e3f6a2b4d59", 10240});
+  const TrainerState s = read_trainer_state(dir.str());
+  EXPECT_EQ(s.kind, "rl");
+  EXPECT_EQ(s.step, 50);
+  EXPECT_EQ(s.seed, 7);
+  EXPECT_EQ(s.config_hash, "8c1f0e3f6a2b4d59");
+  EXPECT_EQ(s.sampled_tokens, 10240);
+}
+
+TEST(TrainerState, MalformedStatesAreBadInput) {
+  TempDir dir;
+  for (const char* text :
+       {"", "[]", R"({"kind": "rl", "step": 1, "seed": 7})",
+        R"({"kind": "rl", "step": "1", "seed": 7, "config_hash": ""})",
+        R"({"kind": "rl", "step": -1, "seed": 7, "config_hash": ""})",
+        R"({"kind": "rl", "step": 1, "seed": 7, "config_hash": "", "sampled_tokens": "x"})"}) {
+    std::ofstream(dir / "trainer_state.json", std::ios::trunc) << text;
+    try {
+      read_trainer_state(dir.str());
+      ADD_FAILURE() << "accepted " << text;
+    } catch (const treerpo::Error& e) {
+      EXPECT_EQ(e.kind(), treerpo::ErrorKind::BadInput) << text;
+    }
+  }
 }
 
 } // namespace

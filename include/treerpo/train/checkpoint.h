@@ -2,7 +2,8 @@
 // Checkpoints of a run directory: RUN_DIR/checkpoints/step-N/ is a Hugging Face model folder
 // (transformers and `treerpo-train eval --model` load it as is) plus optimizer.pt and
 // trainer_state.json. A checkpoint is written into checkpoints/.tmp-step-N and renamed when
-// complete, so a step-N folder is always whole.
+// complete, so a step-N folder is always whole. Its SHA256SUMS (util/checksums.h), written last,
+// tells a folder damaged since (a flipped byte, a truncated file) from an intact one.
 #include <cstdint>
 #include <functional>
 #include <optional>
@@ -25,10 +26,14 @@ struct TrainerState {
 class Checkpoints {
 public:
   Checkpoints(std::string run_dir, int64_t keep);
-  // Newest complete checkpoint folder, if any; removes leftovers of interrupted writes.
+  // Newest intact checkpoint folder, if any; removes leftovers of interrupted writes. Damaged ones
+  // (checksums differ or are missing) are skipped with a warning; when every one is damaged,
+  // bad_input.
   std::optional<std::string> latest() const;
-  // `write(dir)` fills a temporary folder; it is then renamed to checkpoints/step-<step> and older
-  // checkpoints beyond `keep` are deleted. Returns the final folder.
+  // `write(dir)` fills a temporary folder; its checksums are recorded, it is renamed to
+  // checkpoints/step-<step> and older checkpoints beyond `keep` are deleted. Returns the final
+  // folder. When writing fails (a full disk), the temporary folder is removed and a runtime
+  // failure names the checkpoint the run can resume from.
   std::string save(int64_t step, const std::function<void(const std::string& dir)>& write) const;
   // The folder `save(step, ...)` writes.
   std::string path(int64_t step) const;

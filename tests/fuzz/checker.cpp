@@ -1,6 +1,6 @@
 // libFuzzer target over the whole checker: the input is split at its first NUL into a response and
 // a gold answer, then goes through extraction, normalisation and equivalence in both orders. Any
-// crash, sanitizer report or run past -timeout fails. Built and run by scripts/fuzz_checker.sh.
+// crash, sanitizer report or run past -timeout fails. Built and run by scripts/fuzz.sh checker.
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
