@@ -6,6 +6,7 @@
 #include <map>
 #include <thread>
 
+#include <c10/util/Logging.h>
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 #include <torch/types.h>
@@ -191,6 +192,9 @@ c10::intrusive_ptr<c10d::Backend> make_backend(const c10::intrusive_ptr<c10d::St
 World::World(const Launch& launch, c10::Device device, std::chrono::seconds timeout)
     : launch_(launch) {
   if (!launch.joined) return;
+  // c10d warns on stderr while it retries sockets; our error says what failed in one line. Its
+  // warnings stay available with TORCH_CPP_LOG_LEVEL=WARNING, as in PyTorch.
+  if (env("TORCH_CPP_LOG_LEVEL").empty()) FLAGS_caffe2_log_level = 2; // errors only
   group_ = std::make_unique<Group>();
   group_->device = device;
   group_->timeout = timeout;
