@@ -213,6 +213,12 @@ TEST(DataParallel, TreeRpoGroupTokenMeanOnTwoAndThreeRanksEqualsOneProcess) {
   EXPECT_EQ(logged_prompts(scratch() / "treerpo-3", 3), one);
 }
 
+TEST(DataParallel, ARankWithoutPromptsStillTakesPartInTheStep) {
+  // 2 prompts over 3 ranks: rank 2 grows nothing, contributes zero gradients and counts.
+  expect_ranks_match_one_process("treerpo-empty-share", "demo.yaml", {"train.prompts_per_step=2"},
+                                 {3});
+}
+
 TEST(DataParallel, TreeRpoTokenMeanOnTwoRanksEqualsOneProcess) {
   expect_ranks_match_one_process("treerpo-token", "demo.yaml", {"train.loss_agg=token-mean"}, {2});
 }
