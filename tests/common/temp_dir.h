@@ -1,6 +1,8 @@
 #pragma once
 // A fresh empty folder under the system temp dir, removed when the object goes (shared by test
 // suites).
+#include <unistd.h>
+
 #include <filesystem>
 #include <random>
 #include <string>
@@ -24,5 +26,15 @@ public:
 private:
   std::filesystem::path path_;
 };
+
+// A fresh folder TEMP/<prefix><pid> for fixtures a test binary's tests share; callers keep it in a
+// function-local static so it is made once and lives as long as the binary.
+inline std::filesystem::path make_process_scratch(const std::string& prefix) {
+  std::filesystem::path d =
+      std::filesystem::temp_directory_path() / (prefix + std::to_string(::getpid()));
+  std::filesystem::remove_all(d);
+  std::filesystem::create_directories(d);
+  return d;
+}
 
 } // namespace treerpo::testing

@@ -24,6 +24,7 @@
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
+#include "../common/temp_dir.h"
 #include "treerpo/model/qwen2.h"
 
 extern char** environ;
@@ -32,12 +33,7 @@ namespace fs = std::filesystem;
 namespace {
 
 fs::path scratch() {
-  static fs::path dir = [] {
-    fs::path d = fs::temp_directory_path() / ("treerpo_dist_" + std::to_string(getpid()));
-    fs::remove_all(d);
-    fs::create_directories(d);
-    return d;
-  }();
+  static const fs::path dir = treerpo::testing::make_process_scratch("treerpo_dist_");
   return dir;
 }
 

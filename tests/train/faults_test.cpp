@@ -12,6 +12,7 @@
 
 #include <gtest/gtest.h>
 
+#include "../common/temp_dir.h"
 #include "treerpo/util/checksums.h"
 
 namespace fs = std::filesystem;
@@ -19,12 +20,7 @@ namespace fs = std::filesystem;
 namespace {
 
 fs::path scratch() {
-  static fs::path dir = [] {
-    fs::path d = fs::temp_directory_path() / ("treerpo_faults_" + std::to_string(getpid()));
-    fs::remove_all(d);
-    fs::create_directories(d);
-    return d;
-  }();
+  static const fs::path dir = treerpo::testing::make_process_scratch("treerpo_faults_");
   return dir;
 }
 

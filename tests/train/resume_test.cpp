@@ -19,6 +19,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "../common/temp_dir.h"
 #include "treerpo/model/qwen2.h"
 #include "treerpo/tokenizer/tokenizer.h"
 
@@ -28,12 +29,7 @@ namespace fs = std::filesystem;
 namespace {
 
 fs::path scratch() {
-  static fs::path dir = [] {
-    fs::path d = fs::temp_directory_path() / ("treerpo_resume_" + std::to_string(getpid()));
-    fs::remove_all(d);
-    fs::create_directories(d);
-    return d;
-  }();
+  static const fs::path dir = treerpo::testing::make_process_scratch("treerpo_resume_");
   return dir;
 }
 
