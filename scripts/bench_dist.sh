@@ -31,17 +31,16 @@ rm -rf "$out" && mkdir -p "$out"
 rl=(train --config "$root/configs/demo.yaml" --set "model.path=$(tail -1 "$out/sft.out")"
   --set "data.train=$out/ws/data/train.jsonl" --set "train.steps=$steps" --set checkpoint.every=0
   --set log.render_trees_every=0)
-start=$(date +%s.%N)
 OMP_NUM_THREADS=$cores "$cli" -q "${rl[@]}" --set "checkpoint.dir=$out/one" > /dev/null
 OMP_NUM_THREADS=1 "$cli" -q "${rl[@]}" --set "checkpoint.dir=$out/one-thread" > /dev/null
 middle=$(date +%s.%N)
 "$cli" -q launch --nproc "$ranks" -- -q "${rl[@]}" --set "checkpoint.dir=$out/job" > /dev/null
 end=$(date +%s.%N)
-"$python" - "$out" "$ranks" "$cores" "$start" "$middle" "$end" <<'PY'
+"$python" - "$out" "$ranks" "$cores" "$middle" "$end" <<'PY'
 import json, sys
 from pathlib import Path
 out, ranks, cores = Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
-start, middle, end = map(float, sys.argv[4:7])
+middle, end = map(float, sys.argv[4:6])
 def metrics(run):
     return [json.loads(l) for l in (out / run / "metrics.jsonl").read_text().splitlines() if l]
 one, one_thread, job = metrics("one"), metrics("one-thread"), metrics("job")

@@ -4,11 +4,11 @@
 
 namespace treerpo::dist {
 
-int64_t sum_gradients(World& world, const std::vector<at::Tensor>& params, int64_t bucket_bytes) {
+int64_t sum_gradients(World& world, std::vector<at::Tensor>& params, int64_t bucket_bytes) {
   if (!world.joined()) return 0;
   std::vector<at::Tensor> grads;
-  for (const at::Tensor& p : params) {
-    at::Tensor& g = const_cast<at::Tensor&>(p).mutable_grad();
+  for (at::Tensor& p : params) {
+    at::Tensor& g = p.mutable_grad();
     if (!g.defined()) g = torch::zeros_like(p);
     grads.push_back(g);
   }
