@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # AddressSanitizer + UndefinedBehaviorSanitizer build of the project and its whole test suite.
 #   scripts/sanitize.sh [BUILD_DIR]      (default build-asan)
-# Builds with -DTREERPO_SANITIZE=ON (RelWithDebInfo: -O2 -g, so reports carry source lines) and runs
+# Builds with -DTREERPO_SANITIZE=ON (RelWithDebInfo, which the option makes -O1 -g1: reports carry source lines) and runs
 # CTest there. Any ASan or UBSan report, or a leak LeakSanitizer finds, fails its test. LibTorch and
 # Python are not instrumented: scripts/sanitize.supp lists the leak reports inside them that are
 # suppressed, each with its reason; none names project code.

@@ -42,6 +42,7 @@ template <class ConfigT, class Visit> void for_each_field(ConfigT& c, Visit&& vi
   visit("rollout.max_live_branches", c.rollout.max_live_branches);
 
   visit("train.lr", c.train.lr);
+  visit("train.optimizer", c.train.optimizer);
   visit("train.prompts_per_step", c.train.prompts_per_step);
   visit("train.clip_eps", c.train.clip_eps);
   visit("train.clip_eps_high", c.train.clip_eps_high);

@@ -188,6 +188,7 @@ void check_train(const Rules& r, const TrainConfig& t) {
   r.positive("train.adam_eps", t.adam_eps);
   r.at_least<int64_t>("train.warmup_steps", t.warmup_steps, 0);
   r.one_of("train.lr_schedule", t.lr_schedule, {"constant", "cosine"});
+  r.one_of("train.optimizer", t.optimizer, {"adamw", "adamw-bf16"});
   r.at_least("train.max_grad_norm", t.max_grad_norm, 0.0);
   r.at_least<int64_t>("train.grad_accum", t.grad_accum, 1);
   r.at_least("train.kl_coef", t.kl_coef, 0.0);

@@ -78,6 +78,10 @@ struct TrainConfig {
   int64_t token_budget =
       0; // > 0: stop once rollouts sampled this many tokens (equal-budget baselines)
   int64_t seed = 42;
+  // adamw: float32 moments (+ a bf16 Kahan buffer for bf16 weights), 8 bytes of state per
+  // parameter (10 for bf16); adamw-bf16: bfloat16 moments and bfloat16 weights updated with
+  // stochastic rounding, 4 bytes per parameter and no buffer (the lean choice for 24 GB).
+  std::string optimizer = "adamw"; // adamw | adamw-bf16
   double weight_decay = 0.0;
   double adam_beta1 = 0.9;
   double adam_beta2 = 0.999;
