@@ -137,7 +137,8 @@ TrainingRun::TrainingRun(const Config& config, std::string kind, const RunOption
   for (auto& p : params_) p.requires_grad_(true);
   const TrainConfig& t = config_.train;
   optimizer_ = std::make_unique<AdamW>(
-      params_, AdamWOptions{t.adam_beta1, t.adam_beta2, t.adam_eps, t.weight_decay});
+      params_, AdamWOptions{t.adam_beta1, t.adam_beta2, t.adam_eps, t.weight_decay,
+                            t.optimizer == "adamw-bf16", static_cast<uint64_t>(t.seed)});
   if (resume && fs::exists(fs::path(*resume) / "optimizer.pt")) {
     optimizer_->load((fs::path(*resume) / "optimizer.pt").string());
   }
@@ -205,7 +206,7 @@ std::optional<double> TrainingRun::apply_gradients(double lr, double loss) {
           "lower train.lr or check the data; the last checkpoint is intact");
     }
   }
-  optimizer_->zero_grad();
+  optimizer_->release_grads();
   if (!finite) return std::nullopt;
   return norm;
 }

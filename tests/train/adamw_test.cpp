@@ -10,6 +10,7 @@
 #include <torch/torch.h>
 
 #include "treerpo/train/adamw.h"
+#include "treerpo/train/optimizer_memory.h"
 #include "treerpo/util/error.h"
 
 namespace treerpo::train {
@@ -81,6 +82,25 @@ TEST(AdamW, Bf16WeightsAccumulateUpdatesBelowTheirResolution) {
     ref.step();
   }
   EXPECT_EQ(plain[0][0].item<double>(), 1.0);
+}
+
+// A parameter longer than one chunk of the update (kStepChunkElements) is updated exactly as
+// torch's whole-tensor AdamW updates it.
+TEST(AdamW, ParameterLargerThanAChunkIsTorchsAdamW) {
+  const int64_t n = kStepChunkElements + kStepChunkElements / 2 + 3;
+  torch::manual_seed(8);
+  std::vector<torch::Tensor> ours{(torch::randn({n}) * 0.02).requires_grad_(true)};
+  std::vector<torch::Tensor> theirs{ours[0].detach().clone().requires_grad_(true)};
+  AdamW opt(ours, {0.9, 0.999, 1e-8, 0.1});
+  torch::optim::AdamW ref(theirs, torch::optim::AdamWOptions(1e-3).weight_decay(0.1));
+  for (int s = 0; s < 3; ++s) {
+    const torch::Tensor g = torch::randn({n});
+    ours[0].mutable_grad() = g.clone();
+    theirs[0].mutable_grad() = g.clone();
+    opt.step(1e-3);
+    ref.step();
+  }
+  EXPECT_TRUE(torch::allclose(ours[0], theirs[0], 1e-6, 1e-9));
 }
 
 TEST(AdamW, Bf16TrajectoryTracksFloat32OnNoisyGradients) {
