@@ -89,7 +89,8 @@ const fs::path& workspace() {
   return ws;
 }
 
-std::vector<std::string> sft_args(const fs::path& run_dir, const std::string& extra = "") {
+std::vector<std::string> sft_args(const fs::path& run_dir,
+                                  const std::vector<std::string>& extra = {}) {
   std::vector<std::string> args = {"sft",
                                    "--config",
                                    std::string(TREERPO_SOURCE_DIR) + "/configs/demo.yaml",
@@ -107,8 +108,12 @@ std::vector<std::string> sft_args(const fs::path& run_dir, const std::string& ex
                                    "checkpoint.every=1",
                                    "--set",
                                    "checkpoint.keep=2"};
-  if (!extra.empty()) args.insert(args.end(), {"--set", extra});
+  for (const std::string& setting : extra) args.insert(args.end(), {"--set", setting});
   return args;
+}
+
+std::vector<std::string> sft_args(const fs::path& run_dir, const std::string& extra) {
+  return sft_args(run_dir, std::vector<std::string>{extra});
 }
 
 std::vector<std::string> rl_args(const fs::path& run_dir, const fs::path& model) {
@@ -177,6 +182,20 @@ TEST(Resume, RlKilledAtRandomMomentsEndsWithTheSameWeights) {
   int lines = 0;
   for (std::string line; std::getline(metrics, line);) ++lines;
   EXPECT_EQ(lines, 6);
+}
+
+// train.optimizer adamw-bf16 on bf16 weights: the stochastic-rounding draws follow (seed, step),
+// so a run killed at random moments ends with the same weights as one that was not; it learns.
+TEST(Resume, LeanOptimiserKilledAtRandomMomentsEndsWithTheSameWeights) {
+  const std::vector<std::string> lean = {"model.dtype=bfloat16", "train.optimizer=adamw-bf16"};
+  fs::path straight = scratch() / "lean-straight", killed = scratch() / "lean-killed";
+  ASSERT_EQ(run_cli(sft_args(straight, lean)), 0) << read_file(scratch() / "stderr.txt");
+  const std::vector<double> loss = losses(straight);
+  ASSERT_EQ(loss.size(), 12u);
+  EXPECT_LT(loss.back(), loss.front());
+  std::string expected = read_file(straight / "checkpoints/step-12/model.safetensors");
+  ASSERT_FALSE(expected.empty());
+  EXPECT_EQ(weights_after_kills(sft_args(killed, lean), killed, 12, 3), expected);
 }
 
 TEST(Resume, CheckpointIsAModelFolder) {
