@@ -53,8 +53,8 @@ TEST(StochasticRounding, KeepsExactValuesAndZeros) {
 
 // The same constant-gradient walk as the Kahan test (adamw_test.cpp): each step moves a weight of
 // 1.0 by lr = 5e-5 (m / sqrt(v) = 1), far below bf16's spacing; 400 steps must reach 0.98 on
-// average. Rounding noise per step is at most spacing * sqrt(p(1-p)) ~ 6e-4 (p = 5e-5 / 2^-7), so one
-// weight ends within ~0.0125 of 0.98 and the mean of 4,096 within ~2e-4: the test allows 1e-3.
+// average. Rounding noise per step is at most spacing * sqrt(p(1-p)) ~ 6e-4 (p = 5e-5 / 2^-7), so
+// one weight ends within ~0.0125 of 0.98 and the mean of 4,096 within ~2e-4: the test allows 1e-3.
 TEST(AdamWBf16, Bf16WeightsFollowUpdatesBelowTheirResolutionOnAverage) {
   auto w = std::vector<torch::Tensor>{torch::ones({4096}, torch::kBFloat16).requires_grad_(true)};
   AdamW opt(w, {0.9, 0.999, 1e-8, 0.0, true, 7});
@@ -86,8 +86,8 @@ TEST(AdamWBf16, StateIsTwoBf16MomentsPerElement) {
 // Next-token loss of a tiny random Qwen2 learning four random 64-token sequences (vocab 64), after
 // each of `steps` AdamW steps at lr 5e-4.
 std::vector<double> train_losses(torch::Dtype dtype, bool bf16_state, int steps) {
-  model::Qwen2 m = model::Qwen2::random(treerpo::testing::tiny_qwen2(64, 32, 64), 9, dtype,
-                                        torch::kCPU);
+  model::Qwen2 m =
+      model::Qwen2::random(treerpo::testing::tiny_qwen2(64, 32, 64), 9, dtype, torch::kCPU);
   torch::manual_seed(21);
   const torch::Tensor ids = torch::randint(0, 64, {4, 64}, torch::kInt64);
   model::PackedTree sequences;
