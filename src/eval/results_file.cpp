@@ -1,5 +1,6 @@
 #include "results_file.h"
 
+#include <cstdint>
 #include <filesystem>
 #include <sstream>
 
@@ -29,6 +30,17 @@ std::string gold_answer(const std::string& gold) {
 
 const char* kFreshOut = "write to a new --out file, or delete this one to start over";
 
+// An integer field of a result line. A number that is not an integer of int64 range is refused
+// before conversion: nlohmann's get<int64_t> of 5.6e111 is undefined behaviour (found by fuzzing
+// the results file, tests/fuzz/results.cpp).
+int64_t integer_at(const json& j, const char* key, const std::string& where) {
+  const json& v = j.at(key);
+  const bool fits =
+      v.is_number_integer() && !(v.is_number_unsigned() && v.get<uint64_t>() > uint64_t{INT64_MAX});
+  if (!fits) throw bad_input(std::string("\"") + key + "\" is not an integer", where, kFreshOut);
+  return v.get<int64_t>();
+}
+
 // What a line written by result_line() adds to the summary; throws on a line of another run.
 Tally read_line(const json& j, const Problem& problem, const EvalOptions& options,
                 const std::string& where) {
@@ -37,7 +49,7 @@ Tally read_line(const json& j, const Problem& problem, const EvalOptions& option
                     std::string("evaluate the same data file, or ") + kFreshOut);
   }
   const bool has_greedy = j.contains("greedy");
-  const int64_t k = j.contains("maj") ? j.at("maj").at("k").get<int64_t>() : 0;
+  const int64_t k = j.contains("maj") ? integer_at(j.at("maj"), "k", where) : 0;
   if (has_greedy != options.greedy || k != options.maj) {
     throw bad_input("--out was written with other options (greedy " +
                         std::string(has_greedy ? "on" : "off") + ", maj " + std::to_string(k) + ")",
@@ -47,13 +59,13 @@ Tally read_line(const json& j, const Problem& problem, const EvalOptions& option
   t.problems = 1;
   if (has_greedy) {
     t.greedy_correct = j.at("greedy").at("correct").get<bool>() ? 1 : 0;
-    t.tokens += j.at("greedy").at("tokens").get<int64_t>();
+    t.tokens += integer_at(j.at("greedy"), "tokens", where);
     t.samples += 1;
   }
   if (k > 0) {
     const json& maj = j.at("maj");
     t.maj_correct = maj.at("vote").at("correct").get<bool>() ? 1 : 0;
-    for (const json& s : maj.at("samples")) t.tokens += s.at("tokens").get<int64_t>();
+    for (const json& s : maj.at("samples")) t.tokens += integer_at(s, "tokens", where);
     t.samples += static_cast<int64_t>(maj.at("samples").size());
   }
   return t;
@@ -138,7 +150,7 @@ ResultsFile::ResultsFile(std::string path, const std::vector<Problem>& problems,
       throw bad_input("not an evaluation result line", where, kFreshOut);
     }
     try {
-      const auto index = j.at("index").get<int64_t>();
+      const auto index = integer_at(j, "index", where);
       if (index < 0) throw bad_input("negative problem index", where, kFreshOut);
       if (index >= static_cast<int64_t>(problems.size())) continue;
       if (done_.count(index) > 0) {
