@@ -1,0 +1,271 @@
+#include "treerpo/train/memory_plan.h"
+
+#include <algorithm>
+
+#include <nlohmann/json.hpp>
+
+#include "treerpo/train/optimizer_memory.h"
+
+namespace treerpo::train {
+namespace {
+
+constexpr int64_t kFloat = 4, kInt64 = 8, kBool = 1;
+// token_logprobs.cpp: about 256 MB of float32 logits per chunk of rows.
+constexpr int64_t kLmHeadChunkFloats = int64_t{1} << 26;
+
+// One level of the packed tree forward as tree_forward.cpp runs it: `batch` segments padded to the
+// longest `span`, ancestors gathered up to the longest `context`; `tokens` are the real ones.
+struct Level {
+  int64_t batch = 0, span = 0, context = 0, tokens = 0;
+};
+
+// Segments (maximal runs where each token's parent is the token before it) grouped by level, the
+// same cut as Qwen2::tree_logprobs.
+std::vector<Level> tree_levels(const std::vector<int32_t>& parent) {
+  const int64_t n = static_cast<int64_t>(parent.size());
+  std::vector<int64_t> depth(n), segment_of(n);
+  struct Segment {
+    int64_t first, length, level;
+  };
+  std::vector<Segment> segments;
+  for (int64_t i = 0; i < n; ++i) {
+    const int32_t p = parent[i];
+    depth[i] = p < 0 ? 0 : depth[p] + 1;
+    if (i > 0 && p == i - 1) {
+      ++segments.back().length;
+    } else {
+      segments.push_back({i, 1, p < 0 ? 0 : segments[segment_of[p]].level + 1});
+    }
+    segment_of[i] = static_cast<int64_t>(segments.size()) - 1;
+  }
+  std::vector<Level> levels;
+  for (const Segment& s : segments) {
+    if (s.level >= static_cast<int64_t>(levels.size())) levels.resize(s.level + 1);
+    Level& l = levels[s.level];
+    ++l.batch;
+    l.span = std::max(l.span, s.length);
+    l.context = std::max(l.context, depth[s.first]);
+    l.tokens += s.length;
+  }
+  return levels;
+}
+
+// What autograd saves for one decoder layer of one level (decoder_layer.cpp, not checkpointed).
+// e: the activations' element size. rms_norm computes in float32: it saves its float32 input (the
+// layer input itself when float32), the per-row rsqrt and the normed rows in the model dtype. A
+// product with a RoPE table saves only the table (the tables need no gradient).
+int64_t layer_saved_bytes(const model::Qwen2Config& c, int64_t e, const Level& l) {
+  const int64_t rows = l.batch * l.span, keys = l.batch * (l.context + l.span);
+  const int64_t h = rows * c.hidden_size, kv = c.num_key_value_heads * c.head_dim();
+  const int64_t group = c.num_attention_heads / c.num_key_value_heads;
+  const int64_t rms = kFloat * h + e * h + kFloat * rows;
+  int64_t bytes = 2 * rms;            // input and post-attention norms
+  bytes += 2 * e * h;                 // their outputs, read by q/k/v and by gate/up
+  bytes += e * h + 2 * e * keys * kv; // the roped queries; keys and values [ancestors | own]
+  bytes += e * h + kFloat * rows * c.num_attention_heads; // SDPA output and its log-sum-exp
+  bytes += e * h;                              // the output's [T, hidden] copy for o_proj
+  bytes += 4 * e * rows * c.intermediate_size; // gate, silu(gate), up, their product
+  // SDPA turns the boolean mask into an additive one in the activations' dtype and keeps it.
+  bytes += e * l.batch * group * l.span * (l.context + l.span);
+  return bytes;
+}
+
+// Per level, what every layer shares and autograd keeps: the RoPE tables, the embedding's ids and
+// the index tensors of the gathers (own rows, ancestor rows); checkpointed layers also keep the
+// boolean mask with the query group folded in as their input.
+int64_t level_shared_bytes(const model::Qwen2Config& c, int64_t e, bool checkpointing,
+                           const Level& l) {
+  const int64_t rows = l.batch * l.span;
+  const int64_t group = c.num_attention_heads / c.num_key_value_heads;
+  const int64_t mask = checkpointing ? kBool * l.batch * group * l.span * (l.context + l.span) : 0;
+  return 2 * e * rows * c.head_dim() + mask + kInt64 * (rows + l.tokens + l.batch * l.context);
+}
+
+// What a checkpointed layer saves: its input hidden states and the gathered ancestor keys/values.
+int64_t checkpointed_layer_bytes(const model::Qwen2Config& c, int64_t e, const Level& l) {
+  const int64_t kv = c.num_key_value_heads * c.head_dim();
+  return e * l.batch * l.span * c.hidden_size + 2 * e * l.batch * l.context * kv;
+}
+
+// The layer backward's own buffers beyond what was saved: gradients of the layer's input and
+// output hidden states, of its keys/values (ancestors included) and of the MLP's widest tensor.
+int64_t layer_backward_bytes(const model::Qwen2Config& c, int64_t e, const Level& l) {
+  const int64_t rows = l.batch * l.span, keys = l.batch * (l.context + l.span);
+  const int64_t kv = c.num_key_value_heads * c.head_dim();
+  return e * (3 * rows * c.hidden_size + 4 * keys * kv + 2 * rows * c.intermediate_size);
+}
+
+} // namespace
+
+model::Qwen2Config qwen25_15b_shape() {
+  model::Qwen2Config c;
+  c.vocab_size = 151936;
+  c.hidden_size = 1536;
+  c.intermediate_size = 8960;
+  c.num_hidden_layers = 28;
+  c.num_attention_heads = 12;
+  c.num_key_value_heads = 2;
+  c.max_position_embeddings = 4096;
+  c.rope_theta = 10000.0;
+  c.rms_norm_eps = 1e-6;
+  c.tie_word_embeddings = true;
+  c.torch_dtype = "bfloat16";
+  return c;
+}
+
+int64_t parameter_count(const model::Qwen2Config& c) {
+  const int64_t h = c.hidden_size, kv = c.num_key_value_heads * c.head_dim();
+  const int64_t attention = h * h + h + 2 * (h * kv + kv) + h * h; // q, k, v (+ biases), o
+  const int64_t mlp = 3 * h * c.intermediate_size;                 // gate, up, down
+  const int64_t layer = attention + mlp + 2 * h;                   // + two RMSNorm weights
+  const int64_t embedding = c.vocab_size * h;
+  return embedding + c.num_hidden_layers * layer + h + (c.tie_word_embeddings ? 0 : embedding);
+}
+
+int64_t largest_parameter_numel(const model::Qwen2Config& c) {
+  return std::max(c.vocab_size * c.hidden_size, c.hidden_size * c.intermediate_size);
+}
+
+std::vector<int32_t> synthetic_tree(int64_t prompt_tokens, int64_t tree_tokens, int64_t depth) {
+  std::vector<int32_t> parent;
+  auto add_span = [&](int32_t from, int64_t length) {
+    for (int64_t i = 0; i < length; ++i) {
+      parent.push_back(from);
+      from = static_cast<int32_t>(parent.size()) - 1;
+    }
+    return from;
+  };
+  std::vector<int32_t> ends{add_span(-1, std::max<int64_t>(1, prompt_tokens))};
+  const int64_t nodes = (int64_t{1} << depth) - 1;
+  const int64_t span = std::max<int64_t>(1, tree_tokens / std::max<int64_t>(1, nodes));
+  for (int64_t level = 0; level < depth; ++level) {
+    std::vector<int32_t> next;
+    for (int32_t end : ends) {
+      // The root continues the prompt; below it every node forks into two.
+      const int64_t children = level == 0 ? 1 : 2;
+      for (int64_t k = 0; k < children; ++k) next.push_back(add_span(end, span));
+    }
+    ends = std::move(next);
+  }
+  return parent;
+}
+
+int64_t TreeForwardBytes::lm_head_chunks() const {
+  return std::max(lm_head_forward, lm_head_backward);
+}
+
+int64_t TreeForwardBytes::peak() const {
+  return activations + std::max({kept + lm_head_forward, lm_head_backward, layer_backward});
+}
+
+TreeForwardBytes plan_tree_forward_bytes(const model::Qwen2Config& c, int64_t e, bool checkpointing,
+                                         const std::vector<int32_t>& parent) {
+  TreeForwardBytes out;
+  const std::vector<Level> levels = tree_levels(parent);
+  const int64_t layers = c.num_hidden_layers, kv = c.num_key_value_heads * c.head_dim();
+  int64_t tokens = 0;
+  for (const Level& l : levels) {
+    tokens += l.tokens;
+    out.activations += level_shared_bytes(c, e, checkpointing, l);
+    out.activations +=
+        layers * (checkpointing ? checkpointed_layer_bytes(c, e, l) : layer_saved_bytes(c, e, l));
+    const int64_t backward =
+        layer_backward_bytes(c, e, l) + (checkpointing ? layer_saved_bytes(c, e, l) : 0);
+    out.layer_backward = std::max(out.layer_backward, backward);
+  }
+  // Kept across levels (not saved: freed when tree_logprobs returns): every layer's keys and values
+  // of the real tokens, the last layer's output.
+  out.kept = tokens * (2 * layers * kv * e + c.hidden_size * e);
+  // The LM head reads the final-normed hidden state at every token's parent (token_logprobs.cpp).
+  const int64_t rows = std::max<int64_t>(0, tokens - 1), h = c.hidden_size, v = c.vocab_size;
+  // rms_norm saves its float32 input, the rsqrt and the normed rows; token_logprobs the product
+  // with the norm weight, the log-sum-exp and the targets; the gathers and index_put their indices.
+  out.activations += (kFloat + 2 * e) * rows * h + 3 * kFloat * rows + 3 * kInt64 * rows;
+  const int64_t chunk = std::min(rows, std::max<int64_t>(1, kLmHeadChunkFloats / v));
+  const int64_t matmul_copy = e == kFloat ? 0 : e; // the logits' bf16 matmul output before float32
+  out.lm_head_forward = chunk * v * (kFloat + matmul_copy);
+  // Backward: logits, logits - lse, its exp, its negation and dlogits live together (one
+  // expression's temporaries); grad_w accumulates in
+  // float32 [vocab, hidden] beside each chunk's product; grad_x is [rows, hidden].
+  out.lm_head_backward =
+      chunk * v * (5 * kFloat + matmul_copy) + v * h * (kFloat + e) + rows * h * e;
+  return out;
+}
+
+// CUDA's context, cuBLAS workspaces and the caching allocator's fragmentation: about 1 GiB on
+// the device that no tensor accounts for; nothing on the CPU.
+constexpr int64_t kCudaContextAllowance = int64_t{1} << 30;
+
+std::string memory_plan_json(const Config& config, const model::Qwen2Config& shape,
+                             const PlanOptions& options) {
+  const bool bf16 = config.model.dtype == "bfloat16";
+  const int64_t e = bf16 ? 2 : kFloat, params = parameter_count(shape);
+  const int64_t kv = shape.num_key_value_heads * shape.head_dim();
+  const int64_t slots = config.rollout.max_live_branches;
+  // rl.cpp: one dense cache of max_live_branches slots x (longest prompt + answer + 1) tokens.
+  const int64_t cache_tokens = options.prompt_tokens + config.rollout.max_answer_tokens + 1;
+  const int64_t group = shape.num_attention_heads / shape.num_key_value_heads;
+  nlohmann::json c;
+  c["weights"] = params * e;
+  c["gradients"] = params * e;
+  c["optimizer_state"] = optimizer_state_bytes_per_element(config.train.optimizer, bf16) * params;
+  c["optimizer_step_temporaries"] = optimizer_step_temporary_bytes(largest_parameter_numel(shape));
+  c["rollout_kv_cache"] = slots * cache_tokens * shape.num_hidden_layers * 2 * kv * e;
+  // A decode step (qwen2.cpp extend): each layer gathers every live slot's keys and values up to
+  // the longest length, plus the float32 additive mask SDPA makes.
+  c["decode_kv_gather"] = 2 * slots * cache_tokens * kv * e + kFloat * slots * group * cache_tokens;
+  // sampler.cpp: float32 logits, log_softmax, the penalised scores, the top-p sort (values and
+  // int64 indices), its softmax and cumsum, the bool seen/removed masks: [live, vocab] each.
+  c["sampler_buffers"] = slots * shape.vocab_size * (e + 6 * kFloat + kInt64 + 2 * kBool);
+  const std::vector<int32_t> tree =
+      synthetic_tree(options.prompt_tokens, options.tree_tokens, config.rollout.max_depth);
+  const TreeForwardBytes t =
+      plan_tree_forward_bytes(shape, e, config.train.gradient_checkpointing, tree);
+  c["training_activations"] = t.peak() - t.lm_head_chunks();
+  c["lm_head_chunks"] = t.lm_head_chunks();
+  const bool cuda = config.model.device.rfind("cuda", 0) == 0;
+  c["cuda_context_allowance"] = cuda ? kCudaContextAllowance : 0;
+
+  auto sum = [&](std::initializer_list<const char*> keys) {
+    int64_t total = 0;
+    for (const char* k : keys) total += c[k].get<int64_t>();
+    return total;
+  };
+  const int64_t base = sum({"weights", "optimizer_state", "cuda_context_allowance"});
+  nlohmann::json phases;
+  phases["rollout"] =
+      base + c["rollout_kv_cache"].get<int64_t>() +
+      std::max(c["decode_kv_gather"].get<int64_t>(), c["sampler_buffers"].get<int64_t>());
+  phases["train_forward_backward"] = base + c["gradients"].get<int64_t>() + t.peak();
+  phases["optimizer_step"] = base + sum({"gradients", "optimizer_step_temporaries"});
+  std::string peak_phase;
+  int64_t peak = -1;
+  for (const auto& [name, bytes] : phases.items()) {
+    if (bytes.get<int64_t>() > peak) peak = bytes.get<int64_t>(), peak_phase = name;
+  }
+  const int64_t limit = static_cast<int64_t>(options.memory_gib * double(int64_t{1} << 30));
+  nlohmann::json out;
+  out["components"] = c;
+  out["phases"] = phases;
+  out["peak_bytes"] = peak;
+  out["peak_phase"] = peak_phase;
+  out["memory_bytes"] = limit;
+  out["fits"] = peak <= limit;
+  out["assumptions"] = {
+      {"parameters", params},
+      {"dtype", config.model.dtype},
+      {"optimizer", config.train.optimizer},
+      {"gradient_checkpointing", config.train.gradient_checkpointing},
+      {"prompt_tokens", options.prompt_tokens},
+      {"tree_tokens", options.tree_tokens},
+      {"tree", "a prompt, then a binary tree of rollout.max_depth levels sharing tree_tokens "
+               "equally (1, 2, 4, ... nodes)"},
+      {"tree_leaves", int64_t{1} << std::max<int64_t>(0, config.rollout.max_depth - 1)},
+      {"live_branches", slots},
+      {"kv_cache_tokens_per_slot", cache_tokens},
+      {"autocast", "not modelled: activations are counted in model.dtype"},
+      {"gradients", "released by the optimiser step, so not live during rollout"}};
+  return out.dump(2);
+}
+
+} // namespace treerpo::train

@@ -1,0 +1,133 @@
+// The memory plan: the parameter count is what model::Qwen2 really holds, the built-in 1.5B shape
+// gives the issue's headline weights, and the planned tree forward + backward bytes agree with
+// what the counting allocator measures for a small random model.
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include "../common/temp_dir.h"
+#include "../common/tiny_qwen2.h"
+#include "treerpo/model/qwen2.h"
+#include "treerpo/train/memory_plan.h"
+#include "treerpo/util/allocation_counter.h"
+#include "treerpo/util/rng.h"
+#include <nlohmann/json.hpp>
+
+namespace {
+
+using treerpo::AllocationCounter;
+namespace model = treerpo::model;
+namespace train = treerpo::train;
+
+int64_t numel_of(const model::Qwen2& m) {
+  int64_t n = 0;
+  for (const torch::Tensor& p : m.parameters()) n += p.numel();
+  return n;
+}
+
+model::Qwen2Config small_shape() {
+  return treerpo::testing::tiny_qwen2(512, 64, 128);
+}
+
+TEST(MemoryPlan, ParameterCountIsWhatQwen2Holds) {
+  for (bool tied : {true, false}) {
+    model::Qwen2Config c = small_shape();
+    c.tie_word_embeddings = tied;
+    const model::Qwen2 m = model::Qwen2::random(c, 7, torch::kFloat32, torch::kCPU);
+    EXPECT_EQ(train::parameter_count(c), numel_of(m)) << "tied " << tied;
+  }
+}
+
+// Bytes measured by the counting allocator for tree_logprobs(tree).sum().backward(), beyond the
+// weights and the gradients (allocated before, so backward accumulates into them).
+int64_t measured_tree_bytes(model::Qwen2& m, const std::vector<int32_t>& parent) {
+  AllocationCounter& counter = AllocationCounter::install();
+  model::PackedTree tree;
+  treerpo::SplitMix64 rng(3);
+  for (size_t i = 0; i < parent.size(); ++i) {
+    tree.tokens.push_back(static_cast<int32_t>(rng.below(m.config().vocab_size)));
+  }
+  tree.parent = parent;
+  for (torch::Tensor p : m.parameters()) p.mutable_grad() = torch::zeros_like(p);
+  const int64_t before = counter.live_bytes();
+  counter.reset_peak();
+  m.tree_logprobs(tree).sum().backward();
+  return counter.peak_bytes() - before;
+}
+
+TEST(MemoryPlan, TreeForwardBytesMatchTheCountingAllocator) {
+  torch::set_num_threads(1);
+  AllocationCounter::install();
+  const model::Qwen2Config c = small_shape();
+  const std::vector<std::vector<int32_t>> trees = {train::synthetic_tree(48, 1400, 3),
+                                                   train::synthetic_tree(100, 3000, 4)};
+  for (bool checkpointing : {false, true}) {
+    for (const auto& parent : trees) {
+      model::Qwen2 m = model::Qwen2::random(c, 11, torch::kFloat32, torch::kCPU);
+      m.set_gradient_checkpointing(checkpointing);
+      const int64_t measured = measured_tree_bytes(m, parent);
+      const train::TreeForwardBytes planned =
+          train::plan_tree_forward_bytes(c, 4, checkpointing, parent);
+      std::printf("checkpointing %d, %zu tokens: measured %lld bytes, planned %lld (activations "
+                  "%lld, kept %lld, layer backward %lld, LM head %lld/%lld)\n",
+                  checkpointing, parent.size(), static_cast<long long>(measured),
+                  static_cast<long long>(planned.peak()),
+                  static_cast<long long>(planned.activations), static_cast<long long>(planned.kept),
+                  static_cast<long long>(planned.layer_backward),
+                  static_cast<long long>(planned.lm_head_forward),
+                  static_cast<long long>(planned.lm_head_backward));
+      EXPECT_NEAR(static_cast<double>(planned.peak()), static_cast<double>(measured),
+                  0.1 * static_cast<double>(measured));
+    }
+  }
+}
+
+// 151936 x 1536 (tied embedding) + 28 x (1536 x 1536 + 1536 [q] + 2 x (1536 x 256 + 256) [k, v]
+// + 1536 x 1536 [o] + 3 x 1536 x 8960 [gate, up, down] + 2 x 1536 [norms]) + 1536 [final norm]
+// = 233,373,696 + 28 x 46,797,824 + 1,536 = 1,543,714,304.
+TEST(MemoryPlan, BuiltInQwen15bShapeHasTheIssuesParameterCount) {
+  EXPECT_EQ(train::parameter_count(train::qwen25_15b_shape()), 1543714304);
+}
+
+nlohmann::json plan_of(const std::string& args) {
+  treerpo::testing::TempDir dir;
+  const std::string out = dir / "plan.json";
+  const std::string cmd = std::string(TREERPO_CLI) + " plan --config " + TREERPO_SOURCE_DIR +
+                          "/configs/qwen1.5b.yaml " + args + " > " + out + " 2>&1";
+  EXPECT_EQ(std::system(cmd.c_str()), 0) << cmd;
+  std::ifstream in(out);
+  return nlohmann::json::parse(in);
+}
+
+TEST(MemoryPlan, HeadlineWeightsAreTwoBytesPerParameter) {
+  const nlohmann::json plan = plan_of("--shape qwen2.5-1.5b");
+  EXPECT_EQ(plan["components"]["weights"].get<int64_t>(), 2 * int64_t{1543714304});
+  EXPECT_EQ(plan["assumptions"]["parameters"].get<int64_t>(), 1543714304);
+  int64_t peak = 0;
+  for (const auto& [phase, bytes] : plan["phases"].items())
+    peak = std::max(peak, bytes.get<int64_t>());
+  EXPECT_EQ(plan["peak_bytes"].get<int64_t>(), peak);
+}
+
+TEST(MemoryPlan, ReadsTheModelFoldersConfigJson) {
+  treerpo::testing::TempDir dir;
+  train::qwen25_15b_shape().write_json_file(dir / "config.json");
+  const nlohmann::json plan = plan_of("--set model.path=" + dir.str());
+  EXPECT_EQ(plan["assumptions"]["parameters"].get<int64_t>(), 1543714304);
+}
+
+TEST(MemoryPlan, MissingConfigJsonIsBadInput) {
+  treerpo::testing::TempDir dir;
+  const std::string cmd = std::string(TREERPO_CLI) + " plan --config " + TREERPO_SOURCE_DIR +
+                          "/configs/qwen1.5b.yaml --set model.path=" + dir.str() +
+                          " > /dev/null 2>&1";
+  EXPECT_EQ(WEXITSTATUS(std::system(cmd.c_str())), 2);
+}
+
+} // namespace
