@@ -3,7 +3,7 @@
 #   scripts/fuzz.sh [TARGET|all] [SECONDS] [-- LIBFUZZER_FLAGS...]    (default: all, 20 s each)
 # Targets (tests/fuzz/<target>.cpp, seeds in tests/fuzz/corpus/<target>/): checker, tokenizer,
 # safetensors, model_folder (config.json + model.safetensors.index.json), config (YAML + --set),
-# jsonl, results (eval --out), trainer_state (+ SHA256SUMS), optimizer (optimizer.pt).
+# jsonl, results (eval --out), trainer_state (+ SHA256SUMS), optimizer (optimizer.state).
 # Each is built with clang++ -fsanitize=fuzzer,address,undefined into build-fuzz/ and run with
 # -timeout=1 and -rss_limit_mb=2048: a crash, sanitizer report, input over a second or over 2 GB
 # fails the script (libFuzzer's non-zero exit); the input that did is left in build-fuzz/artifacts/.
@@ -62,7 +62,7 @@ sources_of() {
     jsonl) s+=("${root}/src/eval/dataset.cpp") ;;
     results) s+=("${root}/src/eval/results_file.cpp" "${root}"/src/reward/*.cpp) ;;
     trainer_state) s+=("${root}/src/train/checkpoint.cpp" "${root}/src/util/checksums.cpp" "${root}"/src/config/*.cpp) ;;
-    optimizer) s+=("${root}/src/train/adamw.cpp") ;;
+    optimizer) s+=("${root}/src/train/adamw.cpp" "${root}/src/model/safetensors.cpp") ;;
     *) echo "fuzz.sh: unknown target '$1' (one of: ${all[*]})" >&2; exit 2 ;;
   esac
   printf '%s\n' "${s[@]}"

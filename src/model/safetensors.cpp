@@ -87,7 +87,13 @@ SafetensorsFile SafetensorsFile::open(const std::string& path) {
   const size_t data_size = size - 8 - header_len;
 
   for (const auto& [name, info] : header.items()) {
-    if (name == "__metadata__") continue;
+    if (name == "__metadata__") {
+      if (!info.is_object()) throw bad_input("__metadata__ is not a JSON object", path, hint);
+      for (const auto& [key, value] : info.items()) {
+        if (value.is_string()) file.metadata_.emplace(key, value.get<std::string>());
+      }
+      continue;
+    }
     const std::string at = where(path, name);
     if (!info.is_object() || !info.contains("dtype") || !info.contains("shape") ||
         !info.contains("data_offsets")) {
@@ -172,6 +178,10 @@ std::vector<int64_t> SafetensorsFile::shape(const std::string& name) const {
   return entry(name).shape;
 }
 
+torch::Dtype SafetensorsFile::dtype(const std::string& name) const {
+  return entry(name).dtype;
+}
+
 torch::Tensor SafetensorsFile::tensor(const std::string& name) const {
   const Entry& e = entry(name);
   torch::Tensor out = torch::empty(e.shape, torch::TensorOptions().dtype(e.dtype));
@@ -181,10 +191,11 @@ torch::Tensor SafetensorsFile::tensor(const std::string& name) const {
 }
 
 void write_safetensors(const std::string& path,
-                       const std::vector<std::pair<std::string, torch::Tensor>>& tensors) {
+                       const std::vector<std::pair<std::string, torch::Tensor>>& tensors,
+                       const std::map<std::string, std::string>& metadata) {
   nlohmann::json header = nlohmann::json::object();
   header["__metadata__"] = {{"format", "pt"}};
-  std::vector<torch::Tensor> cpu;
+  for (const auto& [key, value] : metadata) header["__metadata__"][key] = value;
   size_t offset = 0;
   for (const auto& [name, t] : tensors) {
     const torch::Dtype type = t.scalar_type();
@@ -194,8 +205,7 @@ void write_safetensors(const std::string& path,
       throw runtime_failure("cannot write dtype " + std::string(c10::toString(t.scalar_type())),
                             where(path, name), "convert to float32, float16 or bfloat16 first");
     }
-    cpu.push_back(t.detach().to(torch::kCPU).contiguous());
-    const size_t bytes = cpu.back().nbytes();
+    const size_t bytes = t.nbytes();
     header[name] = {{"dtype", dtype->name},
                     {"shape", t.sizes().vec()},
                     {"data_offsets", {offset, offset + bytes}}};
@@ -211,8 +221,10 @@ void write_safetensors(const std::string& path,
   for (int i = 0; i < 8; ++i) len_bytes[i] = static_cast<unsigned char>(len >> (8 * i));
   out.write(reinterpret_cast<const char*>(len_bytes), 8);
   out.write(text.data(), static_cast<std::streamsize>(text.size()));
-  for (const auto& t : cpu) {
-    out.write(static_cast<const char*>(t.data_ptr()), static_cast<std::streamsize>(t.nbytes()));
+  for (const auto& [name, t] : tensors) {
+    const torch::Tensor host = t.detach().to(torch::kCPU).contiguous();
+    out.write(static_cast<const char*>(host.data_ptr()),
+              static_cast<std::streamsize>(host.nbytes()));
   }
   out.flush();
   if (!out) throw runtime_failure("write failed (disk full?)", path);

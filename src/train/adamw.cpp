@@ -5,9 +5,10 @@
 #include <optional>
 
 #include <ATen/Context.h>
-#include <torch/serialize.h>
+#include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
+#include "treerpo/model/safetensors.h"
 #include "treerpo/train/optimizer_memory.h"
 #include "treerpo/util/error.h"
 #include "treerpo/util/rng.h"
@@ -142,59 +143,80 @@ void AdamW::release_grads() {
   for (torch::Tensor& p : params_) p.mutable_grad() = torch::Tensor();
 }
 
+namespace {
+
+const char* optimizer_name(const AdamWOptions& options) {
+  return options.bf16_state ? "adamw-bf16" : "adamw";
+}
+
+const std::string kStateHint = "resume from a checkpoint this version wrote for the same model "
+                               "and model.dtype, or start a new checkpoint.dir";
+
+} // namespace
+
 void AdamW::save(const std::string& path) const {
-  torch::serialize::OutputArchive archive;
-  archive.write("steps", torch::tensor(steps_));
+  std::vector<std::pair<std::string, torch::Tensor>> tensors;
   for (size_t i = 0; i < params_.size(); ++i) {
     const std::string n = std::to_string(i);
-    archive.write("exp_avg." + n, exp_avg_[i]);
-    archive.write("exp_avg_sq." + n, exp_avg_sq_[i]);
-    if (compensation_[i].defined()) archive.write("compensation." + n, compensation_[i]);
+    tensors.emplace_back("exp_avg." + n, exp_avg_[i]);
+    tensors.emplace_back("exp_avg_sq." + n, exp_avg_sq_[i]);
+    if (compensation_[i].defined()) tensors.emplace_back("compensation." + n, compensation_[i]);
   }
-  archive.save_to(path);
+  model::write_safetensors(
+      path, tensors, {{"optimizer", optimizer_name(options_)}, {"steps", std::to_string(steps_)}});
 }
 
 void AdamW::load(const std::string& path) {
-  const std::string hint = "resume from a checkpoint this version wrote for the same model and "
-                           "model.dtype, or start a new checkpoint.dir";
-  try {
-    torch::serialize::InputArchive archive;
-    archive.load_from(path, torch::Device(torch::kCPU));
-    torch::Tensor steps;
-    archive.read("steps", steps);
-    for (size_t i = 0; i < params_.size(); ++i) {
-      const std::string n = std::to_string(i);
-      auto read_like = [&](const std::string& key, torch::Tensor& into) {
-        torch::Tensor t;
-        archive.read(key, t);
-        if (!t.sizes().equals(into.sizes()) || t.scalar_type() != into.scalar_type())
-          throw bad_input(key + " does not match the model's parameter " + n + " (" +
-                              std::string(c10::toString(t.scalar_type())) + " vs this run's " +
-                              std::string(c10::toString(into.scalar_type())) +
-                              "; train.optimizer must be the one that wrote it)",
-                          path, hint);
-        into.copy_(t);
-      };
-      read_like("exp_avg." + n, exp_avg_[i]);
-      read_like("exp_avg_sq." + n, exp_avg_sq_[i]);
-      if (compensation_[i].defined()) read_like("compensation." + n, compensation_[i]);
-    }
-    // A step count is one non-negative integer; anything else would skew bias correction.
-    if (steps.numel() != 1 || steps.is_floating_point() || steps.item<int64_t>() < 0)
-      throw bad_input("steps is not a non-negative integer", path, hint);
-    steps_ = steps.item<int64_t>();
-  } catch (const Error&) {
-    throw;
-  } catch (const c10::Error& e) {
-    throw bad_input("not this optimiser's state (" + std::string(e.what_without_backtrace()) + ")",
-                    path, hint);
-  } catch (const std::exception& e) {
-    // LibTorch's unpickler also throws torch::jit::ErrorReport (not a c10::Error) on a damaged
-    // archive, e.g. an unknown type name: found by fuzzing optimizer.pt.
-    std::string what = e.what();
-    what = what.substr(0, what.find('\n', what.find_first_not_of('\n')));
-    throw bad_input("not this optimiser's state (" + what + ")", path, hint);
+  const model::SafetensorsFile file = model::SafetensorsFile::open(path);
+  const auto& meta = file.metadata();
+  const auto written_by = meta.find("optimizer");
+  if (written_by == meta.end()) throw bad_input("no optimizer in its metadata", path, kStateHint);
+  if (written_by->second != "adamw" && written_by->second != "adamw-bf16") {
+    // Quoted and cut: the value is the file's bytes, and the message stays one short line.
+    throw bad_input("optimizer " + nlohmann::json(written_by->second.substr(0, 40)).dump() +
+                        " in its metadata is not one treerpo writes",
+                    path, kStateHint);
   }
+  if (written_by->second != optimizer_name(options_)) {
+    throw bad_input("written by train.optimizer " + written_by->second + ", this run's is " +
+                        optimizer_name(options_),
+                    path, "resume with the train.optimizer that wrote it");
+  }
+  // A step count is one non-negative integer; anything else would skew bias correction.
+  const auto steps = meta.find("steps");
+  if (steps == meta.end() || steps->second.empty() || steps->second.size() > 18 ||
+      steps->second.find_first_not_of("0123456789") != std::string::npos) {
+    throw bad_input("steps in its metadata is not a non-negative integer", path, kStateHint);
+  }
+  // Every tensor is checked before any is read: a refused file leaves the state untouched.
+  std::vector<std::pair<std::string, torch::Tensor*>> wanted;
+  for (size_t i = 0; i < params_.size(); ++i) {
+    const std::string n = std::to_string(i);
+    wanted.emplace_back("exp_avg." + n, &exp_avg_[i]);
+    wanted.emplace_back("exp_avg_sq." + n, &exp_avg_sq_[i]);
+    if (compensation_[i].defined()) wanted.emplace_back("compensation." + n, &compensation_[i]);
+  }
+  for (const auto& [key, into] : wanted) {
+    const std::string parameter = key.substr(key.rfind('.') + 1);
+    if (!file.contains(key)) {
+      throw bad_input("no tensor " + key + " for the model's parameter " + parameter, path,
+                      kStateHint);
+    }
+    if (file.shape(key) != into->sizes().vec() || file.dtype(key) != into->scalar_type()) {
+      throw bad_input(key + " does not match the model's parameter " + parameter + " (" +
+                          std::string(c10::toString(file.dtype(key))) + " vs this run's " +
+                          std::string(c10::toString(into->scalar_type())) + ")",
+                      path, kStateHint);
+    }
+  }
+  if (file.names().size() != wanted.size()) {
+    throw bad_input(std::to_string(file.names().size()) + " tensors where this model's state has " +
+                        std::to_string(wanted.size()),
+                    path, kStateHint);
+  }
+  // One tensor at a time through the host: never a second copy of the state on the device.
+  for (const auto& [key, into] : wanted) into->copy_(file.tensor(key));
+  steps_ = std::stoll(steps->second);
 }
 
 } // namespace treerpo::train

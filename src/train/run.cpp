@@ -9,12 +9,13 @@
 #include <sstream>
 
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 #include <torch/cuda.h>
 #include <torch/nn/utils/clip_grad.h>
-#include <torch/serialize.h>
 
 #include "treerpo/dist/gradients.h"
+#include "treerpo/train/memory_plan.h"
 #include "treerpo/util/checksums.h"
 #include "treerpo/util/error.h"
 
@@ -68,6 +69,45 @@ std::string first_difference(const std::string& a, const std::string& b) {
     if (!ga) la.clear();
     if (!gb) lb.clear();
     if (la != lb) return fmt::format("`{}` vs rank 0's `{}`", la, lb);
+  }
+}
+
+// Logs the memory plan of a TreeRPO run (memory_plan.h, against the product's 24 GiB card) in two
+// lines and writes the whole plan to RUN_DIR/memory_plan.json, as `treerpo-train plan` prints it.
+void log_memory_plan(const Config& config, const model::Qwen2Config& shape, const fs::path& dir) {
+  const std::string text = memory_plan_json(config, shape, PlanOptions{});
+  write_text_atomically(dir / "memory_plan.json", text + "\n");
+  const nlohmann::json plan = nlohmann::json::parse(text);
+  auto gib = [](const nlohmann::json& bytes) {
+    return fmt::format("{:.2f}", bytes.get<double>() / double(int64_t{1} << 30));
+  };
+  std::string components, phases;
+  for (const auto& [name, bytes] : plan["components"].items())
+    components += fmt::format("{}{} {}", components.empty() ? "" : ", ", name, gib(bytes));
+  for (const auto& [name, bytes] : plan["phases"].items())
+    phases += fmt::format("{}{} {}", phases.empty() ? "" : ", ", name, gib(bytes));
+  spdlog::info("memory plan (GiB; a tree of {} tokens assumed): {}",
+               plan["assumptions"]["tree_tokens"].get<int64_t>(), components);
+  spdlog::info("memory plan per phase (GiB): {}; peak {} in {}, {} 24 GiB (memory_plan.json)",
+               phases, gib(plan["peak_bytes"]), plan["peak_phase"].get<std::string>(),
+               plan["fits"].get<bool>() ? "fits" : "does not fit");
+}
+
+// The optimiser state of checkpoint `dir`: optimizer.state, or optimizer.pt from a checkpoint an
+// earlier version wrote. A checkpoint with neither is refused: fresh moments would be a different
+// run from the one that stopped.
+void load_optimizer_state(AdamW& optimizer, const std::string& dir) {
+  const fs::path state = fs::path(dir) / kOptimizerStateFile;
+  const fs::path legacy = fs::path(dir) / kLegacyOptimizerStateFile;
+  if (fs::exists(state)) {
+    optimizer.load(state.string());
+  } else if (fs::exists(legacy)) {
+    spdlog::info("reading the optimiser state from {} (the format of earlier versions)",
+                 legacy.string());
+    optimizer.load_archive(legacy.string());
+  } else {
+    throw bad_input(std::string("the checkpoint has no ") + kOptimizerStateFile, dir,
+                    "resume from a checkpoint treerpo wrote, or start a new checkpoint.dir");
   }
 }
 
@@ -139,11 +179,12 @@ TrainingRun::TrainingRun(const Config& config, std::string kind, const RunOption
   optimizer_ = std::make_unique<AdamW>(
       params_, AdamWOptions{t.adam_beta1, t.adam_beta2, t.adam_eps, t.weight_decay,
                             t.optimizer == "adamw-bf16", static_cast<uint64_t>(t.seed)});
-  if (resume && fs::exists(fs::path(*resume) / "optimizer.pt")) {
-    optimizer_->load((fs::path(*resume) / "optimizer.pt").string());
-  }
+  if (resume) load_optimizer_state(*optimizer_, *resume);
   check_ranks_agree(resume.value_or(""));
-  if (world_.main()) write_text_atomically(fs::path(run_dir()) / "config.yaml", to_yaml(config_));
+  if (world_.main()) {
+    write_text_atomically(fs::path(run_dir()) / "config.yaml", to_yaml(config_));
+    if (kind_ == "rl") log_memory_plan(config_, model_->config(), run_dir());
+  }
   g_stop.store(false);
   std::signal(SIGINT, on_stop_signal);
   std::signal(SIGTERM, on_stop_signal);
@@ -227,7 +268,7 @@ std::string TrainingRun::checkpoint(int64_t step) {
   TrainerState state{kind_, step, config_.train.seed, config_hash(config_), sampled_tokens_};
   std::string dir = checkpoints_.save(step, [&](const std::string& tmp) {
     model_->save(tmp);
-    optimizer_->save((fs::path(tmp) / "optimizer.pt").string());
+    optimizer_->save((fs::path(tmp) / kOptimizerStateFile).string());
     write_trainer_state(tmp, state);
   });
   spdlog::info("checkpoint {}", dir);

@@ -13,6 +13,7 @@
 
 #include "../common/tiny_qwen2.h"
 #include "treerpo/model/qwen2.h"
+#include "treerpo/model/safetensors.h"
 #include "treerpo/train/adamw.h"
 #include "treerpo/train/optimizer_memory.h"
 #include "treerpo/util/error.h"
@@ -71,14 +72,10 @@ TEST(AdamWBf16, StateIsTwoBf16MomentsPerElement) {
       fs::temp_directory_path() / ("treerpo_adamw_bf16_" + std::to_string(getpid()));
   std::vector<torch::Tensor> w{torch::zeros({10, 3}, torch::kBFloat16).requires_grad_(true)};
   AdamW(w, {0.9, 0.999, 1e-8, 0.0, true, 1}).save(file.string());
-  torch::serialize::InputArchive archive;
-  archive.load_from(file.string());
-  torch::Tensor m, v, c;
-  archive.read("exp_avg.0", m);
-  archive.read("exp_avg_sq.0", v);
-  EXPECT_EQ(m.scalar_type(), torch::kBFloat16);
-  EXPECT_EQ(v.scalar_type(), torch::kBFloat16);
-  EXPECT_FALSE(archive.try_read("compensation.0", c));
+  const auto state = model::SafetensorsFile::open(file.string());
+  EXPECT_EQ(state.names(), (std::vector<std::string>{"exp_avg.0", "exp_avg_sq.0"}));
+  EXPECT_EQ(state.dtype("exp_avg.0"), torch::kBFloat16);
+  EXPECT_EQ(state.dtype("exp_avg_sq.0"), torch::kBFloat16);
   EXPECT_EQ(optimizer_state_bytes_per_element("adamw-bf16", true), 4);
   fs::remove(file);
 }

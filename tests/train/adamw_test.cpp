@@ -5,10 +5,12 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <map>
 
 #include <torch/optim/adamw.h>
 #include <torch/torch.h>
 
+#include "treerpo/model/safetensors.h"
 #include "treerpo/train/adamw.h"
 #include "treerpo/train/optimizer_memory.h"
 #include "treerpo/util/error.h"
@@ -161,14 +163,14 @@ TEST(AdamW, StateRoundTripsSoAResumedRunIsBitwiseTheSame) {
   fs::remove(file);
 }
 
-// Found by fuzzing (tests/fuzz/optimizer.cpp): this damaged archive makes LibTorch's unpickler
-// throw torch::jit::ErrorReport ("Unknown type name '__torch__.Module'"), which is not a c10::Error
-// and escaped the loader as an exit-1 crash.
-TEST(AdamW, ArchiveLibTorchCannotUnpickleIsBadInput) {
+// Found by fuzzing the legacy reader: this damaged archive makes LibTorch's unpickler throw
+// torch::jit::ErrorReport ("Unknown type name '__torch__.Module'"), which is not a c10::Error and
+// escaped the loader as an exit-1 crash.
+TEST(AdamW, LegacyArchiveLibTorchCannotUnpickleIsBadInput) {
   AdamW optimizer({torch::zeros({2, 3}), torch::zeros({4})}, {});
   try {
-    optimizer.load(std::string(TREERPO_SOURCE_DIR) +
-                   "/tests/fuzz/corpus/optimizer/unknown-type-name");
+    optimizer.load_archive(std::string(TREERPO_SOURCE_DIR) +
+                           "/tests/train/data/legacy-optimizer-unknown-type-name.pt");
     FAIL() << "loaded a damaged archive";
   } catch (const Error& e) {
     EXPECT_EQ(e.kind(), ErrorKind::BadInput);
@@ -178,7 +180,7 @@ TEST(AdamW, ArchiveLibTorchCannotUnpickleIsBadInput) {
 
 // Found reading the loader for its fuzz target (tests/fuzz/optimizer.cpp): a negative or fractional
 // step count was taken as is, and bias correction 1 - beta^steps then scaled updates wrongly.
-TEST(AdamW, StepCountThatIsNotANonNegativeIntegerIsBadInput) {
+TEST(AdamW, LegacyStepCountThatIsNotANonNegativeIntegerIsBadInput) {
   const fs::path file = fs::temp_directory_path() / ("treerpo_adamw_" + std::to_string(getpid()));
   auto weights = start_weights(torch::kFloat32);
   for (const torch::Tensor& steps :
@@ -191,7 +193,138 @@ TEST(AdamW, StepCountThatIsNotANonNegativeIntegerIsBadInput) {
     }
     archive.save_to(file.string());
     AdamW optimizer(weights, {});
-    EXPECT_THROW(optimizer.load(file.string()), Error) << steps;
+    EXPECT_THROW(optimizer.load_archive(file.string()), Error) << steps;
+  }
+  fs::remove(file);
+}
+
+// optimizer.pt as earlier versions wrote it (a LibTorch archive: "steps", then each parameter's
+// moments) still resumes: the state read is the one written.
+TEST(AdamW, LegacyArchiveLoadsTheStateItHolds) {
+  const fs::path file = fs::temp_directory_path() / ("treerpo_adamw_" + std::to_string(getpid()));
+  auto weights = start_weights(torch::kFloat32);
+  torch::manual_seed(3);
+  std::vector<torch::Tensor> m, v;
+  torch::serialize::OutputArchive archive;
+  archive.write("steps", torch::tensor(int64_t{7}));
+  for (size_t i = 0; i < weights.size(); ++i) {
+    m.push_back(torch::randn_like(weights[i]));
+    v.push_back(torch::rand_like(weights[i]));
+    archive.write("exp_avg." + std::to_string(i), m.back());
+    archive.write("exp_avg_sq." + std::to_string(i), v.back());
+  }
+  archive.save_to(file.string());
+  AdamW optimizer(weights, {});
+  optimizer.load_archive(file.string());
+  EXPECT_EQ(optimizer.steps(), 7);
+  // What it holds is what the archive held: saved in the current format, it reads back the same.
+  optimizer.save(file.string());
+  const auto state = model::SafetensorsFile::open(file.string());
+  EXPECT_EQ(state.metadata().at("steps"), "7");
+  for (size_t i = 0; i < weights.size(); ++i) {
+    EXPECT_TRUE(torch::equal(state.tensor("exp_avg." + std::to_string(i)), m[i]));
+    EXPECT_TRUE(torch::equal(state.tensor("exp_avg_sq." + std::to_string(i)), v[i]));
+  }
+  fs::remove(file);
+}
+
+// optimizer.state is a safetensors file: each moment a tensor named by its parameter's index, the
+// step count and train.optimizer in the metadata.
+TEST(AdamW, StateFileIsSafetensorsWithTheStepCountInItsMetadata) {
+  const fs::path file = fs::temp_directory_path() / ("treerpo_adamw_" + std::to_string(getpid()));
+  auto weights = start_weights(torch::kBFloat16);
+  AdamW optimizer(weights, {});
+  for (const auto& g : gradients(3)) {
+    set_grads(weights, g);
+    optimizer.step(1e-3);
+  }
+  optimizer.save(file.string());
+  const auto state = model::SafetensorsFile::open(file.string());
+  EXPECT_EQ(state.metadata().at("steps"), "3");
+  EXPECT_EQ(state.metadata().at("optimizer"), "adamw");
+  EXPECT_EQ(state.metadata().at("format"), "pt");
+  EXPECT_EQ(state.names(),
+            (std::vector<std::string>{"compensation.0", "compensation.1", "exp_avg.0", "exp_avg.1",
+                                      "exp_avg_sq.0", "exp_avg_sq.1"}));
+  EXPECT_EQ(state.dtype("exp_avg.1"), torch::kFloat32);
+  EXPECT_EQ(state.dtype("compensation.1"), torch::kBFloat16);
+  EXPECT_EQ(state.shape("exp_avg.0"), (std::vector<int64_t>{4, 3}));
+  fs::remove(file);
+}
+
+// Each way a state file can fail to be this optimiser's state is one bad_input line.
+TEST(AdamW, StateFileThatIsNotThisOptimisersIsBadInput) {
+  const fs::path file = fs::temp_directory_path() / ("treerpo_adamw_" + std::to_string(getpid()));
+  auto weights = start_weights(torch::kFloat32);
+  auto zeros = [&](size_t i) { return torch::zeros_like(weights[i]); };
+  using Tensors = std::vector<std::pair<std::string, torch::Tensor>>;
+  const Tensors good = {{"exp_avg.0", zeros(0)},
+                        {"exp_avg_sq.0", zeros(0)},
+                        {"exp_avg.1", zeros(1)},
+                        {"exp_avg_sq.1", zeros(1)}};
+  struct Case {
+    const char* what;
+    Tensors tensors;
+    std::map<std::string, std::string> metadata;
+    const char* says;
+  };
+  Tensors extra = good;
+  extra.emplace_back("exp_avg.2", torch::zeros({1}));
+  Tensors missing(good.begin(), good.end() - 1);
+  Tensors reshaped = good;
+  reshaped[2].second = torch::zeros({6});
+  Tensors bf16 = good;
+  bf16[0].second = zeros(0).to(torch::kBFloat16);
+  const std::vector<Case> cases = {
+      {"no optimizer", good, {{"steps", "1"}}, "no optimizer in its metadata"},
+      {"another optimizer",
+       good,
+       {{"optimizer", "adamw-bf16"}, {"steps", "1"}},
+       "written by train.optimizer adamw-bf16, this run's is adamw"},
+      {"an unknown optimizer",
+       good,
+       {{"optimizer", "sgd\nline two"}, {"steps", "1"}},
+       "optimizer \"sgd\\nline two\" in its metadata is not one treerpo writes"},
+      {"no steps", good, {{"optimizer", "adamw"}}, "steps in its metadata"},
+      {"negative steps", good, {{"optimizer", "adamw"}, {"steps", "-1"}}, "steps in its metadata"},
+      {"fractional steps",
+       good,
+       {{"optimizer", "adamw"}, {"steps", "2.5"}},
+       "steps in its metadata"},
+      {"steps beyond int64",
+       good,
+       {{"optimizer", "adamw"}, {"steps", "99999999999999999999"}},
+       "steps in its metadata"},
+      {"a parameter more",
+       extra,
+       {{"optimizer", "adamw"}, {"steps", "1"}},
+       "5 tensors where this model's state has 4"},
+      {"a moment missing",
+       missing,
+       {{"optimizer", "adamw"}, {"steps", "1"}},
+       "no tensor exp_avg_sq.1"},
+      {"another shape",
+       reshaped,
+       {{"optimizer", "adamw"}, {"steps", "1"}},
+       "exp_avg.1 does not match the model's parameter 1"},
+      {"another dtype",
+       bf16,
+       {{"optimizer", "adamw"}, {"steps", "1"}},
+       "exp_avg.0 does not match the model's parameter 0 (BFloat16 vs this run's Float)"},
+  };
+  for (const Case& c : cases) {
+    model::write_safetensors(file.string(), c.tensors, c.metadata);
+    AdamW optimizer(weights, {});
+    try {
+      optimizer.load(file.string());
+      ADD_FAILURE() << c.what << ": loaded";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.kind(), ErrorKind::BadInput) << c.what;
+      EXPECT_NE(std::string(e.what()).find(c.says), std::string::npos)
+          << c.what << ": " << e.what();
+      EXPECT_EQ(std::string(e.what()).find('\n'), std::string::npos) << e.what();
+      EXPECT_EQ(optimizer.steps(), 0) << c.what;
+    }
   }
   fs::remove(file);
 }

@@ -85,9 +85,10 @@ TEST(Faults, DamagedCheckpointsAreSkippedOnResumeForTheNewestIntactOne) {
   const fs::path run = scratch() / "damaged";
   ASSERT_EQ(run_cli(sft(run, 6)).exit_code, 0) << read_file(scratch() / "stderr.txt");
   const std::string expected = read_file(step(run, 6) / "model.safetensors");
-  // The last byte of model.safetensors is tensor data; optimizer.pt loses its last byte.
+  // The last byte of model.safetensors is tensor data; optimizer.state loses its last byte.
   flip_last_byte(step(run, 6) / "model.safetensors");
-  fs::resize_file(step(run, 5) / "optimizer.pt", fs::file_size(step(run, 5) / "optimizer.pt") - 1);
+  fs::resize_file(step(run, 5) / "optimizer.state",
+                  fs::file_size(step(run, 5) / "optimizer.state") - 1);
 
   const Result resumed = run_cli(sft(run, 6).substr(3)); // without -q: the warnings show
   ASSERT_EQ(resumed.exit_code, 0) << resumed.err;
@@ -96,7 +97,7 @@ TEST(Faults, DamagedCheckpointsAreSkippedOnResumeForTheNewestIntactOne) {
             std::string::npos)
       << resumed.err;
   EXPECT_NE(resumed.err.find("skipping damaged checkpoint " + step(run, 5).string() +
-                             ": optimizer.pt: SHA-256 differs"),
+                             ": optimizer.state: SHA-256 differs"),
             std::string::npos)
       << resumed.err;
   EXPECT_NE(resumed.err.find("resuming sft from " + step(run, 4).string() + " (step 4)"),

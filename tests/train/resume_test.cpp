@@ -18,10 +18,14 @@
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
+#include <torch/serialize.h>
 
 #include "../common/temp_dir.h"
 #include "treerpo/model/qwen2.h"
+#include "treerpo/model/safetensors.h"
 #include "treerpo/tokenizer/tokenizer.h"
+#include "treerpo/train/memory_plan.h"
+#include "treerpo/util/checksums.h"
 
 extern char** environ;
 namespace fs = std::filesystem;
@@ -174,6 +178,13 @@ TEST(Resume, RlKilledAtRandomMomentsEndsWithTheSameWeights) {
   fs::path model = sft / "checkpoints/step-12";
   fs::path straight = scratch() / "rl-straight", killed = scratch() / "rl-killed";
   ASSERT_EQ(run_cli(rl_args(straight, model)), 0) << read_file(scratch() / "stderr.txt");
+  // The run wrote its memory plan: `treerpo-train plan` of its config and model.
+  const treerpo::Config config = treerpo::load_config((straight / "config.yaml").string(), {});
+  EXPECT_EQ(read_file(straight / "memory_plan.json"),
+            treerpo::train::memory_plan_json(
+                config,
+                treerpo::model::Qwen2Config::from_json_file((model / "config.json").string()), {}) +
+                "\n");
   std::string expected = read_file(straight / "checkpoints/step-6/model.safetensors");
   ASSERT_FALSE(expected.empty());
   EXPECT_EQ(weights_after_kills(rl_args(killed, model), killed, 6, 2), expected);
@@ -205,8 +216,35 @@ TEST(Resume, CheckpointIsAModelFolder) {
   auto model = treerpo::model::Qwen2::load(dir, torch::kFloat32, torch::kCPU);
   auto tok = treerpo::tokenizer::Tokenizer::load(dir);
   EXPECT_EQ(model.config().vocab_size, tok->vocab_size());
-  EXPECT_TRUE(fs::exists(run / "checkpoints/step-12/optimizer.pt"));
+  EXPECT_TRUE(fs::exists(run / "checkpoints/step-12/optimizer.state"));
   EXPECT_TRUE(fs::exists(run / "config.yaml"));
+}
+
+// A checkpoint an earlier version wrote holds optimizer.pt (a LibTorch archive) instead of
+// optimizer.state: resume reads it and continues bitwise as the run that never stopped. A
+// checkpoint with neither is refused: fresh moments would silently be another run.
+TEST(Resume, CheckpointOfAnEarlierVersionResumesFromItsOptimizerPt) {
+  const fs::path run = scratch() / "sft-legacy";
+  ASSERT_EQ(run_cli(sft_args(run)), 0) << read_file(scratch() / "stderr.txt");
+  const std::string expected = read_file(run / "checkpoints/step-12/model.safetensors");
+  fs::remove_all(run / "checkpoints/step-12");
+  const fs::path step = run / "checkpoints/step-11";
+  const auto state = treerpo::model::SafetensorsFile::open((step / "optimizer.state").string());
+  fs::remove(step / "optimizer.state");
+  treerpo::write_checksums(step.string());
+  EXPECT_EQ(run_cli(sft_args(run)), 2);
+  EXPECT_NE(read_file(scratch() / "stderr.txt").find("the checkpoint has no optimizer.state"),
+            std::string::npos)
+      << read_file(scratch() / "stderr.txt");
+
+  // The layout of the archive earlier versions saved: "steps", then each parameter's moments.
+  torch::serialize::OutputArchive archive;
+  archive.write("steps", torch::tensor(int64_t{std::stoll(state.metadata().at("steps"))}));
+  for (const std::string& name : state.names()) archive.write(name, state.tensor(name));
+  archive.save_to((step / "optimizer.pt").string());
+  treerpo::write_checksums(step.string());
+  ASSERT_EQ(run_cli(sft_args(run)), 0) << read_file(scratch() / "stderr.txt");
+  EXPECT_EQ(read_file(run / "checkpoints/step-12/model.safetensors"), expected);
 }
 
 TEST(Resume, ChangedConfigIsRefusedUnlessForced) {

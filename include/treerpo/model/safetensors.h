@@ -24,6 +24,10 @@ public:
   std::vector<std::string> names() const; // sorted
   bool contains(const std::string& name) const { return entries_.count(name) > 0; }
   std::vector<int64_t> shape(const std::string& name) const;
+  torch::Dtype dtype(const std::string& name) const;
+  // The header's "__metadata__" string values (the format allows only strings; others are
+  // skipped), e.g. {"format": "pt"}.
+  const std::map<std::string, std::string>& metadata() const { return metadata_; }
   // An owned CPU copy of the tensor in its stored dtype (F32, F16 or BF16).
   torch::Tensor tensor(const std::string& name) const;
 
@@ -39,11 +43,14 @@ private:
   std::shared_ptr<const void> mapping_; // unmaps when the last copy goes
   const char* data_ = nullptr;          // start of the data section
   std::map<std::string, Entry> entries_;
+  std::map<std::string, std::string> metadata_;
 };
 
 // Writes `tensors` (any device; F32, F16 or BF16) as one safetensors file with {"format": "pt"}
-// metadata, the layout transformers and vLLM load.
+// plus `metadata` as its "__metadata__", the layout transformers and vLLM load. Tensors are copied
+// to the host one at a time: the host never holds more than the largest of them.
 void write_safetensors(const std::string& path,
-                       const std::vector<std::pair<std::string, torch::Tensor>>& tensors);
+                       const std::vector<std::pair<std::string, torch::Tensor>>& tensors,
+                       const std::map<std::string, std::string>& metadata = {});
 
 } // namespace treerpo::model

@@ -40,12 +40,16 @@ public:
   void release_grads();
   int64_t steps() const { return steps_; }
 
-  // The state (step count, moments, compensation) as a LibTorch archive. load() reads it on the
-  // CPU and copies it into the state tensor by tensor (never a second copy of the state on the
-  // device); it throws bad_input naming `path` when the file does not hold this optimiser's state
-  // for these parameters.
+  // The state (moments, compensation; the step count and train.optimizer in its metadata) as a
+  // safetensors file (checkpoint.h: optimizer.state). load() validates the whole file first, then
+  // copies it into the state tensor by tensor through the host (never a second copy of the state
+  // on the device); it throws bad_input naming `path` when the file does not hold this
+  // optimiser's state for these parameters.
   void save(const std::string& path) const;
   void load(const std::string& path);
+  // The same state from a LibTorch archive, the format of optimizer.pt that earlier versions
+  // wrote (adamw_archive.cpp): read so their checkpoints resume.
+  void load_archive(const std::string& path);
 
 private:
   std::vector<torch::Tensor> params_, exp_avg_, exp_avg_sq_, compensation_;

@@ -1,6 +1,6 @@
 #pragma once
 // Checkpoints of a run directory: RUN_DIR/checkpoints/step-N/ is a Hugging Face model folder
-// (transformers and `treerpo-train eval --model` load it as is) plus optimizer.pt and
+// (transformers and `treerpo-train eval --model` load it as is) plus optimizer.state and
 // trainer_state.json. A checkpoint is written into checkpoints/.tmp-step-N and renamed when
 // complete, so a step-N folder is always whole. Its SHA256SUMS (util/checksums.h), written last,
 // tells a folder damaged since (a flipped byte, a truncated file) from an intact one.
@@ -12,6 +12,12 @@
 #include "treerpo/config/config.h"
 
 namespace treerpo::train {
+
+// The optimiser state (AdamW::save): a safetensors file, named without the .safetensors suffix so
+// that loaders which take every *.safetensors of a folder as weights (vLLM) skip it.
+inline constexpr const char* kOptimizerStateFile = "optimizer.state";
+// What versions before it wrote (a LibTorch archive, AdamW::load_archive); read, never written.
+inline constexpr const char* kLegacyOptimizerStateFile = "optimizer.pt";
 
 struct TrainerState {
   std::string kind; // "rl" or "sft": a run directory holds one kind
