@@ -24,11 +24,8 @@ struct PlanArgs {
 void run_plan(const PlanArgs& args) {
   const Config config = load_config(args.config, args.overrides);
   model::Qwen2Config shape;
-  if (args.shape == "qwen2.5-1.5b") {
-    shape = train::qwen25_15b_shape();
-  } else if (!args.shape.empty()) {
-    throw bad_input("unknown shape '" + args.shape + "'", "--shape",
-                    "use qwen2.5-1.5b, or leave it out to read model.path/config.json");
+  if (!args.shape.empty()) {
+    shape = model::Qwen2Config::builtin(args.shape, "--shape");
   } else {
     const std::string path = (std::filesystem::path(config.model.path) / "config.json").string();
     if (!std::filesystem::exists(path)) {
@@ -52,7 +49,7 @@ void add_plan_command(CLI::App& app) {
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
   cmd->add_option("--memory", args->options.memory_gib, "Device memory in GiB (default 24)");
   cmd->add_option("--shape", args->shape,
-                  "Built-in model shape instead of config.json: qwen2.5-1.5b");
+                  "Built-in model shape instead of config.json: qwen2.5-math-1.5b | tiny");
   cmd->add_option("--prompt-tokens", args->options.prompt_tokens, "Prompt tokens (default 200)");
   cmd->add_option("--tree-tokens", args->options.tree_tokens,
                   "Unique tokens of the tree below the prompt (default 60000)");

@@ -98,23 +98,6 @@ struct BenchOptions {
   uint64_t seed = 1;
 };
 
-model::Qwen2Config bench_model(const std::string& shape) {
-  model::Qwen2Config c;
-  if (shape == "qwen2.5-math-1.5b") {
-    c.vocab_size = 151936, c.hidden_size = 1536, c.intermediate_size = 8960;
-    c.num_hidden_layers = 28, c.num_attention_heads = 12, c.num_key_value_heads = 2;
-    c.tie_word_embeddings = true;
-  } else if (shape == "tiny") {
-    c.vocab_size = 258, c.hidden_size = 64, c.intermediate_size = 128;
-    c.num_hidden_layers = 2, c.num_attention_heads = 4, c.num_key_value_heads = 2;
-  } else {
-    throw bad_input("unknown --shape '" + shape + "'", "bench rollout",
-                    "use tiny or qwen2.5-math-1.5b");
-  }
-  c.max_position_embeddings = 4096;
-  return c;
-}
-
 // What serving-engine rollout with one request per node forwards on the same trees: each node
 // prefills its whole context, then feeds its own tokens but the last.
 int64_t per_node_reprefill(const Tree& t) {
@@ -133,7 +116,8 @@ void run_bench(const BenchOptions& o) {
   auto tok = tokenizer::Tokenizer::load(dir.string());
   const auto device = device_of(o.device);
   const auto dtype = dtype_of(o.dtype);
-  auto model = model::Qwen2::random(bench_model(o.shape), o.seed, dtype, device);
+  auto model = model::Qwen2::random(model::Qwen2Config::builtin(o.shape, "bench rollout --shape"),
+                                    o.seed, dtype, device);
   std::vector<PromptInput> prompts;
   Rng rng(o.seed);
   for (int64_t p = 0; p < o.prompts; ++p) {

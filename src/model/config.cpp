@@ -163,4 +163,21 @@ void Qwen2Config::write_json_file(const std::string& path) const {
   if (!out) throw runtime_failure("write failed (disk full?)", path);
 }
 
+Qwen2Config Qwen2Config::builtin(const std::string& name, const std::string& where) {
+  Qwen2Config c;
+  c.max_position_embeddings = 4096;
+  if (name == "qwen2.5-math-1.5b") {
+    c.vocab_size = 151936, c.hidden_size = 1536, c.intermediate_size = 8960;
+    c.num_hidden_layers = 28, c.num_attention_heads = 12, c.num_key_value_heads = 2;
+    c.rope_theta = 10000.0, c.rms_norm_eps = 1e-6;
+    c.tie_word_embeddings = true, c.torch_dtype = "bfloat16";
+  } else if (name == "tiny") {
+    c.vocab_size = 258, c.hidden_size = 64, c.intermediate_size = 128;
+    c.num_hidden_layers = 2, c.num_attention_heads = 4, c.num_key_value_heads = 2;
+  } else {
+    throw bad_input("unknown shape '" + name + "'", where, "use qwen2.5-math-1.5b or tiny");
+  }
+  return c;
+}
+
 } // namespace treerpo::model

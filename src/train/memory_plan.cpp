@@ -97,22 +97,6 @@ int64_t layer_backward_bytes(const model::Qwen2Config& c, int64_t e, const Level
 
 } // namespace
 
-model::Qwen2Config qwen25_15b_shape() {
-  model::Qwen2Config c;
-  c.vocab_size = 151936;
-  c.hidden_size = 1536;
-  c.intermediate_size = 8960;
-  c.num_hidden_layers = 28;
-  c.num_attention_heads = 12;
-  c.num_key_value_heads = 2;
-  c.max_position_embeddings = 4096;
-  c.rope_theta = 10000.0;
-  c.rms_norm_eps = 1e-6;
-  c.tie_word_embeddings = true;
-  c.torch_dtype = "bfloat16";
-  return c;
-}
-
 int64_t parameter_count(const model::Qwen2Config& c) {
   const int64_t h = c.hidden_size, kv = c.num_key_value_heads * c.head_dim();
   const int64_t attention = h * h + h + 2 * (h * kv + kv) + h * h; // q, k, v (+ biases), o

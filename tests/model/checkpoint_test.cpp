@@ -1,5 +1,6 @@
 #include <filesystem>
 #include <fstream>
+#include <map>
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -260,6 +261,62 @@ TEST_F(BadCheckpoint, IndexEntryOutsideTheFolder) {
   nlohmann::json index = {{"weight_map", {{"model.norm.weight", "../model.safetensors"}}}};
   std::ofstream(dir_ / "model.safetensors.index.json") << index.dump();
   expect_load_error({"model.safetensors.index.json: model.norm.weight", "not a file name"});
+}
+
+} // namespace
+} // namespace treerpo::model
+
+namespace treerpo::model {
+namespace {
+
+// The metadata of a safetensors header is read back as written; a non-object is bad input.
+TEST(Safetensors, MetadataRoundTripsAndMustBeAnObject) {
+  treerpo::testing::TempDir dir;
+  const std::string path = dir / "t.safetensors";
+  write_safetensors(path, {{"x", torch::ones({2})}}, {{"steps", "12"}});
+  const SafetensorsFile file = SafetensorsFile::open(path);
+  EXPECT_EQ(file.metadata(),
+            (std::map<std::string, std::string>{{"format", "pt"}, {"steps", "12"}}));
+  EXPECT_EQ(file.dtype("x"), torch::kFloat32);
+
+  const std::string header = R"({"__metadata__":["pt"]})";
+  std::string bytes(8, '\0');
+  bytes[0] = static_cast<char>(header.size());
+  std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes << header;
+  try {
+    SafetensorsFile::open(path);
+    FAIL() << "opened a header whose metadata is a list";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("__metadata__ is not a JSON object"), std::string::npos)
+        << e.what();
+  }
+}
+
+// The built-in 1.5B shape is Qwen/Qwen2.5-Math-1.5B's published config.json (hidden 1536,
+// intermediate 8960, 28 layers, 12 heads, 2 KV heads, vocab 151936, 4096 positions, rope_theta
+// 10000, RMSNorm eps 1e-6, tied embeddings, bfloat16); another name is bad input.
+TEST(BuiltinShape, QwenMath15bIsThePublishedConfig) {
+  const Qwen2Config c = Qwen2Config::builtin("qwen2.5-math-1.5b", "--shape");
+  EXPECT_EQ(c.hidden_size, 1536);
+  EXPECT_EQ(c.intermediate_size, 8960);
+  EXPECT_EQ(c.num_hidden_layers, 28);
+  EXPECT_EQ(c.num_attention_heads, 12);
+  EXPECT_EQ(c.num_key_value_heads, 2);
+  EXPECT_EQ(c.head_dim(), 128);
+  EXPECT_EQ(c.vocab_size, 151936);
+  EXPECT_EQ(c.max_position_embeddings, 4096);
+  EXPECT_EQ(c.rope_theta, 10000.0);
+  EXPECT_EQ(c.rms_norm_eps, 1e-6);
+  EXPECT_TRUE(c.tie_word_embeddings);
+  EXPECT_EQ(c.torch_dtype, "bfloat16");
+  try {
+    Qwen2Config::builtin("qwen2.5-1.5b", "--shape");
+    FAIL() << "accepted an unknown shape";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::BadInput);
+    EXPECT_NE(std::string(e.what()).find("unknown shape 'qwen2.5-1.5b'"), std::string::npos)
+        << e.what();
+  }
 }
 
 } // namespace

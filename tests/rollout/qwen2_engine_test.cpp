@@ -133,7 +133,9 @@ TEST(Qwen2Engine, APromptGrowsTheSameTreeAloneAsAtItsIndexInTheBatch) {
     ASSERT_EQ(x.logprobs.size(), y.logprobs.size());
     for (size_t t = 0; t < x.logprobs.size(); ++t) EXPECT_NEAR(x.logprobs[t], y.logprobs[t], 1e-5);
     EXPECT_EQ(x.split_entropy.has_value(), y.split_entropy.has_value());
-    if (x.split_entropy) EXPECT_NEAR(*x.split_entropy, *y.split_entropy, 1e-5);
+    if (x.split_entropy) {
+      EXPECT_NEAR(*x.split_entropy, *y.split_entropy, 1e-5);
+    }
   }
   // A tree that branched, so the comparison is not of two bare roots.
   EXPECT_GT(batch[1].nodes.size(), 2u);

@@ -92,7 +92,8 @@ TEST(MemoryPlan, TreeForwardBytesMatchTheCountingAllocator) {
 // + 1536 x 1536 [o] + 3 x 1536 x 8960 [gate, up, down] + 2 x 1536 [norms]) + 1536 [final norm]
 // = 233,373,696 + 28 x 46,797,824 + 1,536 = 1,543,714,304.
 TEST(MemoryPlan, BuiltInQwen15bShapeHasTheIssuesParameterCount) {
-  EXPECT_EQ(train::parameter_count(train::qwen25_15b_shape()), 1543714304);
+  EXPECT_EQ(train::parameter_count(model::Qwen2Config::builtin("qwen2.5-math-1.5b", "test")),
+            1543714304);
 }
 
 nlohmann::json plan_of(const std::string& args) {
@@ -106,7 +107,7 @@ nlohmann::json plan_of(const std::string& args) {
 }
 
 TEST(MemoryPlan, HeadlineWeightsAreTwoBytesPerParameter) {
-  const nlohmann::json plan = plan_of("--shape qwen2.5-1.5b");
+  const nlohmann::json plan = plan_of("--shape qwen2.5-math-1.5b");
   EXPECT_EQ(plan["components"]["weights"].get<int64_t>(), 2 * int64_t{1543714304});
   EXPECT_EQ(plan["assumptions"]["parameters"].get<int64_t>(), 1543714304);
   int64_t peak = 0;
@@ -117,7 +118,7 @@ TEST(MemoryPlan, HeadlineWeightsAreTwoBytesPerParameter) {
 
 TEST(MemoryPlan, ReadsTheModelFoldersConfigJson) {
   treerpo::testing::TempDir dir;
-  train::qwen25_15b_shape().write_json_file(dir / "config.json");
+  model::Qwen2Config::builtin("qwen2.5-math-1.5b", "test").write_json_file(dir / "config.json");
   const nlohmann::json plan = plan_of("--set model.path=" + dir.str());
   EXPECT_EQ(plan["assumptions"]["parameters"].get<int64_t>(), 1543714304);
 }

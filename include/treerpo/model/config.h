@@ -26,6 +26,10 @@ struct Qwen2Config {
 
   // Throws treerpo::bad_input naming the file and the offending key.
   static Qwen2Config from_json_file(const std::string& path);
+  // A built-in shape, for what runs without a model folder (`plan --shape`, `bench rollout
+  // --shape`): "qwen2.5-math-1.5b" (Qwen/Qwen2.5-Math-1.5B's config.json) or "tiny" (2 layers of
+  // 64, a 258-token vocabulary). Another name is bad_input at `where`.
+  static Qwen2Config builtin(const std::string& name, const std::string& where);
   // Writes a config.json transformers loads as Qwen2ForCausalLM.
   void write_json_file(const std::string& path) const;
 };

@@ -15,9 +15,6 @@
 
 namespace treerpo::train {
 
-// Qwen2.5-Math-1.5B's config.json, built in (`--shape qwen2.5-1.5b`).
-model::Qwen2Config qwen25_15b_shape();
-
 // Trainable parameters as model::Qwen2 stores them: embedding; per layer q/k/v weights and biases,
 // o_proj, gate/up/down, two RMSNorm weights; the final norm; lm_head only when untied.
 int64_t parameter_count(const model::Qwen2Config& shape);
