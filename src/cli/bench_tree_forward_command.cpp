@@ -1,17 +1,11 @@
-// `treerpo-train bench tree-forward`: seconds and peak memory of the packed tree forward + backward
-// (the training step's model work) with gradient checkpointing on and off, on a seeded random tree
-// and a random-weight (or given) Qwen2.
+// `treerpo-train bench tree-forward`: seconds and peak allocated bytes of the packed tree forward +
+// backward (the training step's model work) with gradient checkpointing on and off, on a seeded
+// random tree and a random-weight (or given) Qwen2.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
-#include <fstream>
 #include <string>
 #include <vector>
-
-#if defined(__GLIBC__)
-#include <malloc.h>
-#endif
-#include <sys/resource.h>
 
 #include <nlohmann/json.hpp>
 #include <torch/csrc/autograd/autograd.h>
@@ -19,6 +13,8 @@
 
 #include "command.h"
 #include "treerpo/model/qwen2.h"
+#include "treerpo/util/allocation_counter.h"
+#include "treerpo/util/device_memory.h"
 #include "treerpo/util/error.h"
 #include "treerpo/util/rng.h"
 
@@ -55,23 +51,9 @@ model::PackedTree random_tree(const TreeForwardOptions& o, int64_t vocab) {
   return t;
 }
 
-// Linux resets the peak-RSS mark (which ru_maxrss reports) when "5" is written here.
-bool reset_peak_rss() {
-  std::ofstream clear_refs("/proc/self/clear_refs");
-  clear_refs << "5";
-  clear_refs.flush();
-  return static_cast<bool>(clear_refs);
-}
-
-double peak_rss_mb() {
-  rusage usage{};
-  getrusage(RUSAGE_SELF, &usage);
-  return static_cast<double>(usage.ru_maxrss) / 1024.0; // kilobytes on Linux
-}
-
 struct Variant {
-  double seconds = 0, peak_rss_mb = 0;
-  bool peak_reset = false;
+  double seconds = 0;
+  int64_t peak_bytes = 0; // allocated beyond what was live at the variant's start
   std::vector<torch::Tensor> grads;
 };
 
@@ -79,12 +61,9 @@ Variant run_variant(model::Qwen2& model, const model::PackedTree& tree,
                     const torch::Tensor& weights, bool checkpointing, int64_t repeats) {
   model.set_gradient_checkpointing(checkpointing);
   Variant v;
-#if defined(__GLIBC__)
-  // Freed memory malloc keeps would be reused unseen by the next variant's peak.
-  malloc_trim(0);
-#endif
-  v.peak_reset = reset_peak_rss();
-  const double before = peak_rss_mb();
+  const torch::Device device = weights.device();
+  reset_allocated_peak(device);
+  const int64_t before = allocated_peak_bytes(device).value_or(0);
   std::vector<double> seconds;
   for (int64_t r = 0; r < repeats; ++r) {
     v.grads.clear();
@@ -97,7 +76,7 @@ Variant run_variant(model::Qwen2& model, const model::PackedTree& tree,
   }
   std::nth_element(seconds.begin(), seconds.begin() + repeats / 2, seconds.end());
   v.seconds = seconds[static_cast<size_t>(repeats / 2)];
-  v.peak_rss_mb = peak_rss_mb() - before;
+  v.peak_bytes = allocated_peak_bytes(device).value_or(0) - before;
   return v;
 }
 
@@ -110,6 +89,8 @@ void run_bench(const TreeForwardOptions& o) {
   if (o.dtype != "float32" && o.dtype != "bfloat16") {
     throw bad_input("unknown --dtype '" + o.dtype + "'", where, "use float32 or bfloat16");
   }
+  // Before any tensor exists: on the CPU every allocation is counted (util/allocation_counter.h).
+  AllocationCounter::install();
   const torch::Device device(o.device);
   const torch::Dtype dtype = o.dtype == "bfloat16" ? torch::kBFloat16 : torch::kFloat32;
   model::Qwen2Config c;
@@ -136,7 +117,6 @@ void run_bench(const TreeForwardOptions& o) {
     max_grad_diff = std::max(
         max_grad_diff, (on.grads[i] - off.grads[i]).abs().max().to(torch::kFloat64).item<double>());
   }
-  const bool reset = on.peak_reset && off.peak_reset;
   nlohmann::json j = {
       {"bench", "tree-forward"},
       {"device", o.device},
@@ -150,16 +130,14 @@ void run_bench(const TreeForwardOptions& o) {
       {"seconds_on", on.seconds},
       {"seconds_off", off.seconds},
       {"time_ratio", on.seconds / off.seconds},
-      {"peak_rss_mb_on", on.peak_rss_mb},
-      {"peak_rss_mb_off", off.peak_rss_mb},
-      {"memory_ratio", off.peak_rss_mb > 0 ? on.peak_rss_mb / off.peak_rss_mb : 0.0},
+      {"peak_bytes_on", on.peak_bytes},
+      {"peak_bytes_off", off.peak_bytes},
+      {"memory_ratio",
+       off.peak_bytes > 0 ? static_cast<double>(on.peak_bytes) / off.peak_bytes : 0.0},
       {"max_grad_diff", max_grad_diff},
-      {"peak_note",
-       std::string(reset ? "growth of ru_maxrss over each variant's start, the peak reset via "
-                           "/proc/self/clear_refs before each"
-                         : "growth of ru_maxrss over each variant's start, no peak reset: ON ran "
-                           "first, so OFF's figure holds only where OFF needs more") +
-           (device.is_cuda() ? "; host memory only, GPU memory is not measured" : "")}};
+      {"peak_note", "allocated bytes (the CPU's AllocationCounter, CUDA's caching allocator) at "
+                    "the variant's peak beyond those live at its start: saved activations and "
+                    "transients, gradients included"}};
   std::printf("%s\n", j.dump().c_str());
 }
 

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cmath>
 #include <filesystem>
+#include <map>
 
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
@@ -24,6 +25,7 @@
 #include "treerpo/train/metrics.h"
 #include "treerpo/train/schedule.h"
 #include "treerpo/train/scoring.h"
+#include "treerpo/util/device_memory.h"
 #include "treerpo/util/error.h"
 #include "treerpo/util/progress.h"
 #include "treerpo/util/rng.h"
@@ -151,6 +153,28 @@ periodic_eval(model::Qwen2& model, const tokenizer::Tokenizer& tok,
   return values;
 }
 
+// The step's peak allocated bytes per phase (util/device_memory.h: CUDA's caching allocator, or
+// the CPU's AllocationCounter when installed), the max over its micro-batches; the metrics
+// memory/<phase>_peak_bytes where the device reports them.
+class PhasePeaks {
+public:
+  explicit PhasePeaks(torch::Device device) : device_(device) {}
+  void begin() { reset_allocated_peak(device_); }
+  void end(const char* phase) {
+    if (const std::optional<int64_t> peak = allocated_peak_bytes(device_)) {
+      double& slot = peaks_[std::string("memory/") + phase + "_peak_bytes"];
+      slot = std::max(slot, static_cast<double>(*peak));
+    }
+  }
+  void append_to(std::vector<std::pair<std::string, double>>& values) const {
+    for (const auto& [name, bytes] : peaks_) values.emplace_back(name, bytes);
+  }
+
+private:
+  torch::Device device_;
+  std::map<std::string, double> peaks_;
+};
+
 } // namespace
 
 LoopResult run_rl(const Config& config, const RunOptions& options) {
@@ -196,6 +220,7 @@ LoopResult run_rl(const Config& config, const RunOptions& options) {
   LoopResult result;
   for (int64_t step = run.start_step(); step < total; ++step) {
     StepTotals totals;
+    PhasePeaks peaks(run.device());
     double rollout_s = 0, train_s = 0;
     int64_t generated = 0;
     std::vector<rollout::Tree> shown;
@@ -212,6 +237,7 @@ LoopResult run_rl(const Config& config, const RunOptions& options) {
             std::max<int64_t>(longest, static_cast<int64_t>(prompts.back().prompt_ids.size()));
       }
       auto started = Clock::now();
+      peaks.begin();
       std::vector<rollout::Tree> trees;
       {
         torch::NoGradGuard no_grad;
@@ -228,8 +254,10 @@ LoopResult run_rl(const Config& config, const RunOptions& options) {
         generated += stats.tokens_generated;
       }
       rollout_s += seconds_since(started);
+      peaks.end("rollout");
 
       started = Clock::now();
+      peaks.begin();
       // Score and pack every tree first: token-mean needs the micro-batch's loss-token count.
       std::vector<rl::PackedBatch> packs;
       int64_t micro_tokens = 0;
@@ -277,13 +305,16 @@ LoopResult run_rl(const Config& config, const RunOptions& options) {
         totals.loss_tokens += r.tokens;
       }
       train_s += seconds_since(started);
+      peaks.end("train");
       if (shown.empty()) shown = std::move(trees);
     }
     sum_over_ranks(totals, world);
     generated = world.sum(generated, "the sampled-token count");
     auto started = Clock::now();
     double lr = learning_rate(tc.lr, tc.lr_schedule, tc.warmup_steps, step, total);
+    peaks.begin();
     std::optional<double> norm = run.apply_gradients(lr, totals.loss);
+    peaks.end("optimizer");
     train_s += seconds_since(started);
 
     auto trained = static_cast<double>(std::max<int64_t>(1, totals.trees - totals.skipped));
@@ -316,6 +347,7 @@ LoopResult run_rl(const Config& config, const RunOptions& options) {
         {"time/train", train_s},
         {"tokens/sampled_total", static_cast<double>(run.sampled_tokens())},
         {"tokens_per_s", static_cast<double>(generated) / std::max(1e-9, rollout_s)}};
+    peaks.append_to(values);
     if (world.joined()) {
       // Rank 0's share of the wall time in gradient collectives, and what it sent, so far.
       values.emplace_back("time/communication", run.communication_s());

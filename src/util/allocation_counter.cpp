@@ -50,6 +50,8 @@ private:
 // returns from now on.
 constexpr uint8_t kCountingPriority = 100;
 
+std::atomic<AllocationCounter*> g_installed{nullptr};
+
 } // namespace
 
 void AllocationCounter::add(int64_t bytes) {
@@ -65,9 +67,14 @@ AllocationCounter& AllocationCounter::install() {
   static AllocationCounter* counter = [] {
     auto* c = new AllocationCounter();
     c10::SetCPUAllocator(new CountingAllocator(c10::GetCPUAllocator(), c), kCountingPriority);
+    g_installed.store(c);
     return c;
   }();
   return *counter;
+}
+
+AllocationCounter* AllocationCounter::installed() {
+  return g_installed.load();
 }
 
 } // namespace treerpo

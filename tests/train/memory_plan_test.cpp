@@ -116,6 +116,29 @@ TEST(MemoryPlan, HeadlineWeightsAreTwoBytesPerParameter) {
   EXPECT_EQ(plan["peak_bytes"].get<int64_t>(), peak);
 }
 
+// bench step runs real TreeRPO steps on the demo model with the CPU allocator counted. The
+// optimiser phase holds float32 weights, gradients and two float32 moments (16 bytes per parameter)
+// and, at most, the chunked update's six float32 temporaries of the largest parameter (the 460 x
+// 128 embedding): optimizer_memory.h. Every phase is measured and holds at least the weights.
+TEST(MemoryPlan, BenchStepMeasuresEveryPhaseAndTheOptimiserHoldsItsState) {
+  treerpo::testing::TempDir dir;
+  const std::string out = dir / "step.json";
+  const std::string cmd = std::string(TREERPO_CLI) + " -q bench step --config " +
+                          TREERPO_SOURCE_DIR + "/configs/demo.yaml --workspace " + dir.str() +
+                          " --steps 1 --set train.prompts_per_step=2 > " + out;
+  ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+  std::ifstream in(out);
+  const nlohmann::json j = nlohmann::json::parse(in);
+  const auto params = j["parameters"].get<int64_t>();
+  for (const char* phase : {"rollout", "train", "optimizer"}) {
+    EXPECT_GE(j["phases"][phase]["measured_peak_bytes"].get<int64_t>(), 4 * params) << phase;
+    EXPECT_GT(j["phases"][phase]["plan_bytes"].get<int64_t>(), 0) << phase;
+  }
+  const auto optimizer = j["phases"]["optimizer"]["measured_peak_bytes"].get<int64_t>();
+  EXPECT_GE(optimizer, 16 * params);
+  EXPECT_LE(optimizer, 16 * params + 6 * 4 * 460 * 128);
+}
+
 TEST(MemoryPlan, ReadsTheModelFoldersConfigJson) {
   treerpo::testing::TempDir dir;
   model::Qwen2Config::builtin("qwen2.5-math-1.5b", "test").write_json_file(dir / "config.json");

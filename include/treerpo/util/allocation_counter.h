@@ -14,6 +14,8 @@ public:
   // Installs the counter as LibTorch's CPU allocator (once; later calls return the same counter).
   // Only allocations made after the first call are counted.
   static AllocationCounter& install();
+  // The counter if install() ran, else null (nothing is being counted).
+  static AllocationCounter* installed();
 
   int64_t live_bytes() const { return live_.load(std::memory_order_relaxed); }
   int64_t peak_bytes() const { return peak_.load(std::memory_order_relaxed); }

@@ -1,0 +1,17 @@
+#pragma once
+// Peak bytes of tensor memory a device held since the last reset, for the memory of each phase of
+// a training step: the caching allocator's allocated-bytes peak on an accelerator (CUDA), the
+// AllocationCounter's on the CPU when one is installed (benchmarks and tests); nothing otherwise.
+// Bytes the allocator requested, not RSS or reserved segments: what the memory plan counts.
+#include <cstdint>
+#include <optional>
+
+#include <c10/core/Device.h>
+
+namespace treerpo {
+
+std::optional<int64_t> allocated_peak_bytes(const c10::Device& device);
+// The peak restarts from the bytes allocated now.
+void reset_allocated_peak(const c10::Device& device);
+
+} // namespace treerpo
