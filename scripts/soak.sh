@@ -23,7 +23,7 @@ printf 'seconds\tsteps\trss_kb\tfds\n' > "$run/soak.tsv"
 while kill -0 "$pid" 2>/dev/null; do
   rss=$(awk '/^VmRSS/ {print $2}' "/proc/$pid/status" 2>/dev/null || echo 0)
   fds=$(ls "/proc/$pid/fd" 2>/dev/null | wc -l)
-  done_steps=$(wc -l < "$run/train/metrics.jsonl" 2>/dev/null || echo 0)
+  done_steps=$(wc -l 2>/dev/null < "$run/train/metrics.jsonl" || echo 0)
   printf '%s\t%s\t%s\t%s\n' "$(( $(date +%s) - start ))" "$done_steps" "$rss" "$fds" >> "$run/soak.tsv"
   sleep 5
 done

@@ -62,6 +62,7 @@ template <class ConfigT, class Visit> void for_each_field(ConfigT& c, Visit&& vi
   visit("train.max_grad_norm", c.train.max_grad_norm);
   visit("train.grad_accum", c.train.grad_accum);
   visit("train.gradient_checkpointing", c.train.gradient_checkpointing);
+  visit("train.max_tokens_per_forward", c.train.max_tokens_per_forward);
   visit("train.autocast", c.train.autocast);
   visit("train.kl_coef", c.train.kl_coef);
   visit("train.std_normalize", c.train.std_normalize);

@@ -193,6 +193,7 @@ void check_train(const Rules& r, const TrainConfig& t) {
   r.at_least<int64_t>("train.grad_accum", t.grad_accum, 1);
   r.at_least("train.kl_coef", t.kl_coef, 0.0);
   r.at_least<int64_t>("train.max_bad_steps", t.max_bad_steps, 1);
+  r.at_least<int64_t>("train.max_tokens_per_forward", t.max_tokens_per_forward, 0);
 }
 
 // Per-sequence aggregations average over samples (root-to-leaf paths); treerpo and fixed credit

@@ -4,6 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "treerpo/model/tree_pieces.h"
 #include "treerpo/train/optimizer_memory.h"
 
 namespace treerpo::train {
@@ -203,8 +204,20 @@ std::string memory_plan_json(const Config& config, const model::Qwen2Config& sha
   c["sampler_buffers"] = slots * shape.vocab_size * (e + 6 * kFloat + kInt64 + 2 * kBool);
   const std::vector<int32_t> tree =
       synthetic_tree(options.prompt_tokens, options.tree_tokens, config.rollout.max_depth);
-  const TreeForwardBytes t =
-      plan_tree_forward_bytes(shape, e, config.train.gradient_checkpointing, tree);
+  // train.max_tokens_per_forward: the largest piece's forward is what is alive at once.
+  model::PackedTree packed;
+  packed.parent = tree;
+  packed.tokens.assign(tree.size(), 0);
+  TreeForwardBytes t;
+  int64_t pieces = 0, forwarded = 0;
+  for (const model::TreePiece& piece :
+       model::split_tree(packed, config.train.max_tokens_per_forward)) {
+    const TreeForwardBytes b =
+        plan_tree_forward_bytes(shape, e, config.train.gradient_checkpointing, piece.tree.parent);
+    if (b.peak() > t.peak()) t = b;
+    ++pieces;
+    forwarded += static_cast<int64_t>(piece.tree.tokens.size());
+  }
   c["training_activations"] = t.peak() - t.lm_head_chunks();
   c["lm_head_chunks"] = t.lm_head_chunks();
   const bool cuda = config.model.device.rfind("cuda", 0) == 0;
@@ -240,6 +253,9 @@ std::string memory_plan_json(const Config& config, const model::Qwen2Config& sha
       {"dtype", config.model.dtype},
       {"optimizer", config.train.optimizer},
       {"gradient_checkpointing", config.train.gradient_checkpointing},
+      {"max_tokens_per_forward", config.train.max_tokens_per_forward},
+      {"forward_pieces", pieces},
+      {"forward_tokens_per_pass", forwarded},
       {"prompt_tokens", options.prompt_tokens},
       {"tree_tokens", options.tree_tokens},
       {"tree", "a prompt, then a binary tree of rollout.max_depth levels sharing tree_tokens "

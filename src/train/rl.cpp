@@ -25,6 +25,7 @@
 #include "treerpo/train/metrics.h"
 #include "treerpo/train/schedule.h"
 #include "treerpo/train/scoring.h"
+#include "treerpo/train/tree_loss.h"
 #include "treerpo/util/device_memory.h"
 #include "treerpo/util/error.h"
 #include "treerpo/util/progress.h"
@@ -278,26 +279,18 @@ LoopResult run_rl(const Config& config, const RunOptions& options) {
       }
       if (tc.loss_agg == "token-mean")
         micro_tokens = world.sum(micro_tokens, "the loss-token count");
+      const TreeLossSetup loss_setup{loss_options, reference.get(), run.autocast(),
+                                     tc.max_tokens_per_forward};
       for (const rl::PackedBatch& packed : packs) {
-        torch::Tensor logprobs, ref;
-        {
-          AutocastScope precision(run.device().type(), run.autocast());
-          logprobs = run.model().tree_logprobs(packed.tree);
-          if (reference) {
-            torch::NoGradGuard no_grad;
-            ref = reference->tree_logprobs(packed.tree);
-          }
-        }
-        rl::LossResult r =
-            rl::policy_loss(logprobs, packed, loss_options, reference ? &ref : nullptr);
         // token-mean (DAPO) is one mean over all loss tokens of the step, so a tree weighs by its
         // tokens; the per-group aggregations average the step's prompts.
+        const int64_t tokens = packed.loss_tokens();
         double weight =
             tc.loss_agg == "token-mean"
-                ? static_cast<double>(r.tokens) /
+                ? static_cast<double>(tokens) /
                       static_cast<double>(std::max<int64_t>(1, micro_tokens) * tc.grad_accum)
                 : 1.0 / static_cast<double>(tc.prompts_per_step * tc.grad_accum);
-        (r.loss * weight).backward();
+        rl::LossResult r = tree_loss_backward(run.model(), packed, loss_setup, weight);
         totals.loss += r.loss.item<double>() * weight;
         totals.clip_fraction += r.clip_fraction;
         totals.ratio += r.mean_ratio;

@@ -14,6 +14,7 @@
 #include "../common/temp_dir.h"
 #include "../common/tiny_qwen2.h"
 #include "treerpo/model/qwen2.h"
+#include "treerpo/model/tree_pieces.h"
 #include "treerpo/train/memory_plan.h"
 #include "treerpo/util/allocation_counter.h"
 #include "treerpo/util/rng.h"
@@ -85,6 +86,42 @@ TEST(MemoryPlan, TreeForwardBytesMatchTheCountingAllocator) {
       EXPECT_NEAR(static_cast<double>(planned.peak()), static_cast<double>(measured),
                   0.1 * static_cast<double>(measured));
     }
+  }
+}
+
+// train.max_tokens_per_forward: pass 2 of tree_loss.cpp runs each piece's forward and backward in
+// turn; its peak is the largest piece's, which the plan takes. Both are below the whole tree's.
+TEST(MemoryPlan, PiecewiseForwardBytesMatchTheCountingAllocator) {
+  torch::set_num_threads(1);
+  AllocationCounter& counter = AllocationCounter::install();
+  const model::Qwen2Config c = small_shape();
+  const std::vector<int32_t> parent = train::synthetic_tree(100, 3000, 4);
+  model::PackedTree tree;
+  treerpo::SplitMix64 rng(3);
+  for (size_t i = 0; i < parent.size(); ++i) {
+    tree.tokens.push_back(static_cast<int32_t>(rng.below(c.vocab_size)));
+  }
+  tree.parent = parent;
+  for (bool checkpointing : {false, true}) {
+    model::Qwen2 m = model::Qwen2::random(c, 11, torch::kFloat32, torch::kCPU);
+    m.set_gradient_checkpointing(checkpointing);
+    for (torch::Tensor p : m.parameters()) p.mutable_grad() = torch::zeros_like(p);
+    const int64_t before = counter.live_bytes();
+    counter.reset_peak();
+    int64_t planned = 0;
+    const auto pieces = model::split_tree(tree, 1000);
+    ASSERT_GE(pieces.size(), 3u);
+    for (const model::TreePiece& piece : pieces) {
+      m.tree_logprobs(piece.tree).sum().backward();
+      planned = std::max(
+          planned, train::plan_tree_forward_bytes(c, 4, checkpointing, piece.tree.parent).peak());
+    }
+    const int64_t measured = counter.peak_bytes() - before;
+    std::printf("checkpointing %d, %zu pieces: measured %lld bytes, planned %lld\n", checkpointing,
+                pieces.size(), static_cast<long long>(measured), static_cast<long long>(planned));
+    EXPECT_NEAR(static_cast<double>(planned), static_cast<double>(measured),
+                0.1 * static_cast<double>(measured));
+    EXPECT_LT(planned, train::plan_tree_forward_bytes(c, 4, checkpointing, parent).peak());
   }
 }
 

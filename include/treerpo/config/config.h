@@ -91,6 +91,9 @@ struct TrainConfig {
   double max_grad_norm = 1.0;           // 0 disables clipping
   int64_t grad_accum = 1;
   bool gradient_checkpointing = false; // recompute each layer in the backward (less memory)
+  // The packed forward runs on pieces of at most this many tokens (model/tree_pieces.h), with the
+  // whole tree's gradients; 0 = one forward per tree.
+  int64_t max_tokens_per_forward = 0;
   bool autocast = false;      // bf16 autocast of the training forward over float32 (master) weights
   double kl_coef = 0.0;       // beta; > 0 adds a k3 KL to a frozen reference model
   bool std_normalize = false; // grpo / tempo: divide advantages by the group std
