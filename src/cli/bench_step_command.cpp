@@ -67,7 +67,7 @@ void run_bench(const StepBenchOptions& o) {
 
   // Each phase's peak over the steps, and the step's tree size for the plan.
   std::map<std::string, double> measured;
-  double packed = 0, trees = 0;
+  double packed = 0, trees = 0, rollout_s = 0, train_s = 0;
   std::ifstream metrics(run_dir / "metrics.jsonl");
   for (std::string line; std::getline(metrics, line);) {
     const nlohmann::json m = nlohmann::json::parse(line);
@@ -76,6 +76,8 @@ void run_bench(const StepBenchOptions& o) {
       if (m.contains(key)) measured[phase] = std::max(measured[phase], m[key].get<double>());
     }
     packed = std::max(packed, m["tokens/packed"].get<double>());
+    rollout_s += m["time/rollout"].get<double>();
+    train_s += m["time/train"].get<double>();
     trees = std::max<double>(trees, static_cast<double>(config.train.prompts_per_step));
   }
   train::PlanOptions plan_options;
@@ -108,6 +110,9 @@ void run_bench(const StepBenchOptions& o) {
       {"prompt_tokens", plan_options.prompt_tokens},
       {"tree_tokens", plan_options.tree_tokens},
       {"phases", phases},
+      {"seconds_rollout", rollout_s},
+      {"seconds_train", train_s},
+      {"plan_forward_pieces", plan["assumptions"]["forward_pieces"]},
       {"note", "measured: LibTorch CPU allocator bytes (AllocationCounter), the peak of each "
                "phase over the steps, weights and state included; plan: treerpo-train plan for "
                "the same config and model with the data's longest prompt and a synthetic binary "

@@ -29,6 +29,17 @@ TreePiece make_piece(const PackedTree& tree, std::vector<int64_t> members,
 std::vector<TreePiece> split_tree(const PackedTree& tree, int64_t max_tokens) {
   const auto n = static_cast<int64_t>(tree.tokens.size());
   std::vector<TreePiece> pieces;
+  // At least twice the longest root-to-token chain: a piece then always has room for as many owned
+  // tokens as the prefix it recomputes (a smaller budget would make pieces of one token each,
+  // forwarding the whole prefix again for every token).
+  std::vector<int64_t> chain(static_cast<size_t>(n));
+  int64_t longest = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    const int32_t p = tree.parent[static_cast<size_t>(i)];
+    chain[static_cast<size_t>(i)] = p < 0 ? 1 : chain[static_cast<size_t>(p)] + 1;
+    longest = std::max(longest, chain[static_cast<size_t>(i)]);
+  }
+  if (max_tokens > 0) max_tokens = std::max(max_tokens, 2 * longest);
   if (max_tokens <= 0 || n <= max_tokens) {
     std::vector<int64_t> all(static_cast<size_t>(n));
     for (int64_t i = 0; i < n; ++i) all[static_cast<size_t>(i)] = i;

@@ -1,6 +1,7 @@
 #include "treerpo/train/memory_plan.h"
 
 #include <algorithm>
+#include <cmath>
 
 #include <nlohmann/json.hpp>
 
@@ -111,7 +112,39 @@ int64_t largest_parameter_numel(const model::Qwen2Config& c) {
   return std::max(c.vocab_size * c.hidden_size, c.hidden_size * c.intermediate_size);
 }
 
-std::vector<int32_t> synthetic_tree(int64_t prompt_tokens, int64_t tree_tokens, int64_t depth) {
+std::vector<int64_t> synthetic_level_nodes(int64_t tree_tokens, int64_t answer_tokens,
+                                           int64_t depth) {
+  depth = std::max<int64_t>(1, depth);
+  const int64_t span = std::max<int64_t>(1, answer_tokens / depth);
+  const int64_t target = std::max<int64_t>(depth, tree_tokens / span);
+  auto levels = [&](double branching) {
+    std::vector<int64_t> n{1};
+    for (int64_t l = 1; l < depth; ++l) {
+      // Capped at the target: a large factor's powers would overflow int64.
+      const double want =
+          std::min(std::pow(branching, static_cast<double>(l)), static_cast<double>(target));
+      n.push_back(std::max<int64_t>(n.back(), std::llround(want)));
+    }
+    return n;
+  };
+  auto total = [](const std::vector<int64_t>& n) {
+    int64_t t = 0;
+    for (int64_t v : n) t += v;
+    return t;
+  };
+  // The node count grows with the branching factor: bisect for the one that holds `target`.
+  double lo = 1.0, hi = static_cast<double>(target);
+  for (int i = 0; i < 60; ++i) {
+    const double mid = 0.5 * (lo + hi);
+    (total(levels(mid)) > target ? hi : lo) = mid;
+  }
+  return levels(lo);
+}
+
+std::vector<int32_t> synthetic_tree(int64_t prompt_tokens, int64_t tree_tokens,
+                                    int64_t answer_tokens, int64_t depth) {
+  const std::vector<int64_t> nodes = synthetic_level_nodes(tree_tokens, answer_tokens, depth);
+  const int64_t span = std::max<int64_t>(1, answer_tokens / std::max<int64_t>(1, depth));
   std::vector<int32_t> parent;
   auto add_span = [&](int32_t from, int64_t length) {
     for (int64_t i = 0; i < length; ++i) {
@@ -121,14 +154,12 @@ std::vector<int32_t> synthetic_tree(int64_t prompt_tokens, int64_t tree_tokens, 
     return from;
   };
   std::vector<int32_t> ends{add_span(-1, std::max<int64_t>(1, prompt_tokens))};
-  const int64_t nodes = (int64_t{1} << depth) - 1;
-  const int64_t span = std::max<int64_t>(1, tree_tokens / std::max<int64_t>(1, nodes));
-  for (int64_t level = 0; level < depth; ++level) {
+  for (size_t level = 0; level < nodes.size(); ++level) {
     std::vector<int32_t> next;
-    for (int32_t end : ends) {
-      // The root continues the prompt; below it every node forks into two.
-      const int64_t children = level == 0 ? 1 : 2;
-      for (int64_t k = 0; k < children; ++k) next.push_back(add_span(end, span));
+    const auto above = static_cast<int64_t>(ends.size());
+    // Node j of the level hangs under node j * above / count of the level above: evenly spread.
+    for (int64_t j = 0; j < nodes[level]; ++j) {
+      next.push_back(add_span(ends[static_cast<size_t>(j * above / nodes[level])], span));
     }
     ends = std::move(next);
   }
@@ -203,7 +234,10 @@ std::string memory_plan_json(const Config& config, const model::Qwen2Config& sha
   // int64 indices), its softmax and cumsum, the bool seen/removed masks: [live, vocab] each.
   c["sampler_buffers"] = slots * shape.vocab_size * (e + 6 * kFloat + kInt64 + 2 * kBool);
   const std::vector<int32_t> tree =
-      synthetic_tree(options.prompt_tokens, options.tree_tokens, config.rollout.max_depth);
+      synthetic_tree(options.prompt_tokens, options.tree_tokens, config.rollout.max_answer_tokens,
+                     config.rollout.max_depth);
+  const std::vector<int64_t> level_nodes = synthetic_level_nodes(
+      options.tree_tokens, config.rollout.max_answer_tokens, config.rollout.max_depth);
   // train.max_tokens_per_forward: the largest piece's forward is what is alive at once.
   model::PackedTree packed;
   packed.parent = tree;
@@ -258,9 +292,13 @@ std::string memory_plan_json(const Config& config, const model::Qwen2Config& sha
       {"forward_tokens_per_pass", forwarded},
       {"prompt_tokens", options.prompt_tokens},
       {"tree_tokens", options.tree_tokens},
-      {"tree", "a prompt, then a binary tree of rollout.max_depth levels sharing tree_tokens "
-               "equally (1, 2, 4, ... nodes)"},
-      {"tree_leaves", int64_t{1} << std::max<int64_t>(0, config.rollout.max_depth - 1)},
+      {"tree", "a prompt, then rollout.max_depth levels of nodes of max_answer_tokens / max_depth "
+               "tokens (every root-to-leaf answer max_answer_tokens long): one node, then each "
+               "level's count the one above's times a constant branching factor, so that the "
+               "nodes hold about tree_tokens"},
+      {"tree_level_nodes", level_nodes},
+      {"tree_leaves", level_nodes.back()},
+      {"tree_unique_tokens", static_cast<int64_t>(tree.size())},
       {"live_branches", slots},
       {"kv_cache_tokens_per_slot", cache_tokens},
       {"autocast", "not modelled: activations are counted in model.dtype"},

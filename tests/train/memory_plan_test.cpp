@@ -66,8 +66,8 @@ TEST(MemoryPlan, TreeForwardBytesMatchTheCountingAllocator) {
   torch::set_num_threads(1);
   AllocationCounter::install();
   const model::Qwen2Config c = small_shape();
-  const std::vector<std::vector<int32_t>> trees = {train::synthetic_tree(48, 1400, 3),
-                                                   train::synthetic_tree(100, 3000, 4)};
+  const std::vector<std::vector<int32_t>> trees = {train::synthetic_tree(48, 1400, 600, 3),
+                                                   train::synthetic_tree(100, 3000, 800, 4)};
   for (bool checkpointing : {false, true}) {
     for (const auto& parent : trees) {
       model::Qwen2 m = model::Qwen2::random(c, 11, torch::kFloat32, torch::kCPU);
@@ -89,13 +89,57 @@ TEST(MemoryPlan, TreeForwardBytesMatchTheCountingAllocator) {
   }
 }
 
+// The plan's seed-shaped tree: every leaf's path is the prompt plus depth x (answer / depth)
+// tokens, each level holds at least the one above's nodes, and the nodes hold the requested tokens
+// to within one level's rounding: 200 + 7 x 371 = 2,797 tokens on every root-to-leaf path.
+TEST(MemoryPlan, SyntheticTreeHasAnswersOfTheLongestLengthAndTheRequestedSize) {
+  const std::vector<int32_t> parent = train::synthetic_tree(200, 60000, 2600, 7);
+  const std::vector<int64_t> nodes = train::synthetic_level_nodes(60000, 2600, 7);
+  ASSERT_EQ(nodes.size(), 7u);
+  int64_t total = 0;
+  for (size_t l = 0; l < nodes.size(); ++l) {
+    total += nodes[l];
+    if (l > 0) EXPECT_GE(nodes[l], nodes[l - 1]);
+  }
+  EXPECT_EQ(nodes[0], 1);
+  EXPECT_EQ(static_cast<int64_t>(parent.size()), 200 + 371 * total);
+  EXPECT_NEAR(static_cast<double>(parent.size() - 200), 60000.0, 371.0 * nodes.back() / 2);
+  std::vector<int64_t> depth(parent.size());
+  std::vector<bool> has_child(parent.size(), false);
+  for (size_t i = 1; i < parent.size(); ++i) {
+    depth[i] = depth[static_cast<size_t>(parent[i])] + 1;
+    has_child[static_cast<size_t>(parent[i])] = true;
+  }
+  int64_t leaves = 0;
+  for (size_t i = 0; i < parent.size(); ++i) {
+    if (has_child[i]) continue;
+    ++leaves;
+    EXPECT_EQ(depth[i] + 1, 200 + 7 * 371);
+  }
+  EXPECT_EQ(leaves, nodes.back());
+}
+
+// Found by the data-parallel suite: short answers (40 tokens over 7 levels: 5-token nodes) ask for
+// 12,000 nodes, and the bisection's large trial factors overflowed int64 powers into a tree too big
+// to allocate. The counts stay positive, non-decreasing and hold the 12,000 nodes to within the
+// last level's rounding.
+TEST(MemoryPlan, ShortAnswersGiveABushyTreeNotAnOverflow) {
+  const std::vector<int64_t> nodes = train::synthetic_level_nodes(60000, 40, 7);
+  int64_t total = 0;
+  for (size_t l = 0; l < nodes.size(); ++l) {
+    EXPECT_GE(nodes[l], l == 0 ? 1 : nodes[l - 1]);
+    total += nodes[l];
+  }
+  EXPECT_NEAR(static_cast<double>(total), 12000.0, static_cast<double>(nodes.back()) / 2);
+}
+
 // train.max_tokens_per_forward: pass 2 of tree_loss.cpp runs each piece's forward and backward in
 // turn; its peak is the largest piece's, which the plan takes. Both are below the whole tree's.
 TEST(MemoryPlan, PiecewiseForwardBytesMatchTheCountingAllocator) {
   torch::set_num_threads(1);
   AllocationCounter& counter = AllocationCounter::install();
   const model::Qwen2Config c = small_shape();
-  const std::vector<int32_t> parent = train::synthetic_tree(100, 3000, 4);
+  const std::vector<int32_t> parent = train::synthetic_tree(100, 3000, 400, 4);
   model::PackedTree tree;
   treerpo::SplitMix64 rng(3);
   for (size_t i = 0; i < parent.size(); ++i) {

@@ -19,9 +19,10 @@ struct TreePiece {
 };
 
 // Tokens are taken in tree order; a token joins the current piece when the piece, with the token
-// and whichever of its ancestors the piece lacks, stays within `max_tokens`; otherwise a new piece
-// starts from it. A token whose ancestor chain alone is longer than `max_tokens` makes a piece
-// that is (the budget cannot hold less). max_tokens <= 0, or a tree within it: one piece.
+// and whichever of its ancestors the piece lacks, stays within the budget; otherwise a new piece
+// starts from it. The budget is `max_tokens`, raised to twice the tree's longest root-to-token
+// chain when smaller (the prefix a piece recomputes is then at most half of it). max_tokens <= 0,
+// or a tree within the budget: one piece.
 std::vector<TreePiece> split_tree(const PackedTree& tree, int64_t max_tokens);
 
 } // namespace treerpo::model

@@ -22,8 +22,15 @@ int64_t parameter_count(const model::Qwen2Config& shape);
 int64_t largest_parameter_numel(const model::Qwen2Config& shape);
 
 // A seed-shaped tree as PackedTree parents: `prompt_tokens` prompt tokens, then `depth` levels of
-// a binary tree (1, 2, 4, ... nodes) whose spans share `tree_tokens` equally, level by level.
-std::vector<int32_t> synthetic_tree(int64_t prompt_tokens, int64_t tree_tokens, int64_t depth);
+// nodes of answer_tokens / depth tokens each, so every root-to-leaf answer is `answer_tokens` long
+// (as rollout.max_answer_tokens bounds it): one node at the first level, then each level's node
+// count the level above's times one branching factor, chosen so the nodes hold about
+// `tree_tokens` tokens; each level's nodes spread evenly under the level above.
+std::vector<int32_t> synthetic_tree(int64_t prompt_tokens, int64_t tree_tokens,
+                                    int64_t answer_tokens, int64_t depth);
+// Its node count per level.
+std::vector<int64_t> synthetic_level_nodes(int64_t tree_tokens, int64_t answer_tokens,
+                                           int64_t depth);
 
 // Bytes of the packed tree forward + backward (Qwen2::tree_logprobs(tree).sum().backward()) beyond
 // weights and gradients, for the tree given by its parents. `dtype_bytes` is the weights' (and
