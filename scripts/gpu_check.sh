@@ -94,6 +94,9 @@ PY
       --set eval.every=0 > "$work/rl.out" 2> "$work/rl.err"
   ) || train_rc=$?
   [ "$train_rc" = 0 ] || tail -5 "$work"/*.err >&2 || true
+  # The allocator's peak per phase of the last TreeRPO step (util/device_memory.h) and the plan's.
+  grep -o '"memory/[a-z]*_peak_bytes": *[0-9.e+]*' "$work/rl/metrics.jsonl" 2>/dev/null | tail -3 >&2 || true
+  grep -A4 '"phases"' "$work/rl/memory_plan.json" 2>/dev/null >&2 || true
 
   echo "== data-parallel job of one rank on $device (launch --nproc 1: NCCL on a GPU)" >&2
   local dp_rc=0
