@@ -8,6 +8,7 @@
 
 #include "treerpo/reward/checker.h"
 #include "treerpo/util/error.h"
+#include "treerpo/util/json_integer.h"
 
 namespace treerpo::eval {
 
@@ -35,9 +36,8 @@ const char* kFreshOut = "write to a new --out file, or delete this one to start 
 // the results file, tests/fuzz/results.cpp).
 int64_t integer_at(const json& j, const char* key, const std::string& where) {
   const json& v = j.at(key);
-  const bool fits =
-      v.is_number_integer() && !(v.is_number_unsigned() && v.get<uint64_t>() > uint64_t{INT64_MAX});
-  if (!fits) throw bad_input(std::string("\"") + key + "\" is not an integer", where, kFreshOut);
+  if (!is_int64(v))
+    throw bad_input(std::string("\"") + key + "\" is not an integer", where, kFreshOut);
   return v.get<int64_t>();
 }
 

@@ -11,6 +11,7 @@
 
 #include "treerpo/util/checksums.h"
 #include "treerpo/util/error.h"
+#include "treerpo/util/json_integer.h"
 
 namespace fs = std::filesystem;
 
@@ -115,6 +116,14 @@ TrainerState read_trainer_state(const std::string& dir) {
   if (!in || j.is_discarded() || !j.is_object()) {
     throw bad_input("unreadable trainer state", path.string(),
                     "delete this checkpoint folder or resume from another");
+  }
+  // Integers of int64 range only: get<int64_t> of 4.4e51 is undefined behaviour and of 2.5 a
+  // silent truncation (found by fuzzing trainer_state.json).
+  for (const char* key : {"step", "seed", "sampled_tokens"}) {
+    if (j.contains(key) && !is_int64(j[key])) {
+      throw bad_input(std::string("\"") + key + "\" is not an integer", path.string(),
+                      "delete this checkpoint folder or resume from another");
+    }
   }
   TrainerState state;
   try {

@@ -44,6 +44,26 @@ TEST(TrainerState, MalformedStatesAreBadInput) {
   }
 }
 
+// Found by a long fuzzing run (tests/fuzz/trainer_state.cpp, corpus seed step-beyond-int64): a step
+// of 4.4e51 parses as a double, and get<int64_t> of it was undefined behaviour (UBSan); a
+// fractional step was silently truncated. Each is now one bad_input line naming the key.
+TEST(TrainerState, NumbersThatAreNotInt64IntegersAreBadInput) {
+  TempDir dir;
+  for (const char* step :
+       {"4444444444444444444444444444444444444449", "2.5", "18446744073709551615"}) {
+    std::ofstream(dir / "trainer_state.json", std::ios::trunc)
+        << R"({"kind": "rl", "seed": 7, "config_hash": "", "step": )" << step << "}";
+    try {
+      read_trainer_state(dir.str());
+      ADD_FAILURE() << "accepted step " << step;
+    } catch (const treerpo::Error& e) {
+      EXPECT_EQ(e.kind(), treerpo::ErrorKind::BadInput) << step;
+      EXPECT_NE(std::string(e.what()).find("\"step\" is not an integer"), std::string::npos)
+          << e.what();
+    }
+  }
+}
+
 } // namespace
 
 namespace {
