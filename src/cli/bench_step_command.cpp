@@ -67,7 +67,7 @@ void run_bench(const StepBenchOptions& o) {
 
   // Each phase's peak over the steps, and the step's tree size for the plan.
   std::map<std::string, double> measured;
-  double packed = 0, trees = 0, rollout_s = 0, train_s = 0;
+  double packed = 0, rollout_s = 0, train_s = 0;
   std::ifstream metrics(run_dir / "metrics.jsonl");
   for (std::string line; std::getline(metrics, line);) {
     const nlohmann::json m = nlohmann::json::parse(line);
@@ -78,11 +78,10 @@ void run_bench(const StepBenchOptions& o) {
     packed = std::max(packed, m["tokens/packed"].get<double>());
     rollout_s += m["time/rollout"].get<double>();
     train_s += m["time/train"].get<double>();
-    trees = std::max<double>(trees, static_cast<double>(config.train.prompts_per_step));
   }
   train::PlanOptions plan_options;
-  // The plan's tree: the data's longest prompt under a binary tree of the rest of the packed
-  // tokens.
+  // The plan's tree: the data's longest prompt above a seed-shaped tree of the rest of the
+  // largest step's packed tokens per tree.
   const auto tok = tokenizer::Tokenizer::load((ws / "model").string());
   int64_t longest = 1;
   for (const eval::Problem& p : eval::load_problems(config.data.train, config.data.question_field,
@@ -91,8 +90,9 @@ void run_bench(const StepBenchOptions& o) {
     longest = std::max<int64_t>(longest, static_cast<int64_t>(tok->encode(prompt).size()));
   }
   plan_options.prompt_tokens = longest;
-  plan_options.tree_tokens =
-      std::max<int64_t>(1, static_cast<int64_t>(packed / std::max(1.0, trees)) - longest);
+  plan_options.tree_tokens = std::max<int64_t>(
+      1,
+      static_cast<int64_t>(packed / static_cast<double>(config.train.prompts_per_step)) - longest);
   const nlohmann::json plan = nlohmann::json::parse(train::memory_plan_json(
       config, model::Qwen2Config::from_json_file((ws / "model/config.json").string()),
       plan_options));
@@ -115,9 +115,9 @@ void run_bench(const StepBenchOptions& o) {
       {"plan_forward_pieces", plan["assumptions"]["forward_pieces"]},
       {"note", "measured: LibTorch CPU allocator bytes (AllocationCounter), the peak of each "
                "phase over the steps, weights and state included; plan: treerpo-train plan for "
-               "the same config and model with the data's longest prompt and a synthetic binary "
-               "tree of the rest of the steps' largest mean packed tokens per tree (the real "
-               "trees' shapes differ)"}};
+               "the same config and model with the data's longest prompt and a seed-shaped "
+               "synthetic tree of the rest of the largest step's packed tokens per tree (the "
+               "real trees' shapes differ)"}};
   std::printf("%s\n", out.dump().c_str());
 }
 
@@ -132,8 +132,9 @@ void add_bench_step_command(CLI::App& app) {
   b->add_option("--set", o.overrides, "Override a key: section.key=value (repeatable)")
       ->expected(1)
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
-  b->add_option("--workspace", o.workspace,
-                "Folder for the demo workspace and the run (made when missing)")
+  b->add_option(
+       "--workspace", o.workspace,
+       "Folder for the demo workspace (made when missing) and the run (DIR/bench-step, replaced)")
       ->required();
   b->add_option("--steps", o.steps, "TreeRPO steps (default 2)");
   b->callback([] { run_bench(o); });

@@ -2,8 +2,9 @@
 // TorchScript module zip, read by LibTorch's unpickler and TorchScript compiler), optimizer.pt.
 // Read only so such checkpoints still resume; nothing writes it. That reader is LibTorch's and
 // not robust to arbitrary bytes (fuzzing found inputs that allocate gigabytes and run for
-// minutes), so resume reaches it only after the checkpoint's SHA256SUMS matched: in practice only
-// files treerpo wrote.
+// minutes), so resume reaches it only after the checkpoint's SHA256SUMS matched (or in a folder
+// without SHA256SUMS, which loads unchecked by the user's choice): in practice only files treerpo
+// wrote.
 #include <torch/serialize.h>
 #include <torch/torch.h>
 

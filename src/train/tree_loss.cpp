@@ -12,6 +12,13 @@ torch::Tensor indices(const std::vector<int64_t>& v, const torch::Device& device
   return torch::tensor(v, torch::kInt64).to(device);
 }
 
+// Tree indices of the tokens `piece` owns, in the order of piece.owned.
+std::vector<int64_t> owned_sources(const model::TreePiece& piece) {
+  std::vector<int64_t> sources;
+  for (int64_t k : piece.owned) sources.push_back(piece.source[static_cast<size_t>(k)]);
+  return sources;
+}
+
 // Log-probs of every tree token, piece by piece, without autograd.
 torch::Tensor piecewise_logprobs(model::Qwen2& model, const std::vector<model::TreePiece>& pieces,
                                  int64_t tokens, const AutocastState& precision) {
@@ -24,9 +31,8 @@ torch::Tensor piecewise_logprobs(model::Qwen2& model, const std::vector<model::T
       AutocastScope scope(device.type(), precision);
       lp = model.tree_logprobs(piece.tree);
     }
-    std::vector<int64_t> sources;
-    for (int64_t k : piece.owned) sources.push_back(piece.source[static_cast<size_t>(k)]);
-    out.index_copy_(0, indices(sources, device), lp.index_select(0, indices(piece.owned, device)));
+    out.index_copy_(0, indices(owned_sources(piece), device),
+                    lp.index_select(0, indices(piece.owned, device)));
   }
   return out;
 }
@@ -36,8 +42,11 @@ torch::Tensor piecewise_logprobs(model::Qwen2& model, const std::vector<model::T
 rl::LossResult tree_loss_backward(model::Qwen2& policy, const rl::PackedBatch& packed,
                                   const TreeLossSetup& setup, double weight) {
   const torch::Device device = policy.parameters().front().device();
+  // Without a budget the tree is never cut: no pieces to build.
   const std::vector<model::TreePiece> pieces =
-      model::split_tree(packed.tree, setup.max_tokens_per_forward);
+      setup.max_tokens_per_forward > 0
+          ? model::split_tree(packed.tree, setup.max_tokens_per_forward)
+          : std::vector<model::TreePiece>{};
   if (pieces.size() <= 1) {
     torch::Tensor logprobs, ref;
     {
@@ -63,15 +72,13 @@ rl::LossResult tree_loss_backward(model::Qwen2& policy, const rl::PackedBatch& p
   r.loss = r.loss.detach();
   // Pass 2: each piece's forward with autograd, its owned tokens carrying their gradient.
   for (const model::TreePiece& piece : pieces) {
-    std::vector<int64_t> sources;
-    for (int64_t k : piece.owned) sources.push_back(piece.source[static_cast<size_t>(k)]);
     torch::Tensor lp;
     {
       AutocastScope scope(device.type(), setup.precision);
       lp = policy.tree_logprobs(piece.tree);
     }
     (lp.index_select(0, indices(piece.owned, device)) *
-     d_logprobs.index_select(0, indices(sources, device)))
+     d_logprobs.index_select(0, indices(owned_sources(piece), device)))
         .sum()
         .backward();
   }
