@@ -1,6 +1,7 @@
 #include "treerpo/model/qwen2.h"
 
 #include <algorithm>
+#include <set>
 #include <string>
 
 #include "decoder_layer.h"
@@ -51,6 +52,74 @@ torch::Tensor Qwen2::forward(const std::vector<int32_t>& ids) {
   return logits(hidden_states(input.to(device), positions.to(device), causal.to(device), own)[0]);
 }
 
+namespace {
+
+// A right-padded batch of token lists appended to sequences that already hold `past` tokens: query
+// (b, t) sits at position past_b + t and sees cache rows j <= past_b + t. Padding rows compute
+// garbage that is neither cached nor returned.
+struct ExtendBatch {
+  int64_t batch = 0, max_new = 0, max_total = 0;
+  std::vector<int64_t> ids, positions;
+  std::vector<int64_t> valid_rows, write_seq, write_pos, last_rows;
+};
+
+ExtendBatch extend_batch(const Qwen2Config& config, const std::vector<int64_t>& seqs,
+                         const std::vector<int64_t>& past,
+                         const std::vector<std::vector<int32_t>>& tokens, int64_t capacity,
+                         const std::string& where) {
+  ExtendBatch e;
+  e.batch = static_cast<int64_t>(seqs.size());
+  std::set<int64_t> seen;
+  for (int64_t b = 0; b < e.batch; ++b) {
+    const int64_t n = static_cast<int64_t>(tokens[b].size());
+    if (!seen.insert(seqs[b]).second) {
+      throw runtime_failure("slot " + std::to_string(seqs[b]) + " appears twice in one batch",
+                            where);
+    }
+    if (n == 0) throw runtime_failure("empty token list for slot " + std::to_string(seqs[b]), where);
+    if (capacity > 0 && past[b] + n > capacity) {
+      throw runtime_failure("slot " + std::to_string(seqs[b]) + " would hold " +
+                                std::to_string(past[b] + n) + " tokens, capacity is " +
+                                std::to_string(capacity),
+                            where, "make the KV cache longer");
+    }
+    for (int32_t id : tokens[b]) {
+      if (id < 0 || id >= config.vocab_size) {
+        throw runtime_failure("token id " + std::to_string(id) + " outside the vocabulary", where);
+      }
+    }
+    e.max_new = std::max(e.max_new, n);
+    e.max_total = std::max(e.max_total, past[b] + n);
+  }
+  e.ids.assign(e.batch * e.max_new, 0);
+  e.positions.resize(e.batch * e.max_new);
+  for (int64_t b = 0; b < e.batch; ++b) {
+    const int64_t n = static_cast<int64_t>(tokens[b].size());
+    for (int64_t t = 0; t < e.max_new; ++t) {
+      e.positions[b * e.max_new + t] = past[b] + t;
+      if (t >= n) continue;
+      e.ids[b * e.max_new + t] = tokens[b][t];
+      e.valid_rows.push_back(b * e.max_new + t);
+      e.write_seq.push_back(seqs[b]);
+      e.write_pos.push_back(past[b] + t);
+    }
+    e.last_rows.push_back(b * e.max_new + n - 1);
+  }
+  return e;
+}
+
+} // namespace
+
+torch::Tensor Qwen2::run_extend(const ExtendInputs& in, const KvSource& kv) const {
+  const int64_t batch = in.batch, max_new = in.max_new, max_total = in.max_total;
+  const auto device = embed_.device();
+  torch::Tensor pos = in.positions.view({batch, max_new});
+  torch::Tensor key_pos = torch::arange(max_total, torch::TensorOptions().device(device));
+  torch::Tensor mask = key_pos.view({1, 1, 1, max_total}) <= pos.view({batch, 1, max_new, 1});
+  torch::Tensor hidden = hidden_states(in.ids.view({batch, max_new}), pos, mask, kv);
+  return logits(hidden.view({batch * max_new, -1}).index_select(0, in.last_rows));
+}
+
 torch::Tensor Qwen2::extend(KvCache& cache, const std::vector<int64_t>& slots,
                             const std::vector<std::vector<int32_t>>& tokens) {
   const std::string where = "Qwen2 prefill/decode";
@@ -63,60 +132,18 @@ torch::Tensor Qwen2::extend(KvCache& cache, const std::vector<int64_t>& slots,
       cache.keys_.front().scalar_type() != embed_.scalar_type()) {
     throw runtime_failure("KV cache was made for another model or dtype", where);
   }
-  const int64_t batch = static_cast<int64_t>(slots.size());
-  if (batch == 0) return torch::empty({0, config_.vocab_size});
+  if (slots.empty()) return torch::empty({0, config_.vocab_size});
   torch::NoGradGuard no_grad;
-
-  int64_t max_new = 0, max_total = 0;
-  std::vector<bool> seen(static_cast<size_t>(cache.slots()), false);
-  for (int64_t b = 0; b < batch; ++b) {
-    const int64_t slot = slots[b], past = cache.length(slot);
-    const int64_t n = static_cast<int64_t>(tokens[b].size());
-    if (seen[static_cast<size_t>(slot)]) {
-      throw runtime_failure("slot " + std::to_string(slot) + " appears twice in one batch", where);
-    }
-    seen[static_cast<size_t>(slot)] = true;
-    if (n == 0) throw runtime_failure("empty token list for slot " + std::to_string(slot), where);
-    if (past + n > cache.max_tokens()) {
-      throw runtime_failure("slot " + std::to_string(slot) + " would hold " +
-                                std::to_string(past + n) + " tokens, capacity is " +
-                                std::to_string(cache.max_tokens()),
-                            where, "make the KV cache longer");
-    }
-    for (int32_t id : tokens[b]) {
-      if (id < 0 || id >= config_.vocab_size) {
-        throw runtime_failure("token id " + std::to_string(id) + " outside the vocabulary", where);
-      }
-    }
-    max_new = std::max(max_new, n);
-    max_total = std::max(max_total, past + n);
-  }
-
-  // Right-padded batch: query (b, t) sits at position past_b + t and sees cache rows j <= past_b +
-  // t. Padding rows compute garbage that is neither cached nor returned.
-  std::vector<int64_t> ids(batch * max_new, 0), positions(batch * max_new);
-  std::vector<int64_t> valid_rows, write_slot, write_pos, last_rows;
-  for (int64_t b = 0; b < batch; ++b) {
-    const int64_t past = cache.length(slots[b]), n = static_cast<int64_t>(tokens[b].size());
-    for (int64_t t = 0; t < max_new; ++t) {
-      positions[b * max_new + t] = past + t;
-      if (t >= n) continue;
-      ids[b * max_new + t] = tokens[b][t];
-      valid_rows.push_back(b * max_new + t);
-      write_slot.push_back(slots[b]);
-      write_pos.push_back(past + t);
-    }
-    last_rows.push_back(b * max_new + n - 1);
-  }
+  std::vector<int64_t> past;
+  for (int64_t slot : slots) past.push_back(cache.length(slot));
+  const ExtendBatch e = extend_batch(config_, slots, past, tokens, cache.max_tokens(), where);
+  const int64_t batch = e.batch, max_new = e.max_new, max_total = e.max_total;
   const auto device = embed_.device();
   auto long_tensor = [&](const std::vector<int64_t>& v) {
     return torch::tensor(v, torch::kInt64).to(device);
   };
-  torch::Tensor pos = long_tensor(positions).view({batch, max_new});
-  torch::Tensor key_pos = torch::arange(max_total, torch::TensorOptions().device(device));
-  torch::Tensor mask = key_pos.view({1, 1, 1, max_total}) <= pos.view({batch, 1, max_new, 1});
-  torch::Tensor rows = long_tensor(valid_rows), slot_idx = long_tensor(write_slot);
-  torch::Tensor pos_idx = long_tensor(write_pos), batch_slots = long_tensor(slots);
+  torch::Tensor rows = long_tensor(e.valid_rows), slot_idx = long_tensor(e.write_seq);
+  torch::Tensor pos_idx = long_tensor(e.write_pos), batch_slots = long_tensor(slots);
   const int64_t kv_heads = config_.num_key_value_heads, head_dim = config_.head_dim();
 
   KvSource cached = [&](size_t layer, const torch::Tensor& k, const torch::Tensor& v) {
@@ -127,11 +154,82 @@ torch::Tensor Qwen2::extend(KvCache& cache, const std::vector<int64_t>& slots,
     };
     return std::make_pair(store(cache.keys_[layer], k), store(cache.values_[layer], v));
   };
-  torch::Tensor hidden = hidden_states(long_tensor(ids).view({batch, max_new}), pos, mask, cached);
+  torch::Tensor out = run_extend(
+      {batch, max_new, max_total, long_tensor(e.ids), long_tensor(e.positions),
+       long_tensor(e.last_rows)},
+      cached);
   for (int64_t b = 0; b < batch; ++b) {
     cache.length_[static_cast<size_t>(slots[b])] += static_cast<int64_t>(tokens[b].size());
   }
-  return logits(hidden.view({batch * max_new, -1}).index_select(0, long_tensor(last_rows)));
+  return out;
+}
+
+torch::Tensor Qwen2::extend(PagedKvCache& cache, const std::vector<int64_t>& seqs,
+                            const std::vector<std::vector<int32_t>>& tokens) {
+  const std::string where = "Qwen2 paged prefill/decode";
+  if (seqs.size() != tokens.size()) {
+    throw runtime_failure("got " + std::to_string(seqs.size()) + " sequences for " +
+                              std::to_string(tokens.size()) + " token lists",
+                          where);
+  }
+  if (cache.keys.size() != layers_.size() ||
+      cache.keys.front().scalar_type() != embed_.scalar_type()) {
+    throw runtime_failure("KV cache was made for another model or dtype", where);
+  }
+  if (seqs.empty()) return torch::empty({0, config_.vocab_size});
+  torch::NoGradGuard no_grad;
+  std::vector<int64_t> past;
+  for (int64_t s : seqs) past.push_back(cache.length(s));
+  const ExtendBatch e = extend_batch(config_, seqs, past, tokens, 0, where);
+  int64_t needed = 0;
+  for (size_t b = 0; b < seqs.size(); ++b) {
+    needed += cache.blocks_to_append(seqs[b], static_cast<int64_t>(tokens[b].size()));
+  }
+  if (needed > cache.free_blocks()) {
+    throw runtime_failure("the batch needs " + std::to_string(needed) + " KV blocks, " +
+                              std::to_string(cache.free_blocks()) + " are free",
+                          where, "raise rollout.kv_cache_tokens");
+  }
+  for (size_t b = 0; b < seqs.size(); ++b) {
+    cache.reserve(seqs[b], static_cast<int64_t>(tokens[b].size()));
+  }
+  const int64_t batch = e.batch, max_new = e.max_new, max_total = e.max_total;
+  const int64_t bs = cache.block_tokens(), width = (max_total + bs - 1) / bs;
+  std::vector<int64_t> write_block, write_offset;
+  for (size_t i = 0; i < e.write_seq.size(); ++i) {
+    write_block.push_back(cache.block_of(e.write_seq[i], e.write_pos[i]));
+    write_offset.push_back(e.write_pos[i] % bs);
+  }
+  const auto device = embed_.device();
+  auto long_tensor = [&](const std::vector<int64_t>& v) {
+    return torch::tensor(v, torch::kInt64).to(device);
+  };
+  torch::Tensor rows = long_tensor(e.valid_rows), block_idx = long_tensor(write_block);
+  torch::Tensor offset_idx = long_tensor(write_offset);
+  torch::Tensor tables = cache.block_tables(seqs, width).view({-1});
+  const int64_t kv_heads = config_.num_key_value_heads, head_dim = config_.head_dim();
+
+  // rollout.decode_attention = torch: the new rows go into their blocks, then each sequence's
+  // blocks are gathered in table order into [B, kv_heads, L, head_dim] for SDPA.
+  KvSource paged = [&](size_t layer, const torch::Tensor& k, const torch::Tensor& v) {
+    auto store = [&](torch::Tensor& pool, const torch::Tensor& fresh) {
+      torch::Tensor flat = fresh.transpose(1, 2).reshape({batch * max_new, kv_heads, head_dim});
+      pool.index_put_({block_idx, offset_idx}, flat.index_select(0, rows));
+      return pool.index_select(0, tables)
+          .view({batch, width * bs, kv_heads, head_dim})
+          .narrow(1, 0, max_total)
+          .transpose(1, 2);
+    };
+    return std::make_pair(store(cache.keys[layer], k), store(cache.values[layer], v));
+  };
+  torch::Tensor out = run_extend(
+      {batch, max_new, max_total, long_tensor(e.ids), long_tensor(e.positions),
+       long_tensor(e.last_rows)},
+      paged);
+  for (size_t b = 0; b < seqs.size(); ++b) {
+    cache.commit(seqs[b], static_cast<int64_t>(tokens[b].size()));
+  }
+  return out;
 }
 
 torch::Tensor Qwen2::prefill(KvCache& cache, const std::vector<int64_t>& slots,
@@ -139,12 +237,28 @@ torch::Tensor Qwen2::prefill(KvCache& cache, const std::vector<int64_t>& slots,
   return extend(cache, slots, prompts);
 }
 
-torch::Tensor Qwen2::decode(KvCache& cache, const std::vector<int64_t>& slots,
-                            const std::vector<int32_t>& tokens) {
+namespace {
+std::vector<std::vector<int32_t>> one_each(const std::vector<int32_t>& tokens) {
   std::vector<std::vector<int32_t>> single;
   single.reserve(tokens.size());
   for (int32_t t : tokens) single.push_back({t});
-  return extend(cache, slots, single);
+  return single;
+}
+} // namespace
+
+torch::Tensor Qwen2::decode(KvCache& cache, const std::vector<int64_t>& slots,
+                            const std::vector<int32_t>& tokens) {
+  return extend(cache, slots, one_each(tokens));
+}
+
+torch::Tensor Qwen2::prefill(PagedKvCache& cache, const std::vector<int64_t>& seqs,
+                             const std::vector<std::vector<int32_t>>& prompts) {
+  return extend(cache, seqs, prompts);
+}
+
+torch::Tensor Qwen2::decode(PagedKvCache& cache, const std::vector<int64_t>& seqs,
+                            const std::vector<int32_t>& tokens) {
+  return extend(cache, seqs, one_each(tokens));
 }
 
 } // namespace treerpo::model

@@ -13,6 +13,7 @@
 
 #include "treerpo/model/config.h"
 #include "treerpo/model/packed_tree.h"
+#include "treerpo/model/paged_kv_cache.h"
 
 namespace treerpo::model {
 
@@ -57,6 +58,12 @@ public:
                         const std::vector<std::vector<int32_t>>& prompts);
   // (b) One-token decode for many slots at once: float32 logits [B, vocab].
   torch::Tensor decode(KvCache& cache, const std::vector<int64_t>& slots,
+                       const std::vector<int32_t>& tokens);
+  // The same two over a paged cache: the batch's blocks are reserved first (runtime_failure when
+  // the pool is short; nothing changes then), sequences are handles.
+  torch::Tensor prefill(PagedKvCache& cache, const std::vector<int64_t>& seqs,
+                        const std::vector<std::vector<int32_t>>& prompts);
+  torch::Tensor decode(PagedKvCache& cache, const std::vector<int64_t>& seqs,
                        const std::vector<int32_t>& tokens);
   // (c) Packed tree forward: log p(tokens[i] | ancestors) for every i with parent[i] >= 0 (0 for
   // roots), shape [N], float32, with autograd through everything (ancestors' keys/values included).
@@ -104,6 +111,15 @@ private:
   // Shared by prefill and decode: appends each token list to its slot, returns last-token logits.
   torch::Tensor extend(KvCache& cache, const std::vector<int64_t>& slots,
                        const std::vector<std::vector<int32_t>>& tokens);
+  torch::Tensor extend(PagedKvCache& cache, const std::vector<int64_t>& seqs,
+                       const std::vector<std::vector<int32_t>>& tokens);
+  // A right-padded batch on the device: ids and positions [B * max_new], the row of each
+  // sequence's last token [B]. Returns those rows' float32 logits [B, vocab].
+  struct ExtendInputs {
+    int64_t batch, max_new, max_total;
+    torch::Tensor ids, positions, last_rows;
+  };
+  torch::Tensor run_extend(const ExtendInputs& in, const KvSource& kv) const;
 
   Qwen2Config config_;
   torch::Tensor embed_, final_norm_, lm_head_; // lm_head_ aliases embed_ when tied

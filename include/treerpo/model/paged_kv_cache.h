@@ -1,0 +1,84 @@
+#pragma once
+// Paged KV cache (DESIGN §5, vLLM's PagedAttention layout): per layer, one pool of fixed-size
+// blocks of keys and values; each sequence is a block table plus a length. Blocks are reference
+// counted: a fork copies the parent's table and shares every block, the shared partial last block
+// included, and the first append to a shared partial block copies it (copy on write). A tree's
+// prefix is therefore stored once however many branches continue from it.
+//
+// Sequences are handles (any id >= 0; tables grow on first use). A sequence can be swapped out:
+// the blocks only it holds move to host memory and return to the pool, and swap_in brings them
+// back bit for bit, so a branch preempted for space continues exactly where it stopped.
+#include <cstdint>
+#include <vector>
+
+#include <torch/types.h>
+
+#include "treerpo/model/config.h"
+
+namespace treerpo::model {
+
+class PagedKvCache {
+public:
+  PagedKvCache(const Qwen2Config& cfg, int64_t blocks, int64_t block_tokens, torch::Dtype dtype,
+               torch::Device device);
+
+  int64_t block_tokens() const { return block_tokens_; }
+  int64_t total_blocks() const { return static_cast<int64_t>(refs_.size()); }
+  int64_t free_blocks() const { return static_cast<int64_t>(free_.size()); }
+  int64_t held_blocks() const { return total_blocks() - free_blocks(); }
+  int64_t length(int64_t seq) const;
+  // Blocks appending n tokens to seq takes from the pool: new blocks plus the copy of a shared
+  // partial last block.
+  int64_t blocks_to_append(int64_t seq, int64_t n) const;
+
+  // dst (empty) shares every block of src; no bytes move.
+  void fork(int64_t src, int64_t dst);
+  // The sequence's blocks are released (freed when nobody else holds them); its length is 0.
+  void release(int64_t seq);
+  // Makes room for n more tokens of seq: copies a shared partial last block and takes new blocks.
+  // Throws runtime_failure when the pool has fewer than blocks_to_append(seq, n) free blocks.
+  void reserve(int64_t seq, int64_t n);
+  // Advances seq's length by n (after its keys and values for those positions are written).
+  void commit(int64_t seq, int64_t n);
+
+  // Preemption. swap_out moves the blocks only seq holds to host memory and frees them;
+  // blocks_to_swap_in is how many it takes back; swap_in restores them (throws when the pool is
+  // short). A swapped-out sequence may only be swapped in or released.
+  void swap_out(int64_t seq);
+  bool swapped(int64_t seq) const;
+  int64_t blocks_to_swap_in(int64_t seq) const;
+  void swap_in(int64_t seq);
+
+  // For the forward: block ids of each sequence's table, padded with block 0 to `width` entries,
+  // [seqs.size(), width] int64 on the device; and the (block, offset) where position p of seq goes.
+  torch::Tensor block_tables(const std::vector<int64_t>& seqs, int64_t width) const;
+  int64_t block_of(int64_t seq, int64_t position) const;
+  int64_t ref_count(int64_t block) const { return refs_.at(static_cast<size_t>(block)); }
+  const std::vector<int32_t>& table(int64_t seq) const;
+
+  // Per layer: [blocks, block_tokens, kv_heads, head_dim].
+  std::vector<torch::Tensor> keys, values;
+
+private:
+  struct Sequence {
+    std::vector<int32_t> blocks;
+    int64_t length = 0;
+    // Swapped out: for each table entry moved to the host, its index and per-layer host copies
+    // (keys then values, [layers][block_tokens, kv_heads, head_dim]).
+    std::vector<size_t> host_entries;
+    std::vector<std::vector<torch::Tensor>> host_keys, host_values;
+    bool out = false;
+  };
+  Sequence& at(int64_t seq);
+  const Sequence& at(int64_t seq) const;
+  int32_t take_block();
+  void unref(int32_t block);
+  void copy_block(int32_t from, int32_t to);
+
+  int64_t block_tokens_;
+  std::vector<int32_t> refs_;
+  std::vector<int32_t> free_; // a stack: the most recently freed block is reused first
+  std::vector<Sequence> seqs_;
+};
+
+} // namespace treerpo::model
