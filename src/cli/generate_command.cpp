@@ -153,9 +153,10 @@ void run_generate(const GenerateOptions& o) {
     size_t longest = 0;
     for (const auto& p : batch) longest = std::max(longest, p.prompt_ids.size());
     // One slot per row plus the one the engine keeps free to start a prompt.
-    rollout::Qwen2Branches branches(model, end - begin + 1,
-                                    static_cast<int64_t>(longest) + o.max_new_tokens + 1, dtype,
-                                    device);
+    const int64_t rows = end - begin + 1;
+    rollout::Qwen2Branches branches(model, rows,
+                                    rows * (static_cast<int64_t>(longest) + o.max_new_tokens + 1),
+                                    RolloutConfig{}.kv_block_tokens, dtype, device);
     const auto trees = rollout::grow_trees(branches, text, setup, batch);
     for (const rollout::Tree& tree : trees) {
       const std::vector<int32_t> ids = tree.answer_ids(tree.root().children.front());

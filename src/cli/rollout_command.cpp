@@ -71,7 +71,8 @@ void run_rollout(const std::string& config_path, const std::vector<std::string>&
   const auto dtype = dtype_of(config.model.dtype);
   auto model = model::Qwen2::load(config.model.path, dtype, device);
   Qwen2Branches branches(model, config.rollout.max_live_branches,
-                         longest(prompts) + config.rollout.max_answer_tokens + 1, dtype, device);
+                         kv_pool_tokens(config.rollout, longest(prompts)),
+                         config.rollout.kv_block_tokens, dtype, device);
   RolloutSetup setup{config.rollout, tok->eos_ids(), static_cast<uint64_t>(config.train.seed)};
   RolloutStats stats;
   auto trees = grow_trees(branches, tokenizer_streams(*tok), setup, prompts, log_step, &stats);
@@ -94,6 +95,7 @@ struct BenchOptions {
   std::string shape = "tiny"; // tiny | qwen2.5-math-1.5b
   std::string algorithm = "treerpo", device = "cpu", dtype = "float32";
   int64_t prompts = 8, prompt_tokens = 64, slots = 64, samples = 8;
+  int64_t kv_cache_tokens = 0, block_tokens = 16, dense_slots = 0;
   int64_t min_segment_tokens = 32, max_answer_tokens = 256;
   uint64_t seed = 1;
 };
@@ -135,12 +137,18 @@ void run_bench(const BenchOptions& o) {
   setup.config.max_node_tokens = o.max_answer_tokens;
   setup.eos_ids = tok->eos_ids();
   setup.seed = o.seed;
-  Qwen2Branches branches(model, o.slots, o.prompt_tokens + o.max_answer_tokens + 1, dtype, device);
+  const int64_t context = o.prompt_tokens + o.max_answer_tokens + 1;
+  setup.config.max_live_branches = o.slots;
+  setup.config.kv_cache_tokens = o.kv_cache_tokens;
+  setup.config.kv_block_tokens = o.block_tokens;
+  Qwen2Branches branches(model, o.slots, kv_pool_tokens(setup.config, o.prompt_tokens),
+                         o.block_tokens, dtype, device);
   RolloutStats s;
   auto trees = grow_trees(branches, tokenizer_streams(*tok), setup, prompts, {}, &s);
   int64_t reprefill = 0;
   for (const Tree& t : trees) reprefill += per_node_reprefill(t);
   const int64_t needed = s.unique_tree_tokens - s.leaves;
+  auto ratio = [](double a, double b) { return b > 0 ? a / b : 0.0; };
   nlohmann::json j = {
       {"bench", "rollout"},
       {"shape", o.shape},
@@ -149,6 +157,8 @@ void run_bench(const BenchOptions& o) {
       {"algorithm", o.algorithm},
       {"prompts", o.prompts},
       {"slots", o.slots},
+      {"kv_cache_tokens", branches.cache().total_blocks() * o.block_tokens},
+      {"kv_block_tokens", o.block_tokens},
       {"steps", s.step},
       {"trees", s.trees},
       {"nodes", s.nodes},
@@ -158,14 +168,40 @@ void run_bench(const BenchOptions& o) {
       {"tokens_forwarded", s.tokens_forwarded},
       {"unique_tree_tokens", s.unique_tree_tokens},
       {"leaf_final_tokens", s.leaves},
-      {"forwarded_per_needed_token", static_cast<double>(s.tokens_forwarded) / needed},
+      {"forwarded_per_needed_token", ratio(s.tokens_forwarded, needed)},
+      {"forwarded_per_unique_token", ratio(s.tokens_forwarded, s.unique_tree_tokens)},
+      {"kv_tokens_held_peak", s.kv_tokens_held_peak},
+      {"kv_unique_tokens_at_peak", s.kv_unique_tokens_at_peak},
+      {"kv_held_per_unique_token", ratio(s.kv_tokens_held_peak, s.kv_unique_tokens_at_peak)},
+      {"branch_waits", s.branch_waits},
+      {"preemptions", s.preemptions},
+      {"host_syncs_per_decode_step", ratio(s.host_transfers, s.step)},
       {"per_node_reprefill_tokens", reprefill},
-      {"reprefill_per_needed_token", static_cast<double>(reprefill) / needed},
-      {"mean_live_branches",
-       static_cast<double>(s.tokens_generated) / std::max<int64_t>(1, s.step)},
+      {"reprefill_per_needed_token", ratio(reprefill, needed)},
+      {"mean_live_branches", ratio(s.tokens_generated, std::max<int64_t>(1, s.step))},
       {"seconds", s.seconds},
       {"tokens_per_s", s.tokens_per_s()},
       {"branches_per_s", s.seconds > 0 ? s.nodes / s.seconds : 0.0}};
+
+  // The dense slot cache the paged one replaced, on the same prompts and seed, in the same run.
+  if (o.dense_slots >= 0) {
+    const int64_t slots = o.dense_slots > 0 ? o.dense_slots : 4 * o.slots;
+    Qwen2DenseBranches dense(model, o.slots, slots, context, dtype, device);
+    RolloutStats d;
+    nlohmann::json dj = {{"slots", slots}, {"kv_tokens_allocated", dense.kv_tokens_allocated()}};
+    try {
+      grow_trees(dense, tokenizer_streams(*tok), setup, prompts, {}, &d);
+      dj["tokens_per_s"] = d.tokens_per_s();
+      dj["seconds"] = d.seconds;
+      dj["kv_tokens_held_peak"] = d.kv_tokens_held_peak;
+      dj["same_tokens_generated"] = d.tokens_generated == s.tokens_generated;
+      j["paged_over_dense_tokens_per_s"] = ratio(s.tokens_per_s(), d.tokens_per_s());
+      j["paged_over_dense_kv_held_peak"] = ratio(s.kv_tokens_held_peak, d.kv_tokens_held_peak);
+    } catch (const Error& e) {
+      dj["failed"] = e.what();
+    }
+    j["dense"] = dj;
+  }
   std::printf("%s\n", j.dump().c_str());
 }
 
@@ -193,7 +229,12 @@ void add_rollout_command(CLI::App& app) {
   b->add_option("--dtype", o.dtype, "float32 | bfloat16");
   b->add_option("--prompts", o.prompts, "trees to grow");
   b->add_option("--prompt-tokens", o.prompt_tokens, "random prompt length");
-  b->add_option("--slots", o.slots, "KV slots (max live branches)");
+  b->add_option("--slots", o.slots, "most branches decoded together (rollout.max_live_branches)");
+  b->add_option("--kv-cache-tokens", o.kv_cache_tokens,
+                "paged KV pool in tokens (0: slots x (prompt + answer + 1))");
+  b->add_option("--block-tokens", o.block_tokens, "paged KV block size");
+  b->add_option("--dense-slots", o.dense_slots,
+                "slots of the dense baseline run beside it (0: 4 x --slots; -1: no baseline)");
   b->add_option("--samples", o.samples, "grpo / tempo samples per prompt");
   b->add_option("--min-segment-tokens", o.min_segment_tokens, "treerpo L_min");
   b->add_option("--max-answer-tokens", o.max_answer_tokens, "answer cap");

@@ -40,6 +40,8 @@ template <class ConfigT, class Visit> void for_each_field(ConfigT& c, Visit&& vi
   visit("rollout.top_k", c.rollout.top_k);
   visit("rollout.repetition_penalty", c.rollout.repetition_penalty);
   visit("rollout.max_live_branches", c.rollout.max_live_branches);
+  visit("rollout.kv_cache_tokens", c.rollout.kv_cache_tokens);
+  visit("rollout.kv_block_tokens", c.rollout.kv_block_tokens);
 
   visit("train.lr", c.train.lr);
   visit("train.optimizer", c.train.optimizer);

@@ -167,6 +167,14 @@ void check_rollout(const Rules& r, const RolloutConfig& o) {
     r.fail("rollout.top_k", "must be 0 (off) or at least 2 for treerpo");
   r.positive("rollout.repetition_penalty", o.repetition_penalty);
   r.at_least<int64_t>("rollout.max_live_branches", o.max_live_branches, 2);
+  r.at_least<int64_t>("rollout.kv_block_tokens", o.kv_block_tokens, 1);
+  // One branch's whole context must fit (the engine waits and preempts for everything else).
+  if (o.kv_cache_tokens != 0 && o.kv_cache_tokens < o.max_answer_tokens + o.kv_block_tokens)
+    r.fail("rollout.kv_cache_tokens",
+           fmt::format("must be 0 (a dense cache's size) or hold one answer of "
+                       "rollout.max_answer_tokens ({}) plus a block ({}), got {}",
+                       o.max_answer_tokens, o.kv_block_tokens, o.kv_cache_tokens),
+           "raise it or leave it 0");
 }
 
 void check_train(const Rules& r, const TrainConfig& t) {

@@ -66,19 +66,25 @@ rollout::RolloutSetup sampling_setup(const EvalOptions& o, bool greedy, std::vec
 class SlotWindow : public rollout::BranchModel {
 public:
   SlotWindow(rollout::BranchModel& inner, int64_t slots) : inner_(inner), slots_(slots) {}
-  int64_t slots() const override { return slots_; }
+  int64_t max_live_branches() const override { return slots_; }
   int64_t vocab_size() const override { return inner_.vocab_size(); }
   at::Device device() const override { return inner_.device(); }
-  at::Tensor prefill(const std::vector<int64_t>& slots,
+  at::Tensor prefill(const std::vector<int64_t>& seqs,
                      const std::vector<std::vector<int32_t>>& prompts) override {
-    return inner_.prefill(slots, prompts);
+    return inner_.prefill(seqs, prompts);
   }
-  at::Tensor decode(const std::vector<int64_t>& slots,
+  at::Tensor decode(const std::vector<int64_t>& seqs,
                     const std::vector<int32_t>& tokens) override {
-    return inner_.decode(slots, tokens);
+    return inner_.decode(seqs, tokens);
   }
   void fork(int64_t src, int64_t dst) override { inner_.fork(src, dst); }
-  void release(int64_t slot) override { inner_.release(slot); }
+  void release(int64_t seq) override { inner_.release(seq); }
+  int64_t free_blocks() const override { return inner_.free_blocks(); }
+  int64_t blocks_for(int64_t n) const override { return inner_.blocks_for(n); }
+  int64_t blocks_to_append(int64_t seq, int64_t n) const override {
+    return inner_.blocks_to_append(seq, n);
+  }
+  int64_t kv_tokens_held() const override { return inner_.kv_tokens_held(); }
 
 private:
   rollout::BranchModel& inner_;
@@ -179,9 +185,10 @@ EvalSummary evaluate(model::Qwen2& model, const tokenizer::Tokenizer& tok,
     for (int64_t i = begin; i < end; ++i) pending |= done.count(i) == 0;
     if (!pending) return;
     if (!branches) {
-      branches.emplace(model, std::min(options.batch, count) * samples + 1,
-                       static_cast<int64_t>(longest) + options.max_new_tokens + 1,
-                       weight.scalar_type(), weight.device());
+      const int64_t slots = std::min(options.batch, count) * samples + 1;
+      branches.emplace(model, slots,
+                       slots * (static_cast<int64_t>(longest) + options.max_new_tokens + 1),
+                       RolloutConfig{}.kv_block_tokens, weight.scalar_type(), weight.device());
     }
     const int64_t rows = end - begin;
     const std::vector<rollout::PromptInput> batch(prompts.begin() + begin, prompts.begin() + end);

@@ -4,7 +4,9 @@
 #include <chrono>
 #include <deque>
 #include <map>
+#include <numeric>
 #include <set>
+#include <string>
 
 #include <ATen/ATen.h>
 
@@ -13,16 +15,18 @@
 #include "treerpo/rollout/sampler.h"
 #include "treerpo/rollout/trie.h"
 #include "treerpo/util/error.h"
+#include "treerpo/util/host_transfer.h"
 
 namespace treerpo::rollout {
 
 namespace {
 
-// A node being generated (or waiting for a slot to start in).
+// A node being generated (or waiting to start). Its KV sequence is `slot`, a handle of the model's
+// cache that the engine reference-counts.
 struct Branch {
   int32_t tree = 0, node = 0;
   int64_t slot = -1;     // -1 until started
-  int64_t src_slot = -1; // the slot it forks from when it starts (holds a reference to it)
+  int64_t src_slot = -1; // the sequence it forks from when it starts (holds a reference to it)
   int32_t pending = -1;  // the last sampled token, fed at the next decode
   std::unique_ptr<TextStream> text;
   bool after_delimiter = false;
@@ -32,8 +36,9 @@ struct Branch {
   Rng rng;
 };
 
-// A node that split under rollout.coverage = seed: its slot and sampling distribution stay parked
-// until each of its children has split or ended, so a long leaf can get an extra sibling there.
+// A node that split under rollout.coverage = seed: its sequence (the blocks it shares with its
+// children, no decode row) and sampling distribution stay parked until each of its children has
+// split or ended, so a long leaf can get an extra sibling there.
 struct SplitPoint {
   int64_t slot = -1;
   TokenDistribution dist;
@@ -53,11 +58,10 @@ public:
         first_tree_(setup.first_tree), prompts_(prompts), policy_(make_policy(cfg_)),
         sampler_(SamplingSettings{cfg_.temperature, cfg_.top_p, cfg_.top_k, cfg_.repetition_penalty,
                                   cfg_.entropy_top_k, cfg_.entropy_source == "processed"}),
-        refs_(model.slots(), 0) {
-    for (int64_t s = 0; s < model.slots(); ++s) free_.insert(s);
+        max_live_(model.max_live_branches()), transfers_at_start_(host_transfers()) {
     treerpo_ = cfg_.algorithm == "treerpo";
     if (cfg_.repetition_penalty != 1.0) {
-      seen_ = at::zeros({model.slots(), model.vocab_size()},
+      seen_ = at::zeros({max_live_, model.vocab_size()},
                         at::TensorOptions().dtype(at::kBool).device(model.device()));
     }
     const Decision root = policy_->at_root();
@@ -68,9 +72,11 @@ public:
                         RolloutStats* final_stats) {
     const auto start = std::chrono::steady_clock::now();
     while (next_prompt_ < prompts_.size() || !live_.empty() || !waiting_.empty() ||
-           !reprefill_.empty()) {
+           !reprefill_.empty() || !restart_.empty()) {
       step();
       stats_.step += 1;
+      stats_.host_transfers = host_transfers() - transfers_at_start_;
+      note_kv_held();
       stats_.seconds =
           std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
       stats_.live_branches = static_cast<int64_t>(live_.size());
@@ -84,23 +90,31 @@ public:
   }
 
 private:
+  // What one step runs: the branches started by a prefill, and which live branches decode.
+  struct Plan {
+    std::vector<Branch> starts; // roots and reference-coverage cuts
+    std::vector<bool> decode;   // per live_ branch
+    bool empty() const {
+      return starts.empty() && std::find(decode.begin(), decode.end(), true) == decode.end();
+    }
+  };
+
   void step() {
     start_waiting();
-    std::vector<Branch> starts; // prefilled this step: roots and reference-coverage cuts
-    while (!reprefill_.empty() && !free_.empty()) {
-      starts.push_back(std::move(reprefill_.front()));
-      reprefill_.pop_front();
+    Plan plan = make_plan();
+    // Nothing fits: the newest tree in flight starts over later, until an older tree can go on.
+    while (plan.empty()) {
+      const std::set<int32_t> flying = trees_in_flight();
+      if (flying.size() < 2) {
+        throw runtime_failure(
+            "the KV cache cannot hold one tree's live branches: " +
+                std::to_string(model_.free_blocks()) + " blocks are free",
+            "rollout.kv_cache_tokens", "raise rollout.kv_cache_tokens");
+      }
+      restart_tree(*flying.rbegin());
+      plan = make_plan();
     }
-    while (waiting_.empty() && next_prompt_ < prompts_.size() &&
-           static_cast<int64_t>(free_.size()) >=
-               reserve_ * (static_cast<int64_t>(starts.size()) + 1)) {
-      starts.push_back(new_tree());
-    }
-    if (starts.empty() && live_.empty()) {
-      throw runtime_failure("rollout stalled: every KV slot is held by branches waiting to split",
-                            "rollout.max_live_branches = " + std::to_string(model_.slots()),
-                            "raise rollout.max_live_branches or lower the tree size");
-    }
+    std::vector<Branch> starts = std::move(plan.starts);
     std::vector<at::Tensor> parts;
     std::vector<int64_t> row_slots;
     if (!starts.empty()) {
@@ -123,13 +137,16 @@ private:
     if (!live_.empty()) {
       std::vector<int64_t> slots;
       std::vector<int32_t> tokens;
-      for (const Branch& b : live_) {
-        slots.push_back(b.slot);
-        tokens.push_back(b.pending);
+      for (size_t i = 0; i < live_.size(); ++i) {
+        if (!plan.decode[i]) continue;
+        slots.push_back(live_[i].slot);
+        tokens.push_back(live_[i].pending);
       }
-      parts.push_back(model_.decode(slots, tokens));
-      stats_.tokens_forwarded += static_cast<int64_t>(tokens.size());
-      row_slots.insert(row_slots.end(), slots.begin(), slots.end());
+      if (!slots.empty()) {
+        parts.push_back(model_.decode(slots, tokens));
+        stats_.tokens_forwarded += static_cast<int64_t>(tokens.size());
+        row_slots.insert(row_slots.end(), slots.begin(), slots.end());
+      }
     }
     at::Tensor logits = parts.size() == 1 ? parts[0] : at::cat(parts, 0);
     at::Tensor seen;
@@ -139,7 +156,11 @@ private:
     }
     std::vector<double> u_token, u_alt;
     for (Branch& b : starts) u_token.push_back(b.rng.uniform()), u_alt.push_back(b.rng.uniform());
-    for (Branch& b : live_) u_token.push_back(b.rng.uniform()), u_alt.push_back(b.rng.uniform());
+    for (size_t i = 0; i < live_.size(); ++i) {
+      if (!plan.decode[i]) continue;
+      u_token.push_back(live_[i].rng.uniform());
+      u_alt.push_back(live_[i].rng.uniform());
+    }
     const Draws d = sampler_.draw(logits, seen, u_token, u_alt);
 
     int64_t row = 0;
@@ -151,7 +172,13 @@ private:
     std::vector<Branch> previous = std::move(live_);
     live_.clear();
     std::vector<int64_t> seen_slots, seen_tokens;
-    for (Branch& b : previous) {
+    for (size_t i = 0; i < previous.size(); ++i) {
+      Branch& b = previous[i];
+      if (!plan.decode[i]) { // waits for KV blocks with its pending token
+        stats_.branch_waits += 1;
+        live_.push_back(std::move(b));
+        continue;
+      }
       const Node& node = trees_[b.tree].nodes[b.node];
       BranchView view{node.depth,        static_cast<int64_t>(node.token_ids.size()),
                       b.after_delimiter, d.entropy[row],
@@ -181,20 +208,32 @@ private:
     start_waiting();
   }
 
+  // The next tree to grow: a preempted one first, else the next prompt's.
   Branch new_tree() {
-    const PromptInput& p = prompts_[next_prompt_];
+    size_t index = next_prompt_;
+    if (!restart_.empty()) {
+      index = static_cast<size_t>(*restart_.begin());
+      restart_.erase(restart_.begin());
+    } else {
+      next_prompt_ += 1;
+      trees_.emplace_back();
+      paths_.push_back(1);
+      generated_.push_back(0);
+    }
+    const PromptInput& p = prompts_[index];
     Tree t;
     t.prompt = p.prompt;
     t.gold = p.gold;
     t.prompt_ids = p.prompt_ids;
     t.nodes.emplace_back();
-    trees_.push_back(std::move(t));
-    paths_.push_back(1);
+    trees_[index] = std::move(t);
+    paths_[index] = 1;
+    generated_[index] = 0;
     stats_.trees += 1;
     stats_.nodes += 1;
     stats_.unique_tree_tokens += static_cast<int64_t>(p.prompt_ids.size());
     Branch root;
-    root.tree = static_cast<int32_t>(next_prompt_++);
+    root.tree = static_cast<int32_t>(index);
     root.node = 0;
     root.text = text_();
     root.rng = Rng(node_seed(root.tree, 0));
@@ -217,6 +256,7 @@ private:
     b.after_delimiter = !piece.empty() && ends_with_delimiter(piece, cfg_.delimiters);
     b.answer_tokens += 1;
     stats_.tokens_generated += 1;
+    generated_[b.tree] += 1;
     stats_.unique_tree_tokens += 1;
     return eos_.count(token) > 0 ||
            static_cast<int64_t>(node.token_ids.size()) >= cfg_.max_node_tokens ||
@@ -281,29 +321,124 @@ private:
     waiting_.push_back(std::move(c));
   }
 
-  // Children waiting for a slot: the last holder of the parent's slot takes it over, the others
-  // fork it into a free slot.
+  // Children waiting to start, while the step has rows for them: the last holder of the parent's
+  // sequence takes it over, the others fork it (sharing its blocks).
   void start_waiting() {
     std::deque<Branch> still;
     while (!waiting_.empty()) {
       Branch c = std::move(waiting_.front());
       waiting_.pop_front();
+      if (static_cast<int64_t>(live_.size()) >= max_live_) {
+        still.push_back(std::move(c));
+        continue;
+      }
       if (refs_[c.src_slot] == 1) {
         c.slot = c.src_slot;
-      } else if (!free_.empty()) {
+      } else {
         c.slot = take_slot();
         model_.fork(c.src_slot, c.slot);
         if (seen_.defined()) seen_[c.slot].copy_(seen_[c.src_slot]);
         unref(c.src_slot);
-      } else {
-        still.push_back(std::move(c));
-        continue;
       }
       c.src_slot = -1;
       mark_seen(c.slot, {c.pending});
       live_.push_back(std::move(c));
     }
     waiting_ = std::move(still);
+  }
+
+  // Decodes first, tree by tree from the oldest (they finish and free blocks): a tree's live
+  // branches decode together or all wait, so its events keep their order and its node ids (and
+  // draws) are those of an unhindered run. Then prefills of reference cuts and new trees while the
+  // cache keeps a block per root child in hand, none while a tree waits.
+  Plan make_plan() {
+    Plan plan;
+    plan.decode.assign(live_.size(), false);
+    int64_t budget = model_.free_blocks();
+    std::map<int32_t, std::vector<size_t>> by_tree;
+    for (size_t i = 0; i < live_.size(); ++i) by_tree[live_[i].tree].push_back(i);
+    bool waited = false;
+    for (const auto& [tree, rows] : by_tree) {
+      int64_t need = 0;
+      for (size_t i : rows) need += model_.blocks_to_append(live_[i].slot, 1);
+      if (need > budget) {
+        waited = true;
+        continue;
+      }
+      for (size_t i : rows) plan.decode[i] = true;
+      budget -= need;
+    }
+    int64_t rows = static_cast<int64_t>(live_.size() + waiting_.size());
+    while (!reprefill_.empty() && rows < max_live_) {
+      const int64_t need = model_.blocks_for(context_length(reprefill_.front())) + reserve_;
+      if (need > budget) break;
+      budget -= need - reserve_;
+      rows += 1;
+      plan.starts.push_back(std::move(reprefill_.front()));
+      reprefill_.pop_front();
+    }
+    const int64_t reserve = std::min(reserve_, max_live_);
+    int64_t trees = 0;
+    while (!waited && waiting_.empty() && (!restart_.empty() || next_prompt_ < prompts_.size()) &&
+           rows + reserve * (trees + 1) <= max_live_) {
+      const size_t next = restart_.empty() ? next_prompt_ : static_cast<size_t>(*restart_.begin());
+      const auto prompt = static_cast<int64_t>(prompts_[next].prompt_ids.size());
+      const int64_t need = model_.blocks_for(prompt) + reserve_;
+      if (need > budget) break;
+      budget -= need - reserve_;
+      trees += 1;
+      plan.starts.push_back(new_tree());
+    }
+    return plan;
+  }
+
+  std::set<int32_t> trees_in_flight() const {
+    std::set<int32_t> t;
+    for (const Branch& b : live_) t.insert(b.tree);
+    for (const Branch& b : waiting_) t.insert(b.tree);
+    for (const Branch& b : reprefill_) t.insert(b.tree);
+    for (const auto& [key, sp] : split_points_) t.insert(key.first);
+    return t;
+  }
+
+  // Preemption by recomputation: every sequence of the tree is released and the tree grows again
+  // from its prompt when room returns. Its draws derive from (seed, tree, node), so it grows the
+  // same tree.
+  void restart_tree(int32_t tree) {
+    auto drop = [&](auto& branches, auto release) {
+      for (auto it = branches.begin(); it != branches.end();) {
+        if (it->tree != tree) {
+          ++it;
+          continue;
+        }
+        release(*it);
+        it = branches.erase(it);
+      }
+    };
+    drop(live_, [&](Branch& b) { unref(b.slot); });
+    drop(waiting_, [&](Branch& b) { unref(b.src_slot); });
+    drop(reprefill_, [](Branch&) {});
+    for (auto it = split_points_.begin(); it != split_points_.end();) {
+      if (it->first.first != tree) {
+        ++it;
+        continue;
+      }
+      unref(it->second.slot);
+      it = split_points_.erase(it);
+    }
+    const Tree& t = trees_[tree];
+    stats_.trees -= 1;
+    stats_.nodes -= static_cast<int64_t>(t.nodes.size());
+    stats_.leaves -= static_cast<int64_t>(t.leaf_ids().size());
+    stats_.unique_tree_tokens -= t.unique_tokens();
+    stats_.tokens_generated -= generated_[tree];
+    stats_.preemptions += 1;
+    restart_.insert(tree);
+  }
+
+  int64_t context_length(const Branch& b) const {
+    const Tree& t = trees_[b.tree];
+    return static_cast<int64_t>(t.context_ids(b.node).size() + t.nodes[b.node].token_ids.size());
   }
 
   void finish_leaf(Branch& b) {
@@ -379,11 +514,21 @@ private:
     }
   }
 
+  // A new sequence handle (the smallest unused), with one reference.
   int64_t take_slot() {
-    const int64_t slot = *free_.begin();
-    free_.erase(free_.begin());
+    int64_t slot;
+    if (!free_.empty()) {
+      slot = *free_.begin();
+      free_.erase(free_.begin());
+    } else {
+      slot = static_cast<int64_t>(refs_.size());
+      refs_.push_back(0);
+    }
     refs_[slot] = 1;
-    if (seen_.defined()) seen_[slot].fill_(false);
+    if (seen_.defined()) {
+      if (slot >= seen_.size(0)) seen_ = at::cat({seen_, at::zeros_like(seen_)}, 0);
+      seen_[slot].fill_(false);
+    }
     return slot;
   }
 
@@ -391,6 +536,46 @@ private:
     if (--refs_[slot] > 0) return;
     model_.release(slot);
     free_.insert(slot);
+  }
+
+  // After each step: the peak of KV positions held, and the distinct tree tokens the held
+  // sequences cover then.
+  void note_kv_held() {
+    const int64_t held = model_.kv_tokens_held();
+    if (held <= stats_.kv_tokens_held_peak) return;
+    stats_.kv_tokens_held_peak = held;
+    stats_.kv_unique_tokens_at_peak = resident_unique_tokens();
+  }
+
+  // Each held sequence covers its tree's prompt, its node's ancestors whole and `cached` tokens of
+  // its node; the union over sequences, per tree.
+  int64_t resident_unique_tokens() const {
+    std::map<int32_t, std::map<int32_t, int64_t>> covered; // tree -> node -> tokens cached
+    auto cover = [&](int32_t tree, int32_t node, int64_t cached) {
+      auto& nodes = covered[tree];
+      nodes[node] = std::max(nodes[node], cached);
+      for (int32_t a = trees_[tree].nodes[node].parent; a > 0; a = trees_[tree].nodes[a].parent) {
+        nodes[a] = static_cast<int64_t>(trees_[tree].nodes[a].token_ids.size());
+      }
+    };
+    for (const Branch& b : live_) {
+      // The pending token is in the node, not yet in the cache.
+      cover(b.tree, b.node, static_cast<int64_t>(trees_[b.tree].nodes[b.node].token_ids.size()) - 1);
+    }
+    for (const Branch& c : waiting_) {
+      const int32_t parent = trees_[c.tree].nodes[c.node].parent;
+      cover(c.tree, parent, static_cast<int64_t>(trees_[c.tree].nodes[parent].token_ids.size()));
+    }
+    for (const auto& [key, sp] : split_points_) {
+      cover(key.first, key.second,
+            static_cast<int64_t>(trees_[key.first].nodes[key.second].token_ids.size()));
+    }
+    int64_t total = 0;
+    for (const auto& [tree, nodes] : covered) {
+      total += static_cast<int64_t>(trees_[tree].prompt_ids.size());
+      for (const auto& [node, cached] : nodes) total += node > 0 ? cached : 0;
+    }
+    return total;
   }
 
   void mark_seen(int64_t slot, const std::vector<int32_t>& ids) {
@@ -410,14 +595,18 @@ private:
   Sampler sampler_;
   bool treerpo_ = false;
   int64_t reserve_ = 1;
-  std::vector<int32_t> refs_;
-  std::set<int64_t> free_;
-  at::Tensor seen_; // [slots, V] ids present in each slot's context (repetition penalty)
+  int64_t max_live_;
+  int64_t transfers_at_start_;
+  std::vector<int32_t> refs_; // per sequence handle
+  std::set<int64_t> free_;    // handles to reuse
+  at::Tensor seen_; // [handles, V] ids present in each sequence's context (repetition penalty)
   std::vector<Tree> trees_;
   std::vector<int64_t> paths_; // live paths per tree
   size_t next_prompt_ = 0;
   std::vector<Branch> live_;
   std::deque<Branch> waiting_, reprefill_;
+  std::set<int32_t> restart_;      // trees preempted, to grow again from their prompts
+  std::vector<int64_t> generated_; // tokens sampled into each tree
   std::map<std::pair<int32_t, int32_t>, SplitPoint> split_points_;
   RolloutStats stats_;
 };

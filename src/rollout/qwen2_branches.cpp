@@ -2,6 +2,8 @@
 
 #include <c10/core/GradMode.h>
 
+#include "treerpo/util/error.h"
+
 namespace treerpo::rollout {
 
 namespace {
@@ -20,20 +22,93 @@ private:
 
 } // namespace
 
-Qwen2Branches::Qwen2Branches(model::Qwen2& model, int64_t slots, int64_t max_tokens,
-                             torch::Dtype dtype, torch::Device device)
-    : model_(model), cache_(model.config(), slots, max_tokens, dtype, device), device_(device) {}
+int64_t kv_pool_tokens(const RolloutConfig& config, int64_t longest_prompt) {
+  if (config.kv_cache_tokens > 0) return config.kv_cache_tokens;
+  return config.max_live_branches * (longest_prompt + config.max_answer_tokens + 1);
+}
 
-at::Tensor Qwen2Branches::prefill(const std::vector<int64_t>& slots,
+Qwen2Branches::Qwen2Branches(model::Qwen2& model, int64_t max_live, int64_t kv_tokens,
+                             int64_t block_tokens, torch::Dtype dtype, torch::Device device)
+    : model_(model), max_live_(max_live),
+      cache_(model.config(), (kv_tokens + block_tokens - 1) / std::max<int64_t>(1, block_tokens),
+             block_tokens, dtype, device),
+      device_(device) {
+  if (max_live < 1) {
+    throw runtime_failure("a rollout needs at least one live branch",
+                          "Qwen2Branches(max_live=" + std::to_string(max_live) + ")");
+  }
+}
+
+int64_t Qwen2Branches::blocks_for(int64_t tokens) const {
+  return (tokens + cache_.block_tokens() - 1) / cache_.block_tokens();
+}
+
+at::Tensor Qwen2Branches::prefill(const std::vector<int64_t>& seqs,
                                   const std::vector<std::vector<int32_t>>& prompts) {
   c10::NoGradGuard no_grad;
+  return model_.prefill(cache_, seqs, prompts);
+}
+
+at::Tensor Qwen2Branches::decode(const std::vector<int64_t>& seqs,
+                                 const std::vector<int32_t>& tokens) {
+  c10::NoGradGuard no_grad;
+  return model_.decode(cache_, seqs, tokens);
+}
+
+Qwen2DenseBranches::Qwen2DenseBranches(model::Qwen2& model, int64_t max_live, int64_t slots,
+                                       int64_t max_tokens, torch::Dtype dtype,
+                                       torch::Device device)
+    : model_(model), max_live_(max_live), cache_(model.config(), slots, max_tokens, dtype, device), device_(device) {
+  for (int64_t s = 0; s < slots; ++s) free_.insert(s);
+}
+
+int64_t Qwen2DenseBranches::slot_of(int64_t seq) {
+  auto it = slot_.find(seq);
+  if (it != slot_.end()) return it->second;
+  if (free_.empty()) {
+    throw runtime_failure("rollout stalled: every KV slot is held by branches waiting to split",
+                          "dense KV cache of " + std::to_string(cache_.slots()) + " slots",
+                          "raise --dense-slots");
+  }
+  const int64_t slot = *free_.begin();
+  free_.erase(free_.begin());
+  slot_[seq] = slot;
+  return slot;
+}
+
+at::Tensor Qwen2DenseBranches::prefill(const std::vector<int64_t>& seqs,
+                                       const std::vector<std::vector<int32_t>>& prompts) {
+  c10::NoGradGuard no_grad;
+  std::vector<int64_t> slots;
+  for (int64_t s : seqs) slots.push_back(slot_of(s));
   return model_.prefill(cache_, slots, prompts);
 }
 
-at::Tensor Qwen2Branches::decode(const std::vector<int64_t>& slots,
-                                 const std::vector<int32_t>& tokens) {
+at::Tensor Qwen2DenseBranches::decode(const std::vector<int64_t>& seqs,
+                                      const std::vector<int32_t>& tokens) {
   c10::NoGradGuard no_grad;
+  std::vector<int64_t> slots;
+  for (int64_t s : seqs) slots.push_back(slot_of(s));
   return model_.decode(cache_, slots, tokens);
+}
+
+void Qwen2DenseBranches::fork(int64_t src, int64_t dst) {
+  const int64_t from = slot_of(src);
+  cache_.fork(from, slot_of(dst));
+}
+
+void Qwen2DenseBranches::release(int64_t seq) {
+  auto it = slot_.find(seq);
+  if (it == slot_.end()) return;
+  cache_.release(it->second);
+  free_.insert(it->second);
+  slot_.erase(it);
+}
+
+int64_t Qwen2DenseBranches::kv_tokens_held() const {
+  int64_t held = 0;
+  for (const auto& [seq, slot] : slot_) held += cache_.length(slot);
+  return held;
 }
 
 TextStreamFactory tokenizer_streams(const tokenizer::Tokenizer& tok) {

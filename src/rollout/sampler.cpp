@@ -2,8 +2,12 @@
 
 #include <algorithm>
 #include <limits>
+#include <string>
 
 #include <ATen/ATen.h>
+
+#include "treerpo/util/error.h"
+#include "treerpo/util/host_transfer.h"
 
 namespace treerpo::rollout {
 
@@ -111,6 +115,11 @@ float TokenDistribution::logprob_of(int32_t id) const {
 Draws Sampler::draw(const at::Tensor& logits, const at::Tensor& seen,
                     const std::vector<double>& u_token, const std::vector<double>& u_alt) {
   const SamplingSettings& s = settings_;
+  if (logits.size(-1) > (int64_t{1} << 24)) {
+    throw runtime_failure("a vocabulary of " + std::to_string(logits.size(-1)) +
+                              " ids does not fit the sampler's float32 transfer",
+                          "rollout sampler");
+  }
   logprobs_ = logits.log_softmax(-1);
   probs_ = sampling_probs(logits, seen, s);
   auto token = draw_from_weights(probs_, uniforms_on(u_token, logits));
@@ -139,17 +148,16 @@ Draws Sampler::draw(const at::Tensor& logits, const at::Tensor& seen,
 
   auto token_lp = logprobs_.gather(-1, token.unsqueeze(-1)).squeeze(-1);
   auto alt_lp = logprobs_.gather(-1, alt.unsqueeze(-1)).squeeze(-1);
-  // One host transfer per step for all rows.
-  auto packed = at::stack({token.to(at::kFloat), alt.to(at::kFloat), token_lp, alt_lp, entropy})
-                    .to(at::kCPU)
-                    .contiguous();
-  auto ids = at::stack({token, alt}).to(at::kCPU).to(at::kInt).contiguous();
+  // One host transfer per step for all rows: ids travel as float32, exact below 2^24.
+  auto packed =
+      to_host(at::stack({token.to(at::kFloat), alt.to(at::kFloat), token_lp, alt_lp, entropy}));
   const int64_t rows = logits.size(0);
   Draws d;
   const float* f = packed.data_ptr<float>();
-  const int32_t* i = ids.data_ptr<int32_t>();
-  d.token.assign(i, i + rows);
-  d.alt_token.assign(i + rows, i + 2 * rows);
+  for (int64_t r = 0; r < rows; ++r) {
+    d.token.push_back(static_cast<int32_t>(f[r]));
+    d.alt_token.push_back(static_cast<int32_t>(f[rows + r]));
+  }
   d.token_logprob.assign(f + 2 * rows, f + 3 * rows);
   d.alt_logprob.assign(f + 3 * rows, f + 4 * rows);
   d.entropy.assign(f + 4 * rows, f + 5 * rows);
@@ -157,16 +165,18 @@ Draws Sampler::draw(const at::Tensor& logits, const at::Tensor& seen,
 }
 
 TokenDistribution Sampler::distribution(int64_t row) const {
-  auto probs = probs_[row];
-  auto ids = probs.nonzero().squeeze(-1);
-  auto p = probs.index_select(0, ids).to(at::kCPU).contiguous();
-  auto lp = logprobs_[row].index_select(0, ids).to(at::kCPU).contiguous();
-  auto id_host = ids.to(at::kCPU).to(at::kInt).contiguous();
+  // One transfer: the row's probabilities and log-probs, filtered on the host.
+  auto both = to_host(at::stack({probs_[row], logprobs_[row]}));
+  const int64_t vocab = both.size(1);
+  const float* p = both.data_ptr<float>();
+  const float* lp = p + vocab;
   TokenDistribution out;
-  const int64_t n = id_host.numel();
-  out.ids.assign(id_host.data_ptr<int32_t>(), id_host.data_ptr<int32_t>() + n);
-  out.probs.assign(p.data_ptr<float>(), p.data_ptr<float>() + n);
-  out.logprobs.assign(lp.data_ptr<float>(), lp.data_ptr<float>() + n);
+  for (int64_t id = 0; id < vocab; ++id) {
+    if (p[id] == 0.0f) continue;
+    out.ids.push_back(static_cast<int32_t>(id));
+    out.probs.push_back(p[id]);
+    out.logprobs.push_back(lp[id]);
+  }
   return out;
 }
 

@@ -218,15 +218,19 @@ std::string memory_plan_json(const Config& config, const model::Qwen2Config& sha
   const int64_t e = bf16 ? 2 : kFloat, params = parameter_count(shape);
   const int64_t kv = shape.num_key_value_heads * shape.head_dim();
   const int64_t slots = config.rollout.max_live_branches;
-  // rl.cpp: one dense cache of max_live_branches slots x (longest prompt + answer + 1) tokens.
+  // rl.cpp: the paged pool, rollout.kv_cache_tokens (0: slots x (longest prompt + answer + 1)).
   const int64_t cache_tokens = options.prompt_tokens + config.rollout.max_answer_tokens + 1;
+  const int64_t block = config.rollout.kv_block_tokens;
+  const int64_t pool_tokens = (config.rollout.kv_cache_tokens > 0
+                                   ? config.rollout.kv_cache_tokens
+                                   : slots * cache_tokens) + block - 1;
   const int64_t group = shape.num_attention_heads / shape.num_key_value_heads;
   nlohmann::json c;
   c["weights"] = params * e;
   c["gradients"] = params * e;
   c["optimizer_state"] = optimizer_state_bytes_per_element(config.train.optimizer, bf16) * params;
   c["optimizer_step_temporaries"] = optimizer_step_temporary_bytes(largest_parameter_numel(shape));
-  c["rollout_kv_cache"] = slots * cache_tokens * shape.num_hidden_layers * 2 * kv * e;
+  c["rollout_kv_cache"] = pool_tokens / block * block * shape.num_hidden_layers * 2 * kv * e;
   // A decode step (qwen2.cpp extend): each layer gathers every live slot's keys and values up to
   // the longest length, plus the float32 additive mask SDPA makes.
   c["decode_kv_gather"] = 2 * slots * cache_tokens * kv * e + kFloat * slots * group * cache_tokens;

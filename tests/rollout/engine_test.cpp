@@ -218,10 +218,19 @@ TEST(TreeRpoEngine, OffMeansNoCoverageNodes) {
   }
 }
 
-TEST(TreeRpoEngine, TooFewSlotsIsARuntimeFailure) {
+// Parked split points hold no decode row: two rows grow the trees 64 grow (they once stalled).
+TEST(TreeRpoEngine, TwoLiveBranchesGrowTheTreesOfMany) {
   RolloutSetup s = setup(3);
   s.config.coverage = "seed";
-  EXPECT_THROW(grow(s, 2, 1), Error);
+  const auto few = grow(s, 2, 1), many = grow(s, 64, 1);
+  ASSERT_EQ(few.size(), many.size());
+  for (size_t t = 0; t < few.size(); ++t) {
+    ASSERT_EQ(few[t].nodes.size(), many[t].nodes.size());
+    for (size_t i = 0; i < few[t].nodes.size(); ++i) {
+      EXPECT_EQ(few[t].nodes[i].token_ids, many[t].nodes[i].token_ids);
+      EXPECT_EQ(few[t].nodes[i].parent, many[t].nodes[i].parent);
+    }
+  }
 }
 
 } // namespace

@@ -46,12 +46,19 @@ TinySetup& tiny() {
   return s;
 }
 
-// Grows the trees of the prompts [first, first + count) of the two questions below.
-std::vector<rollout::Tree> grow(uint64_t seed, rollout::RolloutStats* stats, size_t first = 0,
-                                size_t count = 2) {
-  TinySetup& t = tiny();
+// The KV storage a rollout runs on: the paged cache (pool in tokens, block size), or the dense
+// slot cache of earlier versions.
+struct Storage {
+  int64_t kv_tokens = 0; // 0: max_live_branches x 136 tokens
+  int64_t block_tokens = 16;
+  bool dense = false;
+};
+
+RolloutConfig tiny_rollout(const std::string& algorithm = "treerpo") {
   RolloutConfig cfg;
+  cfg.algorithm = algorithm;
   cfg.min_segment_tokens = 3;
+  cfg.coverage_min_tokens = 4;
   cfg.entropy_threshold = 0.5; // a random model is uncertain: splits happen at every delimiter
   // Many one-byte delimiters, so a random model's byte soup meets the delimiter gate often.
   cfg.delimiters.clear();
@@ -61,17 +68,62 @@ std::vector<rollout::Tree> grow(uint64_t seed, rollout::RolloutStats* stats, siz
   cfg.max_answer_tokens = 40;
   cfg.temperature = 1.0;
   cfg.max_live_branches = 128;
+  cfg.samples = 4;
+  cfg.segment_tokens = 8;
+  cfg.branches = 2;
+  cfg.max_width = 6;
+  return cfg;
+}
+
+// Grows the trees of the prompts [first, first + count) of the questions below.
+std::vector<rollout::Tree> grow(uint64_t seed, rollout::RolloutStats* stats, size_t first = 0,
+                                size_t count = 2, const RolloutConfig& cfg = tiny_rollout(),
+                                const Storage& storage = {}) {
+  TinySetup& t = tiny();
   std::vector<rollout::PromptInput> prompts;
-  const std::vector<const char*> questions = {"1+1?", "Two and three?"};
+  const std::vector<const char*> questions = {"1+1?", "Two and three?", "Four?", "Five and six?"};
   for (size_t i = first; i < first + count; ++i) {
     const char* q = questions[i];
     prompts.push_back({q, "#### 2", t.tok->encode(tokenizer::qwen_math_prompt(q, "Solve."))});
   }
-  rollout::Qwen2Branches branches(*t.model, cfg.max_live_branches, 96 + cfg.max_answer_tokens,
-                                  torch::kFloat32, torch::kCPU);
+  const int64_t context = 96 + cfg.max_answer_tokens;
+  std::unique_ptr<rollout::BranchModel> branches;
+  if (storage.dense) {
+    branches = std::make_unique<rollout::Qwen2DenseBranches>(
+        *t.model, cfg.max_live_branches, 4 * cfg.max_live_branches, context, torch::kFloat32,
+        torch::kCPU);
+  } else {
+    const int64_t pool =
+        storage.kv_tokens > 0 ? storage.kv_tokens : cfg.max_live_branches * context;
+    branches = std::make_unique<rollout::Qwen2Branches>(
+        *t.model, cfg.max_live_branches, pool, storage.block_tokens, torch::kFloat32, torch::kCPU);
+  }
   rollout::RolloutSetup setup{cfg, t.tok->eos_ids(), seed, static_cast<int64_t>(first)};
-  return rollout::grow_trees(branches, rollout::tokenizer_streams(*t.tok), setup, prompts, {},
+  return rollout::grow_trees(*branches, rollout::tokenizer_streams(*t.tok), setup, prompts, {},
                              stats);
+}
+
+// The same tokens, shape and origins; the floats within the batched forward's rounding (batches
+// of other rows round differently in the last bits).
+void expect_same_trees(const std::vector<rollout::Tree>& a, const std::vector<rollout::Tree>& b) {
+  ASSERT_EQ(a.size(), b.size());
+  for (size_t t = 0; t < a.size(); ++t) {
+    ASSERT_EQ(a[t].nodes.size(), b[t].nodes.size()) << "tree " << t;
+    for (size_t i = 0; i < a[t].nodes.size(); ++i) {
+      const rollout::Node &x = a[t].nodes[i], &y = b[t].nodes[i];
+      EXPECT_EQ(x.parent, y.parent);
+      EXPECT_EQ(x.origin, y.origin);
+      EXPECT_EQ(x.token_ids, y.token_ids) << "tree " << t << " node " << i;
+      ASSERT_EQ(x.logprobs.size(), y.logprobs.size());
+      for (size_t k = 0; k < x.logprobs.size(); ++k) {
+        EXPECT_NEAR(x.logprobs[k], y.logprobs[k], 1e-5);
+      }
+      EXPECT_EQ(x.split_entropy.has_value(), y.split_entropy.has_value());
+      if (x.split_entropy) {
+        EXPECT_NEAR(*x.split_entropy, *y.split_entropy, 1e-5);
+      }
+    }
+  }
 }
 
 } // namespace
@@ -120,23 +172,65 @@ TEST(Qwen2Engine, APromptGrowsTheSameTreeAloneAsAtItsIndexInTheBatch) {
   rollout::RolloutStats stats;
   const auto batch = grow(11, &stats);
   const auto alone = grow(11, &stats, 1, 1);
-  // The same tokens, shape and origins; the floats within the batched forward's rounding (a batch
-  // of one row and of several rows round differently in the last bits).
   ASSERT_EQ(alone.size(), 1u);
-  const rollout::Tree &a = alone[0], &b = batch[1];
-  ASSERT_EQ(a.nodes.size(), b.nodes.size());
-  for (size_t i = 0; i < a.nodes.size(); ++i) {
-    const rollout::Node &x = a.nodes[i], &y = b.nodes[i];
-    EXPECT_EQ(x.parent, y.parent);
-    EXPECT_EQ(x.origin, y.origin);
-    EXPECT_EQ(x.token_ids, y.token_ids);
-    ASSERT_EQ(x.logprobs.size(), y.logprobs.size());
-    for (size_t t = 0; t < x.logprobs.size(); ++t) EXPECT_NEAR(x.logprobs[t], y.logprobs[t], 1e-5);
-    EXPECT_EQ(x.split_entropy.has_value(), y.split_entropy.has_value());
-    if (x.split_entropy) {
-      EXPECT_NEAR(*x.split_entropy, *y.split_entropy, 1e-5);
-    }
-  }
+  expect_same_trees(alone, {batch[1]});
   // A tree that branched, so the comparison is not of two bare roots.
   EXPECT_GT(batch[1].nodes.size(), 2u);
+}
+
+// Every shape grows the same trees over the paged cache as over the dense slots it replaces.
+TEST(Qwen2Engine, PagedAndDenseCachesGrowTheSameTrees) {
+  for (const std::string shape : {"treerpo", "grpo", "tempo", "treepo", "fixed"}) {
+    SCOPED_TRACE(shape);
+    RolloutConfig cfg = tiny_rollout(shape);
+    rollout::RolloutStats paged_stats, dense_stats;
+    const auto paged = grow(13, &paged_stats, 0, 3, cfg);
+    const auto dense = grow(13, &dense_stats, 0, 3, cfg, Storage{0, 16, true});
+    expect_same_trees(paged, dense);
+    EXPECT_EQ(paged_stats.tokens_forwarded, dense_stats.tokens_forwarded);
+    // Shared prefixes: the paged cache never holds more than the dense one's rows.
+    EXPECT_LE(paged_stats.kv_unique_tokens_at_peak, dense_stats.kv_tokens_held_peak);
+  }
+}
+
+TEST(Qwen2Engine, ReferenceCoverageGrowsTheSameTreesOverBothCaches) {
+  RolloutConfig cfg = tiny_rollout();
+  cfg.coverage = "reference";
+  cfg.coverage_min_chars = 6;
+  rollout::RolloutStats a, b;
+  expect_same_trees(grow(17, &a, 0, 3, cfg), grow(17, &b, 0, 3, cfg, Storage{0, 16, true}));
+}
+
+// A pool far smaller than the trees: branches wait for blocks and the newest tree's branches are
+// swapped out, and the trees are those a roomy pool grows.
+TEST(Qwen2Engine, ASmallPoolWaitsAndPreemptsButGrowsTheSameTrees) {
+  const RolloutConfig cfg = tiny_rollout();
+  rollout::RolloutStats roomy_stats, small_stats;
+  const auto roomy = grow(19, &roomy_stats, 0, 4, cfg);
+  const auto small = grow(19, &small_stats, 0, 4, cfg, Storage{30 * 16, 16, false});
+  expect_same_trees(roomy, small);
+  EXPECT_EQ(roomy_stats.preemptions, 0);
+  EXPECT_GT(small_stats.branch_waits, 0);
+  EXPECT_GT(small_stats.preemptions, 0);
+  EXPECT_LE(small_stats.kv_tokens_held_peak, 30 * 16);
+  EXPECT_GT(small_stats.step, roomy_stats.step);
+}
+
+// With one-token blocks nothing is padded or copied: the positions held at the peak are exactly
+// the distinct tree tokens the live sequences cover.
+TEST(Qwen2Engine, OneTokenBlocksHoldEachResidentTreeTokenOnce) {
+  rollout::RolloutStats stats;
+  grow(23, &stats, 0, 3, tiny_rollout(), Storage{0, 1, false});
+  EXPECT_GT(stats.kv_tokens_held_peak, 0);
+  EXPECT_EQ(stats.kv_tokens_held_peak, stats.kv_unique_tokens_at_peak);
+}
+
+// One device-to-host transfer per step: the sampled ids with what the host decides on; a split
+// that parks its distribution (seed coverage) adds one.
+TEST(Qwen2Engine, OneHostTransferPerStepPlusOnePerParkedSplit) {
+  RolloutConfig cfg = tiny_rollout();
+  cfg.coverage = "off";
+  rollout::RolloutStats stats;
+  grow(29, &stats, 0, 2, cfg);
+  EXPECT_EQ(stats.host_transfers, stats.step);
 }

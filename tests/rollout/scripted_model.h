@@ -30,7 +30,7 @@ class ScriptedModel : public BranchModel {
 public:
   using Script = std::function<std::vector<float>(const std::vector<int32_t>& context)>;
   ScriptedModel(int64_t slots, Script script) : slots_(slots), script_(std::move(script)) {}
-  int64_t slots() const override { return slots_; }
+  int64_t max_live_branches() const override { return slots_; }
   int64_t vocab_size() const override { return kVocab; }
   at::Device device() const override { return at::kCPU; }
   at::Tensor prefill(const std::vector<int64_t>& slots,

@@ -57,7 +57,11 @@ struct RolloutConfig {
   double top_p = 0.85;
   int64_t top_k = 25;
   double repetition_penalty = 1.1;
-  int64_t max_live_branches = 256; // KV-cache slots decoded together
+  int64_t max_live_branches = 256; // branches decoded together in one step
+  // The paged KV pool in tokens (0: max_live_branches x (longest prompt + max_answer_tokens + 1),
+  // a dense cache's size) and its block size.
+  int64_t kv_cache_tokens = 0;
+  int64_t kv_block_tokens = 16;
 };
 
 struct TrainConfig {

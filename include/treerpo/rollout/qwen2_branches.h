@@ -1,32 +1,77 @@
 #pragma once
-// The production BranchModel: a Qwen2 decoder over its slot KV cache, and the tokenizer's streaming
-// decoder as the branches' TextStream.
+// The production BranchModel: a Qwen2 decoder over a paged KV cache, and the tokenizer's streaming
+// decoder as the branches' TextStream. The dense slot cache of earlier versions stays beside it
+// as Qwen2DenseBranches, the baseline `bench rollout` compares with.
+#include <map>
 #include <memory>
+#include <set>
 
+#include "treerpo/config/config.h"
+#include "treerpo/model/paged_kv_cache.h"
 #include "treerpo/model/qwen2.h"
 #include "treerpo/rollout/engine.h"
 #include "treerpo/tokenizer/tokenizer.h"
 
 namespace treerpo::rollout {
 
+// The KV pool a rollout gets, in tokens: rollout.kv_cache_tokens, or when 0 what a dense cache of
+// max_live_branches slots x (longest prompt + max_answer_tokens + 1) tokens would hold.
+int64_t kv_pool_tokens(const RolloutConfig& config, int64_t longest_prompt);
+
 class Qwen2Branches : public BranchModel {
 public:
-  // `max_tokens`: the longest context a branch reaches (prompt + rollout.max_answer_tokens).
-  Qwen2Branches(model::Qwen2& model, int64_t slots, int64_t max_tokens, torch::Dtype dtype,
-                torch::Device device);
-  int64_t slots() const override { return cache_.slots(); }
+  // A pool of ceil(kv_tokens / block_tokens) blocks; at most `max_live` branches per step.
+  Qwen2Branches(model::Qwen2& model, int64_t max_live, int64_t kv_tokens, int64_t block_tokens,
+                torch::Dtype dtype, torch::Device device);
+  int64_t max_live_branches() const override { return max_live_; }
   int64_t vocab_size() const override { return model_.config().vocab_size; }
   at::Device device() const override { return device_; }
-  at::Tensor prefill(const std::vector<int64_t>& slots,
+  at::Tensor prefill(const std::vector<int64_t>& seqs,
                      const std::vector<std::vector<int32_t>>& prompts) override;
-  at::Tensor decode(const std::vector<int64_t>& slots, const std::vector<int32_t>& tokens) override;
+  at::Tensor decode(const std::vector<int64_t>& seqs, const std::vector<int32_t>& tokens) override;
   void fork(int64_t src, int64_t dst) override { cache_.fork(src, dst); }
-  void release(int64_t slot) override { cache_.release(slot); }
+  void release(int64_t seq) override { cache_.release(seq); }
+  int64_t free_blocks() const override { return cache_.free_blocks(); }
+  int64_t blocks_for(int64_t tokens) const override;
+  int64_t blocks_to_append(int64_t seq, int64_t n) const override {
+    return cache_.blocks_to_append(seq, n);
+  }
+  int64_t kv_tokens_held() const override { return cache_.held_blocks() * cache_.block_tokens(); }
+  const model::PagedKvCache& cache() const { return cache_; }
 
 private:
   model::Qwen2& model_;
+  int64_t max_live_;
+  model::PagedKvCache cache_;
+  torch::Device device_;
+};
+
+// The dense baseline: one slot of `max_tokens` per sequence, a fork copies the parent's rows.
+// Throws runtime_failure when the rollout needs more than `slots` sequences at once.
+class Qwen2DenseBranches : public BranchModel {
+public:
+  Qwen2DenseBranches(model::Qwen2& model, int64_t max_live, int64_t slots, int64_t max_tokens,
+                     torch::Dtype dtype, torch::Device device);
+  int64_t max_live_branches() const override { return max_live_; }
+  int64_t vocab_size() const override { return model_.config().vocab_size; }
+  at::Device device() const override { return device_; }
+  at::Tensor prefill(const std::vector<int64_t>& seqs,
+                     const std::vector<std::vector<int32_t>>& prompts) override;
+  at::Tensor decode(const std::vector<int64_t>& seqs, const std::vector<int32_t>& tokens) override;
+  void fork(int64_t src, int64_t dst) override;
+  void release(int64_t seq) override;
+  // What the slots hold (the allocation is slots x max_tokens from the start).
+  int64_t kv_tokens_held() const override;
+  int64_t kv_tokens_allocated() const { return cache_.slots() * cache_.max_tokens(); }
+
+private:
+  int64_t slot_of(int64_t seq); // the seq's slot, taken on first use
+  model::Qwen2& model_;
+  int64_t max_live_;
   model::KvCache cache_;
   torch::Device device_;
+  std::map<int64_t, int64_t> slot_; // sequence -> slot
+  std::set<int64_t> free_;
 };
 
 // Streams a branch's text with the tokenizer (special tokens kept, as the checker sees them).

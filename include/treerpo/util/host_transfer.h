@@ -1,0 +1,16 @@
+#pragma once
+// Device-to-host copies, counted: every place the rollout reads a device tensor on the host goes
+// through to_host, so a benchmark can report synchronisations per step from the code itself
+// (on the CPU the copy is free, and the count is still the one a GPU run makes).
+#include <cstdint>
+
+#include <ATen/core/Tensor.h>
+
+namespace treerpo {
+
+// A contiguous CPU copy of t (t itself when it already is one); counts one transfer.
+at::Tensor to_host(const at::Tensor& t);
+// Transfers counted so far in this process.
+int64_t host_transfers();
+
+} // namespace treerpo
