@@ -73,8 +73,7 @@ public:
                      const std::vector<std::vector<int32_t>>& prompts) override {
     return inner_.prefill(seqs, prompts);
   }
-  at::Tensor decode(const std::vector<int64_t>& seqs,
-                    const std::vector<int32_t>& tokens) override {
+  at::Tensor decode(const std::vector<int64_t>& seqs, const std::vector<int32_t>& tokens) override {
     return inner_.decode(seqs, tokens);
   }
   void fork(int64_t src, int64_t dst) override { inner_.fork(src, dst); }

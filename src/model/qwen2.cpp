@@ -76,7 +76,8 @@ ExtendBatch extend_batch(const Qwen2Config& config, const std::vector<int64_t>& 
       throw runtime_failure("slot " + std::to_string(seqs[b]) + " appears twice in one batch",
                             where);
     }
-    if (n == 0) throw runtime_failure("empty token list for slot " + std::to_string(seqs[b]), where);
+    if (n == 0)
+      throw runtime_failure("empty token list for slot " + std::to_string(seqs[b]), where);
     if (capacity > 0 && past[b] + n > capacity) {
       throw runtime_failure("slot " + std::to_string(seqs[b]) + " would hold " +
                                 std::to_string(past[b] + n) + " tokens, capacity is " +
@@ -154,10 +155,9 @@ torch::Tensor Qwen2::extend(KvCache& cache, const std::vector<int64_t>& slots,
     };
     return std::make_pair(store(cache.keys_[layer], k), store(cache.values_[layer], v));
   };
-  torch::Tensor out = run_extend(
-      {batch, max_new, max_total, long_tensor(e.ids), long_tensor(e.positions),
-       long_tensor(e.last_rows)},
-      cached);
+  torch::Tensor out = run_extend({batch, max_new, max_total, long_tensor(e.ids),
+                                  long_tensor(e.positions), long_tensor(e.last_rows)},
+                                 cached);
   for (int64_t b = 0; b < batch; ++b) {
     cache.length_[static_cast<size_t>(slots[b])] += static_cast<int64_t>(tokens[b].size());
   }
@@ -222,10 +222,9 @@ torch::Tensor Qwen2::extend(PagedKvCache& cache, const std::vector<int64_t>& seq
     };
     return std::make_pair(store(cache.keys[layer], k), store(cache.values[layer], v));
   };
-  torch::Tensor out = run_extend(
-      {batch, max_new, max_total, long_tensor(e.ids), long_tensor(e.positions),
-       long_tensor(e.last_rows)},
-      paged);
+  torch::Tensor out = run_extend({batch, max_new, max_total, long_tensor(e.ids),
+                                  long_tensor(e.positions), long_tensor(e.last_rows)},
+                                 paged);
   for (size_t b = 0; b < seqs.size(); ++b) {
     cache.commit(seqs[b], static_cast<int64_t>(tokens[b].size()));
   }

@@ -106,10 +106,9 @@ private:
     while (plan.empty()) {
       const std::set<int32_t> flying = trees_in_flight();
       if (flying.size() < 2) {
-        throw runtime_failure(
-            "the KV cache cannot hold one tree's live branches: " +
-                std::to_string(model_.free_blocks()) + " blocks are free",
-            "rollout.kv_cache_tokens", "raise rollout.kv_cache_tokens");
+        throw runtime_failure("the KV cache cannot hold one tree's live branches: " +
+                                  std::to_string(model_.free_blocks()) + " blocks are free",
+                              "rollout.kv_cache_tokens", "raise rollout.kv_cache_tokens");
       }
       restart_tree(*flying.rbegin());
       plan = make_plan();
@@ -560,7 +559,8 @@ private:
     };
     for (const Branch& b : live_) {
       // The pending token is in the node, not yet in the cache.
-      cover(b.tree, b.node, static_cast<int64_t>(trees_[b.tree].nodes[b.node].token_ids.size()) - 1);
+      cover(b.tree, b.node,
+            static_cast<int64_t>(trees_[b.tree].nodes[b.node].token_ids.size()) - 1);
     }
     for (const Branch& c : waiting_) {
       const int32_t parent = trees_[c.tree].nodes[c.node].parent;

@@ -56,9 +56,9 @@ at::Tensor Qwen2Branches::decode(const std::vector<int64_t>& seqs,
 }
 
 Qwen2DenseBranches::Qwen2DenseBranches(model::Qwen2& model, int64_t max_live, int64_t slots,
-                                       int64_t max_tokens, torch::Dtype dtype,
-                                       torch::Device device)
-    : model_(model), max_live_(max_live), cache_(model.config(), slots, max_tokens, dtype, device), device_(device) {
+                                       int64_t max_tokens, torch::Dtype dtype, torch::Device device)
+    : model_(model), max_live_(max_live), cache_(model.config(), slots, max_tokens, dtype, device),
+      device_(device) {
   for (int64_t s = 0; s < slots; ++s) free_.insert(s);
 }
 

@@ -221,9 +221,9 @@ std::string memory_plan_json(const Config& config, const model::Qwen2Config& sha
   // rl.cpp: the paged pool, rollout.kv_cache_tokens (0: slots x (longest prompt + answer + 1)).
   const int64_t cache_tokens = options.prompt_tokens + config.rollout.max_answer_tokens + 1;
   const int64_t block = config.rollout.kv_block_tokens;
-  const int64_t pool_tokens = (config.rollout.kv_cache_tokens > 0
-                                   ? config.rollout.kv_cache_tokens
-                                   : slots * cache_tokens) + block - 1;
+  const int64_t pool_tokens =
+      (config.rollout.kv_cache_tokens > 0 ? config.rollout.kv_cache_tokens : slots * cache_tokens) +
+      block - 1;
   const int64_t group = shape.num_attention_heads / shape.num_key_value_heads;
   nlohmann::json c;
   c["weights"] = params * e;

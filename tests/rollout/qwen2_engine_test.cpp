@@ -89,9 +89,9 @@ std::vector<rollout::Tree> grow(uint64_t seed, rollout::RolloutStats* stats, siz
   const int64_t context = 96 + cfg.max_answer_tokens;
   std::unique_ptr<rollout::BranchModel> branches;
   if (storage.dense) {
-    branches = std::make_unique<rollout::Qwen2DenseBranches>(
-        *t.model, cfg.max_live_branches, 4 * cfg.max_live_branches, context, torch::kFloat32,
-        torch::kCPU);
+    branches = std::make_unique<rollout::Qwen2DenseBranches>(*t.model, cfg.max_live_branches,
+                                                             4 * cfg.max_live_branches, context,
+                                                             torch::kFloat32, torch::kCPU);
   } else {
     const int64_t pool =
         storage.kv_tokens > 0 ? storage.kv_tokens : cfg.max_live_branches * context;

@@ -7,8 +7,8 @@
 // newest tree in flight is released and grown again later: never an error while one tree fits,
 // never a different tree.
 #include <cstdint>
-#include <limits>
 #include <functional>
+#include <limits>
 #include <memory>
 #include <string>
 #include <vector>
@@ -77,8 +77,8 @@ struct RolloutStats {
   // sequences cover (each shared prefix once).
   int64_t kv_tokens_held_peak = 0;
   int64_t kv_unique_tokens_at_peak = 0;
-  int64_t branch_waits = 0; // branch-steps a live branch skipped for lack of KV blocks
-  int64_t preemptions = 0;  // trees released to make room (grown again from their prompts)
+  int64_t branch_waits = 0;   // branch-steps a live branch skipped for lack of KV blocks
+  int64_t preemptions = 0;    // trees released to make room (grown again from their prompts)
   int64_t host_transfers = 0; // device-to-host copies the rollout made (util/host_transfer.h)
   double seconds = 0.0;
   double tokens_per_s() const { return seconds > 0 ? tokens_generated / seconds : 0.0; }
