@@ -72,7 +72,8 @@ void run_rollout(const std::string& config_path, const std::vector<std::string>&
   auto model = model::Qwen2::load(config.model.path, dtype, device);
   Qwen2Branches branches(model, config.rollout.max_live_branches,
                          kv_pool_tokens(config.rollout, longest(prompts)),
-                         config.rollout.kv_block_tokens, dtype, device);
+                         config.rollout.kv_block_tokens, dtype, device,
+                         model::decode_attention_from_name(config.rollout.decode_attention));
   RolloutSetup setup{config.rollout, tok->eos_ids(), static_cast<uint64_t>(config.train.seed)};
   RolloutStats stats;
   auto trees = grow_trees(branches, tokenizer_streams(*tok), setup, prompts, log_step, &stats);
@@ -96,6 +97,7 @@ struct BenchOptions {
   std::string algorithm = "treerpo", device = "cpu", dtype = "float32";
   int64_t prompts = 8, prompt_tokens = 64, slots = 64, samples = 8;
   int64_t kv_cache_tokens = 0, block_tokens = 16, dense_slots = 0;
+  std::string decode_attention = "paged_kernel"; // torch | paged_kernel
   int64_t min_segment_tokens = 32, max_answer_tokens = 256;
   uint64_t seed = 1;
 };
@@ -141,8 +143,14 @@ void run_bench(const BenchOptions& o) {
   setup.config.max_live_branches = o.slots;
   setup.config.kv_cache_tokens = o.kv_cache_tokens;
   setup.config.kv_block_tokens = o.block_tokens;
-  Qwen2Branches branches(model, o.slots, kv_pool_tokens(setup.config, o.prompt_tokens),
-                         o.block_tokens, dtype, device);
+  setup.config.decode_attention = o.decode_attention;
+  if (o.decode_attention != "torch" && o.decode_attention != "paged_kernel") {
+    throw bad_input("unknown decode attention '" + o.decode_attention + "'",
+                    "bench rollout --decode-attention", "use torch or paged_kernel");
+  }
+  const model::DecodeAttention attention = model::decode_attention_from_name(o.decode_attention);
+  const int64_t pool_tokens = kv_pool_tokens(setup.config, o.prompt_tokens);
+  Qwen2Branches branches(model, o.slots, pool_tokens, o.block_tokens, dtype, device, attention);
   RolloutStats s;
   auto trees = grow_trees(branches, tokenizer_streams(*tok), setup, prompts, {}, &s);
   int64_t reprefill = 0;
@@ -159,6 +167,7 @@ void run_bench(const BenchOptions& o) {
       {"slots", o.slots},
       {"kv_cache_tokens", branches.cache().total_blocks() * o.block_tokens},
       {"kv_block_tokens", o.block_tokens},
+      {"decode_attention", model::decode_attention_name(attention)},
       {"steps", s.step},
       {"trees", s.trees},
       {"nodes", s.nodes},
@@ -182,6 +191,18 @@ void run_bench(const BenchOptions& o) {
       {"seconds", s.seconds},
       {"tokens_per_s", s.tokens_per_s()},
       {"branches_per_s", s.seconds > 0 ? s.nodes / s.seconds : 0.0}};
+
+  // The kernel against the LibTorch path (each sequence's blocks gathered for SDPA), same run.
+  if (attention == model::DecodeAttention::PagedKernel) {
+    Qwen2Branches gather(model, o.slots, pool_tokens, o.block_tokens, dtype, device,
+                         model::DecodeAttention::Torch);
+    RolloutStats g;
+    grow_trees(gather, tokenizer_streams(*tok), setup, prompts, {}, &g);
+    j["torch_gather"] = {{"tokens_per_s", g.tokens_per_s()},
+                         {"seconds", g.seconds},
+                         {"same_tokens_generated", g.tokens_generated == s.tokens_generated}};
+    j["paged_kernel_over_torch_gather_tokens_per_s"] = ratio(s.tokens_per_s(), g.tokens_per_s());
+  }
 
   // The dense slot cache the paged one replaced, on the same prompts and seed, in the same run.
   if (o.dense_slots >= 0) {
@@ -233,6 +254,8 @@ void add_rollout_command(CLI::App& app) {
   b->add_option("--kv-cache-tokens", o.kv_cache_tokens,
                 "paged KV pool in tokens (0: slots x (prompt + answer + 1))");
   b->add_option("--block-tokens", o.block_tokens, "paged KV block size");
+  b->add_option("--decode-attention", o.decode_attention,
+                "torch | paged_kernel (default; the torch path then runs beside it)");
   b->add_option("--dense-slots", o.dense_slots,
                 "slots of the dense baseline run beside it (0: 4 x --slots; -1: no baseline)");
   b->add_option("--samples", o.samples, "grpo / tempo samples per prompt");

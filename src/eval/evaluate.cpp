@@ -80,8 +80,8 @@ public:
   void release(int64_t seq) override { inner_.release(seq); }
   int64_t free_blocks() const override { return inner_.free_blocks(); }
   int64_t blocks_for(int64_t n) const override { return inner_.blocks_for(n); }
-  int64_t blocks_to_append(int64_t seq, int64_t n) const override {
-    return inner_.blocks_to_append(seq, n);
+  int64_t blocks_to_decode(const std::vector<int64_t>& seqs) const override {
+    return inner_.blocks_to_decode(seqs);
   }
   int64_t kv_tokens_held() const override { return inner_.kv_tokens_held(); }
 

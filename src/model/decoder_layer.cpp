@@ -16,30 +16,41 @@ LayerInputs layer_inputs(const Qwen2Config& c, const torch::Tensor& positions,
   // length, [B, kv_heads, group * T, head_dim], lets every query head share its kv head's keys
   // uncopied.
   const int64_t group = c.num_attention_heads / c.num_key_value_heads;
-  return {cos.unsqueeze(1), sin.unsqueeze(1), group == 1 ? mask : mask.repeat({1, 1, group, 1})};
+  return {cos.unsqueeze(1), sin.unsqueeze(1),
+          group == 1 || !mask.defined() ? mask : mask.repeat({1, 1, group, 1})};
 }
 
 torch::Tensor decoder_layer(const Qwen2Config& c, const Qwen2::Layer& w, const torch::Tensor& x,
-                            const LayerInputs& in, const KvJoin& kv) {
+                            const LayerInputs& in, const Attend& attend) {
   const int64_t batch = x.size(0), len = x.size(1), heads = c.num_attention_heads;
   const int64_t kv_heads = c.num_key_value_heads, head_dim = c.head_dim();
-  const int64_t group = heads / kv_heads;
   torch::Tensor h = rms_norm(x, w.input_norm, c.rms_norm_eps);
   torch::Tensor q = torch::linear(h, w.q_w, w.q_b).view({batch, len, heads, head_dim});
   torch::Tensor k = torch::linear(h, w.k_w, w.k_b).view({batch, len, kv_heads, head_dim});
   torch::Tensor v = torch::linear(h, w.v_w, w.v_b).view({batch, len, kv_heads, head_dim});
   q = apply_rope(q.transpose(1, 2), in.cos, in.sin);
   k = apply_rope(k.transpose(1, 2), in.cos, in.sin);
-  auto [keys, values] = kv(k, v.transpose(1, 2));
-  // group_mask is true where a query may attend (SDPA's bool-mask convention); every row allows a
-  // key.
-  torch::Tensor out = at::scaled_dot_product_attention(
-      q.reshape({batch, kv_heads, group * len, head_dim}), keys, values, in.group_mask);
-  out = out.view({batch, heads, len, head_dim}).transpose(1, 2).reshape({batch, len, -1});
+  torch::Tensor out = attend(q, k, v.transpose(1, 2));
+  out = out.transpose(1, 2).reshape({batch, len, -1});
   torch::Tensor y = x + torch::linear(out, w.o_w);
   h = rms_norm(y, w.post_norm, c.rms_norm_eps);
   return y + torch::linear(torch::silu(torch::linear(h, w.gate_w)) * torch::linear(h, w.up_w),
                            w.down_w);
+}
+
+torch::Tensor decoder_layer(const Qwen2Config& c, const Qwen2::Layer& w, const torch::Tensor& x,
+                            const LayerInputs& in, const KvJoin& kv) {
+  const int64_t group = c.num_attention_heads / c.num_key_value_heads;
+  Attend sdpa = [&](const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v) {
+    const int64_t batch = q.size(0), heads = q.size(1), len = q.size(2), head_dim = q.size(3);
+    auto [keys, values] = kv(k, v);
+    // group_mask is true where a query may attend (SDPA's bool-mask convention); every row allows
+    // a key.
+    torch::Tensor out = at::scaled_dot_product_attention(
+        q.reshape({batch, heads / group, group * len, head_dim}), keys, values, in.group_mask);
+    return out.view({batch, heads, len, head_dim});
+  };
+  return decoder_layer(c, w, x, in, sdpa);
 }
 
 LayerOutput decoder_layer_over_ancestors(const Qwen2Config& c, const Qwen2::Layer& w,

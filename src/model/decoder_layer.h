@@ -16,7 +16,8 @@ namespace treerpo::model {
 struct LayerInputs {
   torch::Tensor cos, sin, group_mask;
 };
-// `mask` [B, 1, T, L] is true where a query may attend to key l.
+// `mask` [B, 1, T, L] is true where a query may attend to key l (undefined: the attention needs
+// none).
 LayerInputs layer_inputs(const Qwen2Config& c, const torch::Tensor& positions,
                          const torch::Tensor& mask, torch::Dtype dtype);
 
@@ -28,6 +29,14 @@ using KvJoin = std::function<std::pair<torch::Tensor, torch::Tensor>(const torch
 // x [B, T, hidden] -> the layer's output [B, T, hidden].
 torch::Tensor decoder_layer(const Qwen2Config& c, const Qwen2::Layer& w, const torch::Tensor& x,
                             const LayerInputs& in, const KvJoin& kv);
+
+// The attention itself, for a path that does not go through SDPA (the paged decode kernel): given
+// the queries [B, heads, T, head_dim] and the fresh keys/values [B, kv_heads, T, head_dim] (RoPE
+// applied), returns the attention output [B, heads, T, head_dim].
+using Attend = std::function<torch::Tensor(const torch::Tensor& q, const torch::Tensor& k,
+                                           const torch::Tensor& v)>;
+torch::Tensor decoder_layer(const Qwen2Config& c, const Qwen2::Layer& w, const torch::Tensor& x,
+                            const LayerInputs& in, const Attend& attend);
 
 // A layer whose queries see their ancestors' keys/values [B, kv_heads, C, head_dim] (C may be 0)
 // followed by their own: its output and its fresh keys/values, which later levels of

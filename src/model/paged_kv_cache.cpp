@@ -1,5 +1,6 @@
 #include "treerpo/model/paged_kv_cache.h"
 
+#include <set>
 #include <string>
 
 #include "treerpo/util/error.h"
@@ -27,6 +28,7 @@ PagedKvCache::PagedKvCache(const Qwen2Config& cfg, int64_t blocks, int64_t block
     values.push_back(torch::zeros_like(keys.back()));
   }
   refs_.assign(static_cast<size_t>(blocks), 0);
+  fill_.assign(static_cast<size_t>(blocks), 0);
   for (int64_t b = blocks - 1; b >= 0; --b) free_.push_back(static_cast<int32_t>(b));
 }
 
@@ -50,12 +52,36 @@ const std::vector<int32_t>& PagedKvCache::table(int64_t seq) const {
   return at(seq).blocks;
 }
 
+bool PagedKvCache::must_copy_last(const Sequence& s) const {
+  const int64_t used = s.length % block_tokens_;
+  if (used == 0) return false;
+  const auto last = static_cast<size_t>(s.blocks.back());
+  return refs_[last] > 1 && fill_[last] != used;
+}
+
+void PagedKvCache::claim(const Sequence& s, int64_t from, int64_t to) {
+  for (int64_t i = from / block_tokens_; i * block_tokens_ < to; ++i) {
+    fill_[static_cast<size_t>(s.blocks[static_cast<size_t>(i)])] =
+        static_cast<int32_t>(std::min(block_tokens_, to - i * block_tokens_));
+  }
+}
+
 int64_t PagedKvCache::blocks_to_append(int64_t seq, int64_t n) const {
-  const Sequence& s = at(seq);
-  const int64_t needed = (s.length + n + block_tokens_ - 1) / block_tokens_;
-  int64_t take = std::max<int64_t>(0, needed - static_cast<int64_t>(s.blocks.size()));
-  const bool partial = s.length % block_tokens_ != 0;
-  if (n > 0 && partial && refs_[static_cast<size_t>(s.blocks.back())] > 1) take += 1;
+  return blocks_to_append(std::vector<int64_t>{seq}, std::vector<int64_t>{n});
+}
+
+int64_t PagedKvCache::blocks_to_append(const std::vector<int64_t>& seqs,
+                                       const std::vector<int64_t>& counts) const {
+  std::set<int32_t> claimed; // partial blocks an earlier sequence of the batch appends to in place
+  int64_t take = 0;
+  for (size_t i = 0; i < seqs.size(); ++i) {
+    const Sequence& s = at(seqs[i]);
+    const int64_t n = counts.at(i);
+    const int64_t needed = (s.length + n + block_tokens_ - 1) / block_tokens_;
+    take += std::max<int64_t>(0, needed - static_cast<int64_t>(s.blocks.size()));
+    if (n == 0 || s.length % block_tokens_ == 0) continue;
+    if (must_copy_last(s) || !claimed.insert(s.blocks.back()).second) take += 1;
+  }
   return take;
 }
 
@@ -64,6 +90,7 @@ int32_t PagedKvCache::take_block() {
   const int32_t b = free_.back();
   free_.pop_back();
   refs_[static_cast<size_t>(b)] = 1;
+  fill_[static_cast<size_t>(b)] = 0;
   return b;
 }
 
@@ -114,7 +141,7 @@ void PagedKvCache::reserve(int64_t seq, int64_t n) {
   }
   Sequence& s = at(seq);
   if (s.out) throw runtime_failure("cannot append to a swapped-out sequence", kWhere);
-  if (n > 0 && s.length % block_tokens_ != 0 && refs_[static_cast<size_t>(s.blocks.back())] > 1) {
+  if (n > 0 && must_copy_last(s)) {
     const int32_t shared = s.blocks.back();
     const int32_t own = take_block();
     copy_block(shared, own);
@@ -123,6 +150,7 @@ void PagedKvCache::reserve(int64_t seq, int64_t n) {
   }
   const int64_t needed = (s.length + n + block_tokens_ - 1) / block_tokens_;
   while (static_cast<int64_t>(s.blocks.size()) < needed) s.blocks.push_back(take_block());
+  if (n > 0) claim(s, s.length, s.length + n);
 }
 
 void PagedKvCache::commit(int64_t seq, int64_t n) {
@@ -197,6 +225,9 @@ void PagedKvCache::swap_in(int64_t seq) {
       values[l][b].copy_(s.host_values[l][k]);
     }
     s.blocks[s.host_entries[k]] = b;
+    // A restored block is the sequence's own, written up to its length.
+    const auto start = static_cast<int64_t>(s.host_entries[k]) * block_tokens_;
+    fill_[static_cast<size_t>(b)] = static_cast<int32_t>(std::min(block_tokens_, s.length - start));
   }
   s.host_entries.clear();
   s.host_keys.clear();

@@ -33,6 +33,18 @@ torch::Tensor Qwen2::hidden_states(const torch::Tensor& ids, const torch::Tensor
   return x;
 }
 
+torch::Tensor Qwen2::hidden_states(const torch::Tensor& ids, const torch::Tensor& positions,
+                                   const LayerAttention& attend) const {
+  const LayerInputs in = layer_inputs(config_, positions, {}, embed_.scalar_type());
+  torch::Tensor x = torch::embedding(embed_, ids);
+  for (size_t l = 0; l < layers_.size(); ++l) {
+    const Attend layer_attend = [&](const torch::Tensor& q, const torch::Tensor& k,
+                                    const torch::Tensor& v) { return attend(l, q, k, v); };
+    x = decoder_layer(config_, layers_[l], x, in, layer_attend);
+  }
+  return x;
+}
+
 torch::Tensor Qwen2::logits(const torch::Tensor& hidden) const {
   return torch::linear(rms_norm(hidden, final_norm_, config_.rms_norm_eps), lm_head_)
       .to(torch::kFloat32);
@@ -165,7 +177,8 @@ torch::Tensor Qwen2::extend(KvCache& cache, const std::vector<int64_t>& slots,
 }
 
 torch::Tensor Qwen2::extend(PagedKvCache& cache, const std::vector<int64_t>& seqs,
-                            const std::vector<std::vector<int32_t>>& tokens) {
+                            const std::vector<std::vector<int32_t>>& tokens,
+                            DecodeAttention attention) {
   const std::string where = "Qwen2 paged prefill/decode";
   if (seqs.size() != tokens.size()) {
     throw runtime_failure("got " + std::to_string(seqs.size()) + " sequences for " +
@@ -181,10 +194,9 @@ torch::Tensor Qwen2::extend(PagedKvCache& cache, const std::vector<int64_t>& seq
   std::vector<int64_t> past;
   for (int64_t s : seqs) past.push_back(cache.length(s));
   const ExtendBatch e = extend_batch(config_, seqs, past, tokens, 0, where);
-  int64_t needed = 0;
-  for (size_t b = 0; b < seqs.size(); ++b) {
-    needed += cache.blocks_to_append(seqs[b], static_cast<int64_t>(tokens[b].size()));
-  }
+  std::vector<int64_t> counts;
+  for (const auto& t : tokens) counts.push_back(static_cast<int64_t>(t.size()));
+  const int64_t needed = cache.blocks_to_append(seqs, counts);
   if (needed > cache.free_blocks()) {
     throw runtime_failure("the batch needs " + std::to_string(needed) + " KV blocks, " +
                               std::to_string(cache.free_blocks()) + " are free",
@@ -207,24 +219,48 @@ torch::Tensor Qwen2::extend(PagedKvCache& cache, const std::vector<int64_t>& seq
   torch::Tensor rows = long_tensor(e.valid_rows), block_idx = long_tensor(write_block);
   torch::Tensor offset_idx = long_tensor(write_offset);
   torch::Tensor tables = cache.block_tables(seqs, width).view({-1});
-  const int64_t kv_heads = config_.num_key_value_heads, head_dim = config_.head_dim();
-
-  // rollout.decode_attention = torch: the new rows go into their blocks, then each sequence's
-  // blocks are gathered in table order into [B, kv_heads, L, head_dim] for SDPA.
-  KvSource paged = [&](size_t layer, const torch::Tensor& k, const torch::Tensor& v) {
-    auto store = [&](torch::Tensor& pool, const torch::Tensor& fresh) {
-      torch::Tensor flat = fresh.transpose(1, 2).reshape({batch * max_new, kv_heads, head_dim});
-      pool.index_put_({block_idx, offset_idx}, flat.index_select(0, rows));
-      return pool.index_select(0, tables)
-          .view({batch, width * bs, kv_heads, head_dim})
-          .narrow(1, 0, max_total)
-          .transpose(1, 2);
-    };
-    return std::make_pair(store(cache.keys[layer], k), store(cache.values[layer], v));
+  const int64_t heads = config_.num_attention_heads, kv_heads = config_.num_key_value_heads;
+  const int64_t head_dim = config_.head_dim();
+  // The new rows go into their blocks.
+  auto write = [&](torch::Tensor& pool, const torch::Tensor& fresh) {
+    torch::Tensor flat = fresh.transpose(1, 2).reshape({batch * max_new, kv_heads, head_dim});
+    pool.index_put_({block_idx, offset_idx}, flat.index_select(0, rows));
   };
-  torch::Tensor out = run_extend({batch, max_new, max_total, long_tensor(e.ids),
-                                  long_tensor(e.positions), long_tensor(e.last_rows)},
-                                 paged);
+  torch::Tensor out;
+  if (attention == DecodeAttention::PagedKernel && max_new == 1) {
+    // rollout.decode_attention = paged_kernel: the kernel reads every sequence's blocks in place.
+    std::vector<int64_t> lengths;
+    for (int64_t p : past) lengths.push_back(p + 1);
+    torch::Tensor tables32 = tables.view({batch, width}).to(torch::kInt32);
+    torch::Tensor lengths32 = long_tensor(lengths).to(torch::kInt32);
+    LayerAttention paged_kernel = [&](size_t layer, const torch::Tensor& q, const torch::Tensor& k,
+                                      const torch::Tensor& v) {
+      write(cache.keys[layer], k);
+      write(cache.values[layer], v);
+      return paged_decode_attention(q.reshape({batch, heads, head_dim}), cache.keys[layer],
+                                    cache.values[layer], tables32, lengths32, max_total)
+          .view({batch, heads, 1, head_dim});
+    };
+    torch::Tensor hidden = hidden_states(long_tensor(e.ids).view({batch, 1}),
+                                         long_tensor(e.positions).view({batch, 1}), paged_kernel);
+    out = logits(hidden.view({batch, -1}));
+  } else {
+    // rollout.decode_attention = torch (and every prefill): each sequence's blocks are gathered
+    // in table order into [B, kv_heads, L, head_dim] for SDPA.
+    KvSource paged = [&](size_t layer, const torch::Tensor& k, const torch::Tensor& v) {
+      auto gather = [&](torch::Tensor& pool, const torch::Tensor& fresh) {
+        write(pool, fresh);
+        return pool.index_select(0, tables)
+            .view({batch, width * bs, kv_heads, head_dim})
+            .narrow(1, 0, max_total)
+            .transpose(1, 2);
+      };
+      return std::make_pair(gather(cache.keys[layer], k), gather(cache.values[layer], v));
+    };
+    out = run_extend({batch, max_new, max_total, long_tensor(e.ids), long_tensor(e.positions),
+                      long_tensor(e.last_rows)},
+                     paged);
+  }
   for (size_t b = 0; b < seqs.size(); ++b) {
     cache.commit(seqs[b], static_cast<int64_t>(tokens[b].size()));
   }
@@ -252,12 +288,12 @@ torch::Tensor Qwen2::decode(KvCache& cache, const std::vector<int64_t>& slots,
 
 torch::Tensor Qwen2::prefill(PagedKvCache& cache, const std::vector<int64_t>& seqs,
                              const std::vector<std::vector<int32_t>>& prompts) {
-  return extend(cache, seqs, prompts);
+  return extend(cache, seqs, prompts, DecodeAttention::Torch);
 }
 
 torch::Tensor Qwen2::decode(PagedKvCache& cache, const std::vector<int64_t>& seqs,
-                            const std::vector<int32_t>& tokens) {
-  return extend(cache, seqs, one_each(tokens));
+                            const std::vector<int32_t>& tokens, DecodeAttention attention) {
+  return extend(cache, seqs, one_each(tokens), attention);
 }
 
 } // namespace treerpo::model

@@ -358,8 +358,9 @@ private:
     for (size_t i = 0; i < live_.size(); ++i) by_tree[live_[i].tree].push_back(i);
     bool waited = false;
     for (const auto& [tree, rows] : by_tree) {
-      int64_t need = 0;
-      for (size_t i : rows) need += model_.blocks_to_append(live_[i].slot, 1);
+      std::vector<int64_t> seqs;
+      for (size_t i : rows) seqs.push_back(live_[i].slot);
+      const int64_t need = model_.blocks_to_decode(seqs);
       if (need > budget) {
         waited = true;
         continue;

@@ -28,11 +28,12 @@ int64_t kv_pool_tokens(const RolloutConfig& config, int64_t longest_prompt) {
 }
 
 Qwen2Branches::Qwen2Branches(model::Qwen2& model, int64_t max_live, int64_t kv_tokens,
-                             int64_t block_tokens, torch::Dtype dtype, torch::Device device)
+                             int64_t block_tokens, torch::Dtype dtype, torch::Device device,
+                             model::DecodeAttention attention)
     : model_(model), max_live_(max_live),
       cache_(model.config(), (kv_tokens + block_tokens - 1) / std::max<int64_t>(1, block_tokens),
              block_tokens, dtype, device),
-      device_(device) {
+      device_(device), attention_(attention) {
   if (max_live < 1) {
     throw runtime_failure("a rollout needs at least one live branch",
                           "Qwen2Branches(max_live=" + std::to_string(max_live) + ")");
@@ -52,7 +53,7 @@ at::Tensor Qwen2Branches::prefill(const std::vector<int64_t>& seqs,
 at::Tensor Qwen2Branches::decode(const std::vector<int64_t>& seqs,
                                  const std::vector<int32_t>& tokens) {
   c10::NoGradGuard no_grad;
-  return model_.decode(cache_, seqs, tokens);
+  return model_.decode(cache_, seqs, tokens, attention_);
 }
 
 Qwen2DenseBranches::Qwen2DenseBranches(model::Qwen2& model, int64_t max_live, int64_t slots,

@@ -243,9 +243,10 @@ LoopResult run_rl(const Config& config, const RunOptions& options) {
       {
         torch::NoGradGuard no_grad;
         // The KV cache lives only for the rollout: it is freed before the backward.
-        rollout::Qwen2Branches branches(run.model(), config.rollout.max_live_branches,
-                                        rollout::kv_pool_tokens(config.rollout, longest),
-                                        config.rollout.kv_block_tokens, dtype, run.device());
+        rollout::Qwen2Branches branches(
+            run.model(), config.rollout.max_live_branches,
+            rollout::kv_pool_tokens(config.rollout, longest), config.rollout.kv_block_tokens, dtype,
+            run.device(), model::decode_attention_from_name(config.rollout.decode_attention));
         rollout::RolloutSetup setup{
             config.rollout, tok.eos_ids(),
             derive_seed(seed, static_cast<uint64_t>(step * tc.grad_accum + micro)), mine.begin};

@@ -68,9 +68,10 @@ TEST(PagedKvCache, BatchOfDifferentLengthsEqualsSeparatePrompts) {
   EXPECT_TRUE(torch::allclose(next[2], last_logits(model, concat(prompts[0], {13})), kTol, kTol));
 }
 
-// A fork shares every block; the first append to a shared partial block copies it, a full block
-// is never copied.
-TEST(PagedKvCache, ForkMidBlockCopiesOnlyThePartialBlockOnWrite) {
+// A fork shares every block. Of the holders of a shared partial block, the first to append
+// writes in place (no other holder reads past its own length); each later one copies the block
+// first. A full block is never copied.
+TEST(PagedKvCache, ForkMidBlockCopiesThePartialBlockOnlyForLaterWriters) {
   Qwen2 model = tiny_model();
   const std::vector<int32_t> prefix = {10, 20, 30, 40, 50, 60}; // 1.5 blocks of 4
   PagedKvCache cache(model.config(), 8, 4, torch::kFloat32, torch::kCPU);
@@ -79,13 +80,20 @@ TEST(PagedKvCache, ForkMidBlockCopiesOnlyThePartialBlockOnWrite) {
   cache.fork(0, 2);
   EXPECT_EQ(cache.held_blocks(), 2);
   EXPECT_EQ(cache.ref_count(cache.table(0)[0]), 3);
-  EXPECT_EQ(cache.blocks_to_append(1, 1), 1); // the shared partial block is copied
-  EXPECT_EQ(cache.blocks_to_append(1, 3), 2); // ... and one more block
+  const int32_t partial = cache.table(0)[1];
+  EXPECT_EQ(cache.fill(partial), 2);
+  EXPECT_EQ(cache.blocks_to_append(1, 1), 0); // at the block's fill: appends in place
+  EXPECT_EQ(cache.blocks_to_append(1, 3), 1); // ... and one new block for tokens 8 and 9
   torch::Tensor next = model.decode(cache, {0, 1, 2}, {1, 2, 3});
-  EXPECT_EQ(cache.held_blocks(), 4); // full block shared by all three; three partial blocks
+  // Sequence 0 wrote first and kept the block (fill 3); 1 and 2 each copied it: one full block
+  // shared by all three, three partial blocks.
+  EXPECT_EQ(cache.held_blocks(), 4);
+  EXPECT_EQ(cache.table(0)[1], partial);
+  EXPECT_EQ(cache.fill(partial), 3);
   EXPECT_EQ(cache.table(0)[0], cache.table(1)[0]);
   EXPECT_EQ(cache.table(1)[0], cache.table(2)[0]);
   EXPECT_NE(cache.table(0)[1], cache.table(1)[1]);
+  EXPECT_NE(cache.table(1)[1], cache.table(2)[1]);
   for (int32_t b = 0; b < 3; ++b) {
     EXPECT_TRUE(torch::allclose(next[b], last_logits(model, concat(prefix, {b + 1})), kTol, kTol));
   }
@@ -127,19 +135,45 @@ TEST(PagedKvCache, ReleasedBlocksAreReusedAndForgetTheirTokens) {
   EXPECT_TRUE(torch::allclose(out[0], last_logits(model, {9, 10, 30, 31, 32, 33}), kTol, kTol));
 }
 
+// A split point parked under the seed's coverage rule keeps its sequence: of its two children
+// only the second to write copies the shared partial block (the first appends in place), so the
+// split holds three blocks where copying for every writer would hold four.
+TEST(PagedKvCache, AParkedParentAndTwoChildrenHoldOneCopyOfThePartialBlock) {
+  Qwen2 model = tiny_model();
+  const std::vector<int32_t> prefix = {10, 20, 30, 40, 50, 60};
+  PagedKvCache cache(model.config(), 8, 4, torch::kFloat32, torch::kCPU);
+  model.prefill(cache, {0}, {prefix});
+  cache.fork(0, 1);
+  cache.fork(0, 2); // sequence 0 stays parked
+  torch::Tensor next = model.decode(cache, {1, 2}, {7, 8});
+  EXPECT_EQ(cache.held_blocks(), 3);
+  EXPECT_TRUE(torch::allclose(next[0], last_logits(model, concat(prefix, {7})), kTol, kTol));
+  EXPECT_TRUE(torch::allclose(next[1], last_logits(model, concat(prefix, {8})), kTol, kTol));
+  // The parked parent's later child (a coverage sibling) is behind the fill: it copies.
+  cache.fork(0, 3);
+  EXPECT_EQ(cache.blocks_to_append(3, 1), 1);
+  next = model.decode(cache, {3, 1}, {9, 5});
+  EXPECT_TRUE(torch::allclose(next[0], last_logits(model, concat(prefix, {9})), kTol, kTol));
+  EXPECT_TRUE(torch::allclose(next[1], last_logits(model, concat(prefix, {7, 5})), kTol, kTol));
+}
+
 TEST(PagedKvCache, AShortPoolIsRefusedAndChangesNothing) {
   Qwen2 model = tiny_model();
   PagedKvCache cache(model.config(), 3, 4, torch::kFloat32, torch::kCPU);
   model.prefill(cache, {0}, {{1, 2, 3, 4, 5}});
   cache.fork(0, 1);
+  cache.fork(0, 2);
   EXPECT_EQ(cache.free_blocks(), 1);
-  // Both need a copy of the shared partial block: two blocks, one is free.
-  EXPECT_THROW(model.decode(cache, {0, 1}, {6, 7}), Error);
+  // Sequence 0 appends in place; 1 and 2 each need a copy of the shared partial block: two
+  // blocks, one is free.
+  EXPECT_THROW(model.decode(cache, {0, 1, 2}, {6, 7, 8}), Error);
   EXPECT_EQ(cache.free_blocks(), 1);
   EXPECT_EQ(cache.length(0), 5);
   EXPECT_EQ(cache.length(1), 5);
-  torch::Tensor out = model.decode(cache, {1}, {7});
+  EXPECT_EQ(cache.fill(cache.table(0)[1]), 1);
+  torch::Tensor out = model.decode(cache, {1, 2}, {7, 8});
   EXPECT_TRUE(torch::allclose(out[0], last_logits(model, {1, 2, 3, 4, 5, 7}), kTol, kTol));
+  EXPECT_TRUE(torch::allclose(out[1], last_logits(model, {1, 2, 3, 4, 5, 8}), kTol, kTol));
 }
 
 TEST(PagedKvCache, SwapOutAndInContinuesBitForBit) {

@@ -52,6 +52,7 @@ struct Storage {
   int64_t kv_tokens = 0; // 0: max_live_branches x 136 tokens
   int64_t block_tokens = 16;
   bool dense = false;
+  model::DecodeAttention attention = model::DecodeAttention::Torch;
 };
 
 RolloutConfig tiny_rollout(const std::string& algorithm = "treerpo") {
@@ -95,8 +96,9 @@ std::vector<rollout::Tree> grow(uint64_t seed, rollout::RolloutStats* stats, siz
   } else {
     const int64_t pool =
         storage.kv_tokens > 0 ? storage.kv_tokens : cfg.max_live_branches * context;
-    branches = std::make_unique<rollout::Qwen2Branches>(
-        *t.model, cfg.max_live_branches, pool, storage.block_tokens, torch::kFloat32, torch::kCPU);
+    branches = std::make_unique<rollout::Qwen2Branches>(*t.model, cfg.max_live_branches, pool,
+                                                        storage.block_tokens, torch::kFloat32,
+                                                        torch::kCPU, storage.attention);
   }
   rollout::RolloutSetup setup{cfg, t.tok->eos_ids(), seed, static_cast<int64_t>(first)};
   return rollout::grow_trees(*branches, rollout::tokenizer_streams(*t.tok), setup, prompts, {},
@@ -223,6 +225,27 @@ TEST(Qwen2Engine, OneTokenBlocksHoldEachResidentTreeTokenOnce) {
   grow(23, &stats, 0, 3, tiny_rollout(), Storage{0, 1, false});
   EXPECT_GT(stats.kv_tokens_held_peak, 0);
   EXPECT_EQ(stats.kv_tokens_held_peak, stats.kv_unique_tokens_at_peak);
+}
+
+// Decode attention reading the blocks in place grows the trees the gather + SDPA path grows, for
+// every shape, with blocks of 16 and of 5 tokens (forks inside blocks), and with a pool small
+// enough to wait and preempt.
+TEST(Qwen2Engine, PagedKernelAndTorchAttentionGrowTheSameTrees) {
+  const auto kernel = model::DecodeAttention::PagedKernel;
+  for (const std::string shape : {"treerpo", "grpo", "tempo", "treepo", "fixed"}) {
+    SCOPED_TRACE(shape);
+    const RolloutConfig cfg = tiny_rollout(shape);
+    rollout::RolloutStats torch_stats, kernel_stats, odd_stats;
+    const auto gathered = grow(13, &torch_stats, 0, 3, cfg);
+    expect_same_trees(gathered, grow(13, &kernel_stats, 0, 3, cfg, Storage{0, 16, false, kernel}));
+    expect_same_trees(gathered, grow(13, &odd_stats, 0, 3, cfg, Storage{0, 5, false, kernel}));
+    EXPECT_EQ(kernel_stats.tokens_forwarded, torch_stats.tokens_forwarded);
+  }
+  rollout::RolloutStats small_stats;
+  const RolloutConfig cfg = tiny_rollout();
+  expect_same_trees(grow(19, nullptr, 0, 4, cfg),
+                    grow(19, &small_stats, 0, 4, cfg, Storage{30 * 16, 16, false, kernel}));
+  EXPECT_GT(small_stats.preemptions, 0);
 }
 
 // One device-to-host transfer per step: the sampled ids with what the host decides on; a split

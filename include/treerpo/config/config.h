@@ -62,6 +62,11 @@ struct RolloutConfig {
   // a dense cache's size) and its block size.
   int64_t kv_cache_tokens = 0;
   int64_t kv_block_tokens = 16;
+  // Decode attention over the pool: torch (each sequence's blocks gathered for SDPA, LibTorch ops
+  // only) or paged_kernel (read in place: a loop on the CPU, a CUDA kernel on GPUs). torch until
+  // scripts/gpu_check.sh has held the CUDA kernel equal to the CPU path on a GPU; on the CPU the
+  // two run at the same speed on the demo's model (README "Benchmarks").
+  std::string decode_attention = "torch";
 };
 
 struct TrainConfig {

@@ -2,8 +2,11 @@
 // Paged KV cache (DESIGN §5, vLLM's PagedAttention layout): per layer, one pool of fixed-size
 // blocks of keys and values; each sequence is a block table plus a length. Blocks are reference
 // counted: a fork copies the parent's table and shares every block, the shared partial last block
-// included, and the first append to a shared partial block copies it (copy on write). A tree's
-// prefix is therefore stored once however many branches continue from it.
+// included. A block remembers how far it is written (its fill); a sequence whose length is the
+// fill of its partial last block appends in place, since no other holder reads past its own
+// length, and a holder behind the fill copies the block first (copy on write). So of the
+// branches forking mid-block the first to write keeps the block and only the others copy it,
+// and a tree's prefix is stored once however many branches continue from it.
 //
 // Sequences are handles (any id >= 0; tables grow on first use). A sequence can be swapped out:
 // the blocks only it holds move to host memory and return to the pool, and swap_in brings them
@@ -28,14 +31,19 @@ public:
   int64_t held_blocks() const { return total_blocks() - free_blocks(); }
   int64_t length(int64_t seq) const;
   // Blocks appending n tokens to seq takes from the pool: new blocks plus the copy of a shared
-  // partial last block.
+  // partial last block that another holder has written past seq's length.
   int64_t blocks_to_append(int64_t seq, int64_t n) const;
+  // The same for a batch reserved in this order: of the sequences at the fill of one shared partial
+  // block, the first appends in place and the others copy.
+  int64_t blocks_to_append(const std::vector<int64_t>& seqs,
+                           const std::vector<int64_t>& counts) const;
 
   // dst (empty) shares every block of src; no bytes move.
   void fork(int64_t src, int64_t dst);
   // The sequence's blocks are released (freed when nobody else holds them); its length is 0.
   void release(int64_t seq);
-  // Makes room for n more tokens of seq: copies a shared partial last block and takes new blocks.
+  // Makes room for n more tokens of seq (claims them): copies a shared partial last block written
+  // past seq's length by another holder, and takes new blocks.
   // Throws runtime_failure when the pool has fewer than blocks_to_append(seq, n) free blocks.
   void reserve(int64_t seq, int64_t n);
   // Advances seq's length by n (after its keys and values for those positions are written).
@@ -54,6 +62,8 @@ public:
   torch::Tensor block_tables(const std::vector<int64_t>& seqs, int64_t width) const;
   int64_t block_of(int64_t seq, int64_t position) const;
   int64_t ref_count(int64_t block) const { return refs_.at(static_cast<size_t>(block)); }
+  // Positions of the block claimed by its holders so far.
+  int64_t fill(int64_t block) const { return fill_.at(static_cast<size_t>(block)); }
   const std::vector<int32_t>& table(int64_t seq) const;
 
   // Per layer: [blocks, block_tokens, kv_heads, head_dim].
@@ -74,9 +84,14 @@ private:
   int32_t take_block();
   void unref(int32_t block);
   void copy_block(int32_t from, int32_t to);
+  // True when appending to seq must first copy its partial last block.
+  bool must_copy_last(const Sequence& s) const;
+  // Positions [from, to) of seq are written by it: their blocks' fill reaches them.
+  void claim(const Sequence& s, int64_t from, int64_t to);
 
   int64_t block_tokens_;
   std::vector<int32_t> refs_;
+  std::vector<int32_t> fill_;
   std::vector<int32_t> free_; // a stack: the most recently freed block is reused first
   std::vector<Sequence> seqs_;
 };

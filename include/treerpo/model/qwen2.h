@@ -13,6 +13,7 @@
 
 #include "treerpo/model/config.h"
 #include "treerpo/model/packed_tree.h"
+#include "treerpo/model/paged_attention.h"
 #include "treerpo/model/paged_kv_cache.h"
 
 namespace treerpo::model {
@@ -60,11 +61,13 @@ public:
   torch::Tensor decode(KvCache& cache, const std::vector<int64_t>& slots,
                        const std::vector<int32_t>& tokens);
   // The same two over a paged cache: the batch's blocks are reserved first (runtime_failure when
-  // the pool is short; nothing changes then), sequences are handles.
+  // the pool is short; nothing changes then), sequences are handles. Decode attention either
+  // gathers each sequence's blocks for SDPA (Torch) or reads them in place (PagedKernel).
   torch::Tensor prefill(PagedKvCache& cache, const std::vector<int64_t>& seqs,
                         const std::vector<std::vector<int32_t>>& prompts);
   torch::Tensor decode(PagedKvCache& cache, const std::vector<int64_t>& seqs,
-                       const std::vector<int32_t>& tokens);
+                       const std::vector<int32_t>& tokens,
+                       DecodeAttention attention = DecodeAttention::Torch);
   // (c) Packed tree forward: log p(tokens[i] | ancestors) for every i with parent[i] >= 0 (0 for
   // roots), shape [N], float32, with autograd through everything (ancestors' keys/values included).
   torch::Tensor tree_logprobs(const PackedTree& tree);
@@ -90,6 +93,10 @@ private:
   // slot cache's rows, or just k and v). The tree forward runs its layers itself.
   using KvSource = std::function<std::pair<torch::Tensor, torch::Tensor>(
       size_t layer, const torch::Tensor& k, const torch::Tensor& v)>;
+  // Runs a layer's attention itself: queries [B, heads, T, head_dim] and fresh keys/values [B,
+  // kv_heads, T, head_dim] -> the output [B, heads, T, head_dim].
+  using LayerAttention = std::function<torch::Tensor(
+      size_t layer, const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v)>;
 
   struct WeightRef {
     std::string name; // Hugging Face tensor name
@@ -106,13 +113,15 @@ private:
   // norm).
   torch::Tensor hidden_states(const torch::Tensor& ids, const torch::Tensor& positions,
                               const torch::Tensor& mask, const KvSource& kv) const;
+  torch::Tensor hidden_states(const torch::Tensor& ids, const torch::Tensor& positions,
+                              const LayerAttention& attend) const;
   // Final norm + LM head, in float32: [..., hidden] -> [..., vocab].
   torch::Tensor logits(const torch::Tensor& hidden) const;
   // Shared by prefill and decode: appends each token list to its slot, returns last-token logits.
   torch::Tensor extend(KvCache& cache, const std::vector<int64_t>& slots,
                        const std::vector<std::vector<int32_t>>& tokens);
   torch::Tensor extend(PagedKvCache& cache, const std::vector<int64_t>& seqs,
-                       const std::vector<std::vector<int32_t>>& tokens);
+                       const std::vector<std::vector<int32_t>>& tokens, DecodeAttention attention);
   // A right-padded batch on the device: ids and positions [B * max_new], the row of each
   // sequence's last token [B]. Returns those rows' float32 logits [B, vocab].
   struct ExtendInputs {

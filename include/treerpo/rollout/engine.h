@@ -43,8 +43,9 @@ public:
   virtual int64_t free_blocks() const { return std::numeric_limits<int64_t>::max(); }
   // Blocks a new sequence of n tokens takes.
   virtual int64_t blocks_for(int64_t) const { return 0; }
-  // Blocks appending n tokens to seq takes (new ones, and the copy of a shared partial block).
-  virtual int64_t blocks_to_append(int64_t, int64_t) const { return 0; }
+  // Blocks one decode step of these sequences takes, in this order (new ones, and the copies of
+  // shared partial blocks).
+  virtual int64_t blocks_to_decode(const std::vector<int64_t>&) const { return 0; }
   // Token positions of KV storage in use now (whole blocks).
   virtual int64_t kv_tokens_held() const { return 0; }
 };

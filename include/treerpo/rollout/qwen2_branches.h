@@ -22,7 +22,8 @@ class Qwen2Branches : public BranchModel {
 public:
   // A pool of ceil(kv_tokens / block_tokens) blocks; at most `max_live` branches per step.
   Qwen2Branches(model::Qwen2& model, int64_t max_live, int64_t kv_tokens, int64_t block_tokens,
-                torch::Dtype dtype, torch::Device device);
+                torch::Dtype dtype, torch::Device device,
+                model::DecodeAttention attention = model::DecodeAttention::Torch);
   int64_t max_live_branches() const override { return max_live_; }
   int64_t vocab_size() const override { return model_.config().vocab_size; }
   at::Device device() const override { return device_; }
@@ -33,8 +34,8 @@ public:
   void release(int64_t seq) override { cache_.release(seq); }
   int64_t free_blocks() const override { return cache_.free_blocks(); }
   int64_t blocks_for(int64_t tokens) const override;
-  int64_t blocks_to_append(int64_t seq, int64_t n) const override {
-    return cache_.blocks_to_append(seq, n);
+  int64_t blocks_to_decode(const std::vector<int64_t>& seqs) const override {
+    return cache_.blocks_to_append(seqs, std::vector<int64_t>(seqs.size(), 1));
   }
   int64_t kv_tokens_held() const override { return cache_.held_blocks() * cache_.block_tokens(); }
   const model::PagedKvCache& cache() const { return cache_; }
@@ -44,6 +45,7 @@ private:
   int64_t max_live_;
   model::PagedKvCache cache_;
   torch::Device device_;
+  model::DecodeAttention attention_;
 };
 
 // The dense baseline: one slot of `max_tokens` per sequence, a fork copies the parent's rows.
