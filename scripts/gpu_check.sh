@@ -12,12 +12,13 @@
 #
 # `run` checks, each recorded in the report: `version` (cuda_compiled, cuda_available, the archs);
 # the transformers parity tests on the device in float32 and bfloat16 (tests/oracles/
-# test_model_parity.py: log-probs and greedy generation); a short training run in bfloat16 weights on
-# the device (demo data: SFT steps, then TreeRPO steps) with its metrics; the same TreeRPO steps as a
-# data-parallel job of one rank (`launch --nproc 1`: the NCCL group on a GPU, Gloo on the CPU,
-# with the gradient all-reduce) and its weights beside the plain run's. One run stays under 8
-# minutes. `--device cpu` runs the same steps on the CPU, which is how this script is tested without
-# a GPU.
+# test_model_parity.py: log-probs and greedy generation); `bench decode-attention` in float32 and
+# bfloat16 (the paged kernel against its CPU path: at most 1e-4 and 2e-2 apart); a short training
+# run in bfloat16 weights on the device (demo data: SFT steps, then TreeRPO steps) with its metrics;
+# the same TreeRPO steps as a data-parallel job of one rank (`launch --nproc 1`: the NCCL group on
+# a GPU, Gloo on the CPU, with the gradient all-reduce) and its weights beside the plain run's. One
+# run stays under 8 minutes. `--device cpu` runs the same steps on the CPU, which is how this script
+# is tested without a GPU.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 bundle="$root/.gpu"
@@ -77,6 +78,18 @@ PY
   grep -o '{"parity".*}' "$out/parity.log" > "$out/parity.jsonl" || true
   tail -3 "$out/parity.log" >&2
 
+  echo "== paged decode attention on $device (bench decode-attention, float32 and bfloat16)" >&2
+  local attention_rc=0 attention_size=()
+  # On the CPU the step is only run, kept small; on a GPU it is the Qwen2.5-Math-1.5B shape.
+  if [ "$device" = cpu ]; then attention_size=(--batch 4 --context 64 --repeats 1); fi
+  for dtype in float32 bfloat16; do
+    timeout 300 "$cli" bench decode-attention --device "$device" --dtype "$dtype" \
+      "${attention_size[@]}" > "$out/decode_attention_$dtype.json" \
+      2> "$out/decode_attention_$dtype.err" || attention_rc=$?
+    tail -1 "$out/decode_attention_$dtype.json" >&2 || true
+  done
+  [ "$attention_rc" = 0 ] || tail -3 "$out"/decode_attention_*.err >&2 || true
+
   echo "== bfloat16 training on $device (demo data: 20 SFT steps, 3 TreeRPO steps)" >&2
   local work="$out/train" train_rc=0
   rm -rf "$work"
@@ -110,11 +123,12 @@ PY
   ) || dp_rc=$?
   [ "$dp_rc" = 0 ] || tail -5 "$work/dp.err" >&2 || true
 
-  "$python" - "$out" "$device" "$parity_rc" "$train_rc" "$(( $(date +%s) - start ))" "$dp_rc" <<'PY'
+  "$python" - "$out" "$device" "$parity_rc" "$train_rc" "$(( $(date +%s) - start ))" "$dp_rc" \
+    "$attention_rc" <<'PY'
 import json, sys
 from pathlib import Path
 out, device, parity_rc, train_rc, seconds = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
-dp_rc = int(sys.argv[6])
+dp_rc, attention_rc = int(sys.argv[6]), int(sys.argv[7])
 def lines(path):
     return [json.loads(l) for l in path.read_text().splitlines() if l.strip()] if path.exists() else []
 report = {"device": device, "seconds": seconds,
@@ -132,13 +146,26 @@ if dp:
         # A group of one sums nothing: its losses equal the plain run's.
         report["data_parallel"]["max_loss_difference"] = max(
             abs(a["loss"] - b["loss"]) for a, b in zip(dp, rl))
+# The kernel against its CPU path, per dtype: the largest difference over the batch sizes.
+attention_tolerance = {"float32": 1e-4, "bfloat16": 2e-2}
+report["decode_attention"] = {"passed": attention_rc == 0}
+for dtype, tolerance in attention_tolerance.items():
+    path = out / f"decode_attention_{dtype}.json"
+    bench = json.loads(path.read_text()) if path.exists() and path.read_text().strip() else None
+    diff = (max((b["max_abs_diff_vs_cpu_path"] for b in bench["batches"]), default=None)
+            if bench else None)
+    report["decode_attention"][dtype] = {"bench": bench, "max_abs_diff_vs_cpu_path": diff,
+                                         "tolerance": tolerance}
+    if diff is None or not diff <= tolerance:
+        report["decode_attention"]["passed"] = False
 for run in ("sft", "rl"):
     metrics = lines(out / "train" / run / "metrics.jsonl")
     if metrics:
         report["training"][run] = {"steps": len(metrics), "first": metrics[0], "last": metrics[-1]}
 (out / "gpu_check.json").write_text(json.dumps(report, indent=1) + "\n")
 print(json.dumps(report))
-ok = parity_rc == 0 and train_rc == 0 and dp_rc == 0 and (device == "cpu" or report["version"]["cuda_available"])
+ok = (parity_rc == 0 and train_rc == 0 and dp_rc == 0 and report["decode_attention"]["passed"]
+      and (device == "cpu" or report["version"]["cuda_available"]))
 sys.exit(0 if ok else 1)
 PY
 }
