@@ -22,6 +22,9 @@ uint64_t mix(uint64_t z) {
 constexpr double kNegInf = -std::numeric_limits<double>::infinity();
 // The log-prob the reference gives a candidate its distribution removed (vLLM's -inf).
 constexpr double kRemovedLogprob = -99.0;
+// Candidates past top_k, for ties with the k-th score (apply_top_k keeps them all); more ties than
+// this send a top-p step down the reference path.
+constexpr int64_t kTieMargin = 16;
 
 at::Tensor uniforms_on(const std::vector<double>& u, const at::Tensor& like) {
   auto host = at::empty({static_cast<int64_t>(u.size())}, at::kFloat);
@@ -81,6 +84,41 @@ at::Tensor sampling_probs(const at::Tensor& logits, const at::Tensor& seen,
   return scores.softmax(-1);
 }
 
+TopKFirstProbs top_k_first_probs(const at::Tensor& logits, const at::Tensor& seen,
+                                 const SamplingSettings& s) {
+  auto scores = apply_repetition_penalty(logits, seen, s.repetition_penalty);
+  if (s.temperature != 1.0) scores = scores / s.temperature;
+  const int64_t vocab = scores.size(-1);
+  const int64_t m = std::min(vocab, s.top_k + kTieMargin);
+  auto [top, ids] = scores.topk(m, -1); // sorted, largest first
+  auto kth = top.narrow(-1, s.top_k - 1, 1);
+  TopKFirstProbs out;
+  out.ids = ids;
+  out.ties_past_candidates = m < vocab
+                                 ? top.select(-1, m - 1) == kth.squeeze(-1)
+                                 : at::zeros({scores.size(0)}, scores.options().dtype(at::kBool));
+  if (s.top_p >= 1.0) {
+    // apply_top_k's own mask: exact whatever the ties.
+    out.probs = scores.masked_fill(scores < kth, kNegInf).softmax(-1);
+    return out;
+  }
+  // apply_top_p's ascending order over the survivors, equal scores by id (the reference leaves
+  // their order to its sort, so a cut inside a group of equal probabilities is not reproducible).
+  auto [by_id, id_order] = ids.sort(-1);
+  auto survivor = (top >= kth).gather(-1, id_order);
+  auto masked = top.gather(-1, id_order).masked_fill(survivor.logical_not(), kNegInf);
+  auto [ascending, order] = masked.sort(/*stable=*/true, -1, /*descending=*/false);
+  // The non-survivors' -inf add nothing to the softmax, as the vocabulary's do in apply_top_p.
+  auto remove = ascending.softmax(-1).cumsum(-1) <= (1.0 - s.top_p);
+  remove.narrow(-1, m - 1, 1).fill_(false); // min_tokens_to_keep = 1
+  auto kept = ascending.masked_fill(remove, kNegInf);
+  // The softmax of the whole vocabulary's masked scores: bit for bit sampling_probs' when the masks
+  // agree.
+  out.probs =
+      at::full_like(scores, kNegInf).scatter_(-1, by_id.gather(-1, order), kept).softmax(-1);
+  return out;
+}
+
 at::Tensor top_k_entropy(const at::Tensor& scores, int64_t k) {
   auto top = std::get<0>(scores.topk(std::min(k, scores.size(-1)), -1));
   auto p = top.softmax(-1);
@@ -115,13 +153,44 @@ float TokenDistribution::logprob_of(int32_t id) const {
 Draws Sampler::draw(const at::Tensor& logits, const at::Tensor& seen,
                     const std::vector<double>& u_token, const std::vector<double>& u_alt) {
   const SamplingSettings& s = settings_;
-  if (logits.size(-1) > (int64_t{1} << 24)) {
-    throw runtime_failure("a vocabulary of " + std::to_string(logits.size(-1)) +
+  const int64_t vocab = logits.size(-1);
+  if (vocab > (int64_t{1} << 24)) {
+    throw runtime_failure("a vocabulary of " + std::to_string(vocab) +
                               " ids does not fit the sampler's float32 transfer",
                           "rollout sampler");
   }
   logprobs_ = logits.log_softmax(-1);
-  probs_ = sampling_probs(logits, seen, s);
+  // Candidates that hold every non-zero probability travel with the draws, so distribution() needs
+  // no transfer of its own: the argmax when greedy, the top-k and its ties otherwise.
+  at::Tensor candidates, ties_past;
+  if (s.temperature <= 0.0) {
+    probs_ = sampling_probs(logits, seen, s);
+    candidates = probs_.argmax(-1, /*keepdim=*/true);
+  } else if (s.top_k > 0 && s.top_k < vocab) {
+    auto fast = top_k_first_probs(logits, seen, s);
+    probs_ = fast.probs;
+    candidates = fast.ids;
+    ties_past = fast.ties_past_candidates;
+  } else {
+    // Top-k off: top-p's tail (when on) is found only by sorting the vocabulary.
+    probs_ = sampling_probs(logits, seen, s);
+  }
+  Draws d = draw_and_transfer(logits, u_token, u_alt, candidates, ties_past);
+  const bool ties_past_any =
+      std::find(ties_past_.begin(), ties_past_.end(), true) != ties_past_.end();
+  if (s.top_p < 1.0 && ties_past_any) {
+    // Top-p saw only part of a row's survivors: the step goes the reference way, at the cost of a
+    // second transfer (counted like every other).
+    probs_ = sampling_probs(logits, seen, s);
+    d = draw_and_transfer(logits, u_token, u_alt, candidates, ties_past);
+  }
+  return d;
+}
+
+Draws Sampler::draw_and_transfer(const at::Tensor& logits, const std::vector<double>& u_token,
+                                 const std::vector<double>& u_alt, const at::Tensor& candidates,
+                                 const at::Tensor& ties_past) {
+  const SamplingSettings& s = settings_;
   auto token = draw_from_weights(probs_, uniforms_on(u_token, logits));
 
   // The gate's distribution: the model's log-probs, or those after penalty, temperature and
@@ -148,29 +217,60 @@ Draws Sampler::draw(const at::Tensor& logits, const at::Tensor& seen,
 
   auto token_lp = logprobs_.gather(-1, token.unsqueeze(-1)).squeeze(-1);
   auto alt_lp = logprobs_.gather(-1, alt.unsqueeze(-1)).squeeze(-1);
+  auto past = ties_past.defined() ? ties_past.to(at::kFloat) : at::zeros_like(token_lp);
+  std::vector<at::Tensor> parts = {
+      at::stack({token.to(at::kFloat), alt.to(at::kFloat), token_lp, alt_lp, entropy, past})
+          .flatten()};
+  if (candidates.defined()) {
+    parts.push_back(at::cat({candidates.to(at::kFloat), probs_.gather(-1, candidates),
+                             logprobs_.gather(-1, candidates)},
+                            -1)
+                        .flatten());
+  }
   // One host transfer per step for all rows: ids travel as float32, exact below 2^24.
-  auto packed =
-      to_host(at::stack({token.to(at::kFloat), alt.to(at::kFloat), token_lp, alt_lp, entropy}));
+  auto packed = to_host(at::cat(parts));
   const int64_t rows = logits.size(0);
-  Draws d;
   const float* f = packed.data_ptr<float>();
+  Draws d;
+  ties_past_.clear();
   for (int64_t r = 0; r < rows; ++r) {
     d.token.push_back(static_cast<int32_t>(f[r]));
     d.alt_token.push_back(static_cast<int32_t>(f[rows + r]));
+    ties_past_.push_back(f[5 * rows + r] != 0.0f);
   }
   d.token_logprob.assign(f + 2 * rows, f + 3 * rows);
   d.alt_logprob.assign(f + 3 * rows, f + 4 * rows);
   d.entropy.assign(f + 4 * rows, f + 5 * rows);
+  width_ = candidates.defined() ? candidates.size(-1) : 0;
+  candidates_.assign(f + 6 * rows, f + packed.numel());
   return d;
 }
 
 TokenDistribution Sampler::distribution(int64_t row) const {
+  TokenDistribution out;
+  if (width_ > 0 && !ties_past_[row]) {
+    // The row's candidates (ids, then probs, then log-probs) hold all its non-zero probabilities;
+    // kept in id order, as the whole row gives them.
+    const float* ids = candidates_.data() + row * 3 * width_;
+    const float* p = ids + width_;
+    const float* lp = p + width_;
+    std::vector<int64_t> held;
+    for (int64_t i = 0; i < width_; ++i) {
+      if (p[i] != 0.0f) held.push_back(i);
+    }
+    std::sort(held.begin(), held.end(), [&](int64_t a, int64_t b) { return ids[a] < ids[b]; });
+    for (int64_t i : held) {
+      out.ids.push_back(static_cast<int32_t>(ids[i]));
+      out.probs.push_back(p[i]);
+      out.logprobs.push_back(lp[i]);
+    }
+    return out;
+  }
   // One transfer: the row's probabilities and log-probs, filtered on the host.
   auto both = to_host(at::stack({probs_[row], logprobs_[row]}));
   const int64_t vocab = both.size(1);
   const float* p = both.data_ptr<float>();
   const float* lp = p + vocab;
-  TokenDistribution out;
   for (int64_t id = 0; id < vocab; ++id) {
     if (p[id] == 0.0f) continue;
     out.ids.push_back(static_cast<int32_t>(id));

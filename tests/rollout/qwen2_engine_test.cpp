@@ -248,12 +248,23 @@ TEST(Qwen2Engine, PagedKernelAndTorchAttentionGrowTheSameTrees) {
   EXPECT_GT(small_stats.preemptions, 0);
 }
 
-// One device-to-host transfer per step: the sampled ids with what the host decides on; a split
-// that parks its distribution (seed coverage) adds one.
-TEST(Qwen2Engine, OneHostTransferPerStepPlusOnePerParkedSplit) {
-  RolloutConfig cfg = tiny_rollout();
-  cfg.coverage = "off";
-  rollout::RolloutStats stats;
-  grow(29, &stats, 0, 2, cfg);
-  EXPECT_EQ(stats.host_transfers, stats.step);
+// One device-to-host transfer per step: the sampled ids with what the host decides on, and (top-k
+// on) every row's distribution, so a split that parks its distribution (seed coverage) adds none.
+TEST(Qwen2Engine, OneHostTransferPerStepWithOrWithoutParkedSplits) {
+  for (const std::string coverage : {"off", "seed"}) {
+    SCOPED_TRACE(coverage);
+    RolloutConfig cfg = tiny_rollout();
+    cfg.coverage = coverage;
+    rollout::RolloutStats stats;
+    const auto trees = grow(29, &stats, 0, 2, cfg);
+    EXPECT_EQ(stats.host_transfers, stats.step);
+    int64_t coverage_nodes = 0;
+    for (const auto& tree : trees) {
+      for (const auto& node : tree.nodes) {
+        coverage_nodes += node.origin == rollout::NodeOrigin::Coverage;
+      }
+    }
+    // Seed coverage parked its splits and drew siblings from their distributions.
+    EXPECT_EQ(coverage_nodes > 0, coverage == "seed");
+  }
 }

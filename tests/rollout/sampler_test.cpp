@@ -4,9 +4,11 @@
 #include <set>
 
 #include <ATen/ATen.h>
+#include <ATen/CPUGeneratorImpl.h>
 #include <gtest/gtest.h>
 
 #include "treerpo/rollout/sampler.h"
+#include "treerpo/util/host_transfer.h"
 
 namespace treerpo::rollout {
 namespace {
@@ -167,6 +169,178 @@ TEST(Sampler, GreedyDistinctSecondTokenIsTheRunnerUp) {
               3.0 - std::log(std::exp(1.0) + std::exp(-5.0) + std::exp(2.0) + std::exp(-6.0) +
                              std::exp(3.0)),
               1e-5);
+}
+
+// Logits spread like a language model's (a few likely ids, a long tail) and a random seen mask.
+struct RandomBatch {
+  at::Tensor logits, seen;
+};
+RandomBatch random_batch(uint64_t seed, int64_t rows, int64_t vocab) {
+  auto gen = at::detail::createCPUGenerator(seed);
+  auto logits = at::randn({rows, vocab}, gen) * 3.0;
+  auto seen = at::rand({rows, vocab}, gen) < 0.05;
+  return {logits, seen};
+}
+
+// What distribution() returned before its candidates travelled with the draws: the non-zero
+// entries, in id order, of the reference chain's row and of the model's log-probs.
+TokenDistribution reference_distribution(const at::Tensor& logits, const at::Tensor& seen,
+                                         const SamplingSettings& s, int64_t r) {
+  auto probs = sampling_probs(logits, seen, s)[r].contiguous();
+  auto logprobs = logits.log_softmax(-1)[r].contiguous();
+  TokenDistribution out;
+  for (int64_t id = 0; id < probs.size(0); ++id) {
+    const float p = probs[id].item<float>();
+    if (p == 0.0f) continue;
+    out.ids.push_back(static_cast<int32_t>(id));
+    out.probs.push_back(p);
+    out.logprobs.push_back(logprobs[id].item<float>());
+  }
+  return out;
+}
+
+void expect_same(const TokenDistribution& a, const TokenDistribution& b) {
+  EXPECT_EQ(a.ids, b.ids);
+  EXPECT_EQ(a.probs, b.probs);
+  EXPECT_EQ(a.logprobs, b.logprobs);
+}
+
+TEST(Sampler, TopKFirstProbsEqualTheReferenceChain) {
+  auto batch = random_batch(1, 16, 1000);
+  for (double temperature : {0.6, 1.0, 1.7}) {
+    for (int64_t k : {1, 5, 25, 200}) {
+      for (double p : {0.3, 0.85, 1.0}) {
+        for (double penalty : {1.0, 1.3}) {
+          SCOPED_TRACE(testing::Message() << "T " << temperature << " k " << k << " p " << p
+                                          << " penalty " << penalty);
+          SamplingSettings s{temperature, p, k, penalty, 20};
+          auto expected = sampling_probs(batch.logits, batch.seen, s);
+          auto fast = top_k_first_probs(batch.logits, batch.seen, s);
+          EXPECT_TRUE(at::equal(fast.probs > 0, expected > 0));
+          EXPECT_LE((fast.probs - expected).abs().max().item<float>(), 1e-6);
+          EXPECT_FALSE(fast.ties_past_candidates.any().item<bool>());
+          // The candidates hold every non-zero probability.
+          EXPECT_TRUE(
+              at::equal((fast.probs.gather(-1, fast.ids) > 0).sum(-1), (expected > 0).sum(-1)));
+        }
+      }
+    }
+  }
+}
+
+TEST(Sampler, TopKFirstKeepsTiesWithTheKthScore) {
+  // Top-3 of 4, 3, 1, 1, 1, 0, 1, -2 keeps 4, 3 and the four 1s (ids 2, 3, 4, 6): e^4 = 54.598,
+  // e^3 = 20.086, e^1 = 2.718 each, sum 85.557.
+  auto logits = row({4.0f, 3.0f, 1.0f, 1.0f, 1.0f, 0.0f, 1.0f, -2.0f});
+  // p = 0.99 removes nothing (the lowest, 0.0318, is above 0.01).
+  auto all = top_k_first_probs(logits, at::Tensor(), SamplingSettings{1.0, 0.99, 3, 1.0, 20});
+  const std::vector<float> expected_all = {0.638151f, 0.234763f, 0.031772f, 0.031772f,
+                                           0.031772f, 0.0f,      0.031772f, 0.0f};
+  for (int i = 0; i < 8; ++i) EXPECT_NEAR(all.probs[0][i].item<float>(), expected_all[i], 1e-6);
+  // p = 0.8: the ties' ascending cumulative mass 0.127 is <= 0.2, the next (0.362) is not: 4 and 3
+  // remain, as 1 / (1 + e^-1) = 0.731059 and 0.268941.
+  auto cut = top_k_first_probs(logits, at::Tensor(), SamplingSettings{1.0, 0.8, 3, 1.0, 20});
+  const std::vector<float> expected_cut = {0.731059f, 0.268941f, 0, 0, 0, 0, 0, 0};
+  for (int i = 0; i < 8; ++i) EXPECT_NEAR(cut.probs[0][i].item<float>(), expected_cut[i], 1e-6);
+  for (double p : {0.99, 0.8}) {
+    SamplingSettings s{1.0, p, 3, 1.0, 20};
+    auto fast = top_k_first_probs(logits, at::Tensor(), s);
+    EXPECT_LE((fast.probs - sampling_probs(logits, at::Tensor(), s)).abs().max().item<float>(),
+              1e-6);
+    EXPECT_FALSE(fast.ties_past_candidates.item<bool>());
+  }
+}
+
+TEST(Sampler, TopKFirstCutsEqualProbabilitiesInIdOrder) {
+  // p = 0.95 cuts inside the four ties (0.0318 <= 0.05 < 0.0635): the lowest id of them, 2, goes.
+  // The rest renormalise over e^4 + e^3 + 3 e: 0.659091, 0.242466 and 0.032814 each.
+  auto logits = row({4.0f, 3.0f, 1.0f, 1.0f, 1.0f, 0.0f, 1.0f, -2.0f});
+  auto fast = top_k_first_probs(logits, at::Tensor(), SamplingSettings{1.0, 0.95, 3, 1.0, 20});
+  const std::vector<float> expected = {0.659091f, 0.242466f, 0.0f,      0.032814f,
+                                       0.032814f, 0.0f,      0.032814f, 0.0f};
+  for (int i = 0; i < 8; ++i) EXPECT_NEAR(fast.probs[0][i].item<float>(), expected[i], 1e-6);
+}
+
+// id 0 scores 2, ids 1..40 tie at 1 (more ties than the candidates past top-2 hold), the rest 0.
+at::Tensor many_ties() {
+  std::vector<float> v(64, 0.0f);
+  v[0] = 2.0f;
+  for (int i = 1; i <= 40; ++i) v[i] = 1.0f;
+  return row(v);
+}
+
+TEST(Sampler, TopKFirstFlagsTiesPastItsCandidates) {
+  for (double p : {0.99, 1.0}) {
+    EXPECT_TRUE(top_k_first_probs(many_ties(), at::Tensor(), SamplingSettings{1.0, p, 2, 1.0, 20})
+                    .ties_past_candidates.item<bool>());
+  }
+  // Without top-p the mask is apply_top_k's over the whole vocabulary: all 41 remain.
+  auto no_p = top_k_first_probs(many_ties(), at::Tensor(), SamplingSettings{1.0, 1.0, 2, 1.0, 20});
+  EXPECT_EQ((no_p.probs > 0).sum().item<int64_t>(), 41);
+}
+
+TEST(Sampler, TopPWithTiesPastTheCandidatesTakesTheReferencePath) {
+  // p = 0.99 keeps all 41: e^2 / (e^2 + 40 e) = 0.063633 and e / (e^2 + 40 e) = 0.023409 each.
+  SamplingSettings s{1.0, 0.99, 2, 1.0, 20};
+  Sampler sampler(s);
+  const int64_t before = host_transfers();
+  sampler.draw(many_ties(), at::Tensor(), {0.5}, {0.5});
+  EXPECT_EQ(host_transfers() - before, 2); // the fast step's, then the reference step's
+  const int64_t drawn = host_transfers();
+  TokenDistribution d = sampler.distribution(0);
+  EXPECT_EQ(host_transfers() - drawn, 1); // the candidates do not hold the row
+  ASSERT_EQ(d.ids.size(), 41u);
+  for (int i = 0; i <= 40; ++i) {
+    EXPECT_EQ(d.ids[i], i);
+    EXPECT_NEAR(d.probs[i], i == 0 ? 0.063633f : 0.023409f, 1e-6);
+  }
+  expect_same(d, reference_distribution(many_ties(), at::Tensor(), s, 0));
+}
+
+TEST(Sampler, TiesPastTheCandidatesWithoutTopPCostOnlyTheRowsTransfer) {
+  SamplingSettings s{1.0, 1.0, 2, 1.0, 20};
+  Sampler sampler(s);
+  const int64_t before = host_transfers();
+  sampler.draw(many_ties(), at::Tensor(), {0.5}, {0.5});
+  EXPECT_EQ(host_transfers() - before, 1);
+  TokenDistribution d = sampler.distribution(0);
+  EXPECT_EQ(host_transfers() - before, 2);
+  EXPECT_EQ(d.ids.size(), 41u);
+  expect_same(d, reference_distribution(many_ties(), at::Tensor(), s, 0));
+}
+
+TEST(Sampler, DistributionTravelsWithTheDrawsWhenTopKIsOnOrGreedy) {
+  auto batch = random_batch(2, 8, 300);
+  for (const SamplingSettings& s :
+       {SamplingSettings{0.7, 0.9, 5, 1.2, 20}, SamplingSettings{1.0, 1.0, 25, 1.0, 20},
+        SamplingSettings{0.0, 1.0, 0, 1.2, 20}}) {
+    SCOPED_TRACE(testing::Message() << "T " << s.temperature << " k " << s.top_k);
+    Sampler sampler(s);
+    std::vector<double> u(8, 0.5);
+    const int64_t before = host_transfers();
+    sampler.draw(batch.logits, batch.seen, u, u);
+    EXPECT_EQ(host_transfers() - before, 1);
+    for (int64_t r = 0; r < 8; ++r) {
+      const int64_t drawn = host_transfers();
+      TokenDistribution d = sampler.distribution(r);
+      EXPECT_EQ(host_transfers(), drawn) << "row " << r;
+      expect_same(d, reference_distribution(batch.logits, batch.seen, s, r));
+    }
+  }
+}
+
+TEST(Sampler, DistributionTransfersTheRowWhenTopKIsOff) {
+  auto batch = random_batch(3, 4, 300);
+  SamplingSettings s{0.7, 0.9, 0, 1.2, 20};
+  Sampler sampler(s);
+  std::vector<double> u(4, 0.5);
+  sampler.draw(batch.logits, batch.seen, u, u);
+  for (int64_t r = 0; r < 4; ++r) {
+    const int64_t drawn = host_transfers();
+    TokenDistribution d = sampler.distribution(r);
+    EXPECT_EQ(host_transfers() - drawn, 1);
+    expect_same(d, reference_distribution(batch.logits, batch.seen, s, r));
+  }
 }
 
 TEST(Sampler, RngIsDeterministicAndInTheOpenUnitInterval) {

@@ -49,6 +49,19 @@ at::Tensor apply_top_p(const at::Tensor& scores, double p);
 // greedy).
 at::Tensor sampling_probs(const at::Tensor& logits, const at::Tensor& seen,
                           const SamplingSettings& s);
+
+// sampling_probs for 0 < top_k < V and temperature > 0 without sorting the vocabulary: one topk of
+// top_k + a tie margin scores, top-p over the top-k survivors only (equal probabilities leave in
+// id order), and the full softmax of the scores masked to what remains.
+struct TopKFirstProbs {
+  at::Tensor probs; // [B, V]
+  at::Tensor ids;   // [B, M]: candidates; every id with a non-zero probability is among them...
+  // [B] bool: ...unless ties with the k-th score run past them; with top-p on, the row's probs are
+  // then not sampling_probs' (top-p saw only some of its survivors).
+  at::Tensor ties_past_candidates;
+};
+TopKFirstProbs top_k_first_probs(const at::Tensor& logits, const at::Tensor& seen,
+                                 const SamplingSettings& s);
 // Entropy (nats) of the k largest probabilities of `scores` (logits or log-probs [B, V]; -inf
 // allowed) renormalised over those k, per row [B].
 at::Tensor top_k_entropy(const at::Tensor& scores, int64_t k);
@@ -83,15 +96,28 @@ public:
   // entropy is that of the top-`entropy_top_k` of the gate's distribution (processed_entropy);
   // the second token is drawn from the same top-`entropy_top_k`, excluding the sampled one, with
   // probability proportional to exp(logprob / T), a removed (-inf) candidate counting as -99 (the
-  // best one when greedy).
+  // best one when greedy). One host transfer; two when top-p meets more ties with the k-th score
+  // than top_k_first_probs' candidates hold (the step then takes sampling_probs).
   Draws draw(const at::Tensor& logits, const at::Tensor& seen, const std::vector<double>& u_token,
              const std::vector<double>& u_alt);
   // Row `row` of the last draw() call's sampling distribution, for later draws from the same point.
+  // Read from draw()'s transfer when that carried all of the row's non-zero probabilities (top-k
+  // on, or greedy); otherwise one transfer of the row.
   TokenDistribution distribution(int64_t row) const;
 
 private:
+  // Draws from probs_ and makes the step's transfer, candidates (and their ties flags) included.
+  Draws draw_and_transfer(const at::Tensor& logits, const std::vector<double>& u_token,
+                          const std::vector<double>& u_alt, const at::Tensor& candidates,
+                          const at::Tensor& ties_past);
+
   SamplingSettings settings_;
   at::Tensor probs_, logprobs_; // of the last draw() call
+  // Of the last draw() call, on the host: per row `width_` candidates' ids, probs and log-probs
+  // (width_ 0: none), and whether ties with the k-th score ran past them.
+  int64_t width_ = 0;
+  std::vector<float> candidates_;
+  std::vector<bool> ties_past_;
 };
 
 } // namespace treerpo::rollout
