@@ -231,11 +231,19 @@ std::string memory_plan_json(const Config& config, const model::Qwen2Config& sha
   c["optimizer_state"] = optimizer_state_bytes_per_element(config.train.optimizer, bf16) * params;
   c["optimizer_step_temporaries"] = optimizer_step_temporary_bytes(largest_parameter_numel(shape));
   c["rollout_kv_cache"] = pool_tokens / block * block * shape.num_hidden_layers * 2 * kv * e;
-  // A decode step (qwen2.cpp extend): each layer gathers every live slot's keys and values up to
-  // the longest length, plus the float32 additive mask SDPA makes.
-  c["decode_kv_gather"] = 2 * slots * cache_tokens * kv * e + kFloat * slots * group * cache_tokens;
-  // sampler.cpp: float32 logits, log_softmax, the penalised scores, the top-p sort (values and
-  // int64 indices), its softmax and cumsum, the bool seen/removed masks: [live, vocab] each.
+  // A decode step (qwen2.cpp extend). rollout.decode_attention = torch: each layer gathers every
+  // live branch's keys and values up to the longest length, plus the float32 additive mask SDPA
+  // makes; paged_kernel reads the blocks in place and needs only the CUDA kernel's split-K
+  // workspace (paged_attention.cu: float32 partial outputs, maxima and sums per 256-key partition).
+  c["decode_attention_transients"] =
+      config.rollout.decode_attention == "paged_kernel"
+          ? kFloat * slots * shape.num_attention_heads * ((cache_tokens + 255) / 256) *
+                (shape.head_dim() + 2)
+          : 2 * slots * cache_tokens * kv * e + kFloat * slots * group * cache_tokens;
+  // sampler.cpp: float32 logits, log_softmax, the penalised scores, the masked scores, their
+  // softmax and the draw's cumsum, the bool seen/compare masks: [live, vocab] each; plus an int64
+  // [live, vocab] that the top-p sort of the vocabulary took before top-p ran on the top-k
+  // survivors (kept: the sort returns with top-k off).
   c["sampler_buffers"] = slots * shape.vocab_size * (e + 6 * kFloat + kInt64 + 2 * kBool);
   const std::vector<int32_t> tree =
       synthetic_tree(options.prompt_tokens, options.tree_tokens, config.rollout.max_answer_tokens,
@@ -268,9 +276,9 @@ std::string memory_plan_json(const Config& config, const model::Qwen2Config& sha
   };
   const int64_t base = sum({"weights", "optimizer_state", "cuda_context_allowance"});
   nlohmann::json phases;
-  phases["rollout"] =
-      base + c["rollout_kv_cache"].get<int64_t>() +
-      std::max(c["decode_kv_gather"].get<int64_t>(), c["sampler_buffers"].get<int64_t>());
+  phases["rollout"] = base + c["rollout_kv_cache"].get<int64_t>() +
+                      std::max(c["decode_attention_transients"].get<int64_t>(),
+                               c["sampler_buffers"].get<int64_t>());
   phases["train_forward_backward"] = base + c["gradients"].get<int64_t>() + t.peak();
   phases["optimizer_step"] = base + sum({"gradients", "optimizer_step_temporaries"});
   std::string peak_phase;

@@ -197,6 +197,19 @@ TEST(MemoryPlan, HeadlineWeightsAreTwoBytesPerParameter) {
   EXPECT_EQ(plan["peak_bytes"].get<int64_t>(), peak);
 }
 
+// Issue 16's bar: the shipped 1.5B recipe, seed settings unchanged, plans at most 22 GiB of a
+// 24 GB card; the paged kernel's decode needs no gather of the live KV.
+TEST(MemoryPlan, ShippedRecipeFitsTwentyTwoGiB) {
+  const nlohmann::json plan = plan_of("--shape qwen2.5-math-1.5b");
+  EXPECT_TRUE(plan["fits"].get<bool>());
+  EXPECT_LE(plan["peak_bytes"].get<int64_t>(), int64_t{22} << 30);
+  EXPECT_EQ(plan["assumptions"]["live_branches"].get<int64_t>(), 256);
+  const nlohmann::json kernel =
+      plan_of("--shape qwen2.5-math-1.5b --set rollout.decode_attention=paged_kernel");
+  EXPECT_LT(kernel["components"]["decode_attention_transients"].get<int64_t>(),
+            plan["components"]["decode_attention_transients"].get<int64_t>() / 10);
+}
+
 // bench step runs real TreeRPO steps on the demo model with the CPU allocator counted. The
 // optimiser phase holds float32 weights, gradients and two float32 moments (16 bytes per parameter)
 // and, at most, the chunked update's six float32 temporaries of the largest parameter (the 460 x
