@@ -90,6 +90,13 @@ void run_rollout(const std::string& config_path, const std::vector<std::string>&
   spdlog::info("{} trees, {} nodes, {} leaves, {} tokens in {:.1f}s ({:.0f} tok/s) -> {}",
                stats.trees, stats.nodes, stats.leaves, stats.tokens_generated, stats.seconds,
                stats.tokens_per_s(), out_path);
+  spdlog::info(
+      "KV held at the peak: {} positions for {} distinct tree tokens ({:.3f}), blocks of {}",
+      stats.kv_tokens_held_peak, stats.kv_unique_tokens_at_peak,
+      stats.kv_unique_tokens_at_peak > 0
+          ? static_cast<double>(stats.kv_tokens_held_peak) / stats.kv_unique_tokens_at_peak
+          : 0.0,
+      config.rollout.kv_block_tokens);
 }
 
 struct BenchOptions {
