@@ -121,6 +121,36 @@ ExtendBatch extend_batch(const Qwen2Config& config, const std::vector<int64_t>& 
   return e;
 }
 
+// The host arrays of one step, uploaded together: one copy, from pinned memory and non-blocking on
+// a GPU (DESIGN §5: step state goes up without a synchronisation per array).
+class StepUpload {
+public:
+  size_t add(const std::vector<int64_t>& values) {
+    at_.push_back(static_cast<int64_t>(host_.size()));
+    host_.insert(host_.end(), values.begin(), values.end());
+    sizes_.push_back(static_cast<int64_t>(values.size()));
+    return at_.size() - 1;
+  }
+  void upload(torch::Device device) {
+    const auto n = static_cast<int64_t>(host_.size());
+    auto options = torch::TensorOptions().dtype(torch::kInt64);
+    if (device.is_cpu()) {
+      device_ = torch::empty({n}, options);
+      std::copy(host_.begin(), host_.end(), device_.data_ptr<int64_t>());
+      return;
+    }
+    // The caching host allocator keeps the pinned buffer until the copy has run.
+    torch::Tensor pinned = torch::empty({n}, options.pinned_memory(true));
+    std::copy(host_.begin(), host_.end(), pinned.data_ptr<int64_t>());
+    device_ = pinned.to(device, /*non_blocking=*/true);
+  }
+  torch::Tensor operator[](size_t i) const { return device_.narrow(0, at_[i], sizes_[i]); }
+
+private:
+  std::vector<int64_t> host_, at_, sizes_;
+  torch::Tensor device_;
+};
+
 } // namespace
 
 torch::Tensor Qwen2::run_extend(const ExtendInputs& in, const KvSource& kv) const {
@@ -212,13 +242,20 @@ torch::Tensor Qwen2::extend(PagedKvCache& cache, const std::vector<int64_t>& seq
     write_block.push_back(cache.block_of(e.write_seq[i], e.write_pos[i]));
     write_offset.push_back(e.write_pos[i] % bs);
   }
-  const auto device = embed_.device();
-  auto long_tensor = [&](const std::vector<int64_t>& v) {
-    return torch::tensor(v, torch::kInt64).to(device);
-  };
-  torch::Tensor rows = long_tensor(e.valid_rows), block_idx = long_tensor(write_block);
-  torch::Tensor offset_idx = long_tensor(write_offset);
-  torch::Tensor tables = cache.block_tables(seqs, width).view({-1});
+  std::vector<int64_t> tables_flat(static_cast<size_t>(batch * width), 0), lengths;
+  for (int64_t b = 0; b < batch; ++b) {
+    const std::vector<int32_t>& table = cache.table(seqs[static_cast<size_t>(b)]);
+    std::copy(table.begin(), table.end(), tables_flat.begin() + b * width);
+    lengths.push_back(past[static_cast<size_t>(b)] + 1);
+  }
+  StepUpload up;
+  const size_t ids_at = up.add(e.ids), positions_at = up.add(e.positions);
+  const size_t last_at = up.add(e.last_rows), rows_at = up.add(e.valid_rows);
+  const size_t blocks_at = up.add(write_block), offsets_at = up.add(write_offset);
+  const size_t tables_at = up.add(tables_flat), lengths_at = up.add(lengths);
+  up.upload(embed_.device());
+  torch::Tensor rows = up[rows_at], block_idx = up[blocks_at], offset_idx = up[offsets_at];
+  torch::Tensor tables = up[tables_at];
   const int64_t heads = config_.num_attention_heads, kv_heads = config_.num_key_value_heads;
   const int64_t head_dim = config_.head_dim();
   // The new rows go into their blocks.
@@ -229,10 +266,8 @@ torch::Tensor Qwen2::extend(PagedKvCache& cache, const std::vector<int64_t>& seq
   torch::Tensor out;
   if (attention == DecodeAttention::PagedKernel && max_new == 1) {
     // rollout.decode_attention = paged_kernel: the kernel reads every sequence's blocks in place.
-    std::vector<int64_t> lengths;
-    for (int64_t p : past) lengths.push_back(p + 1);
     torch::Tensor tables32 = tables.view({batch, width}).to(torch::kInt32);
-    torch::Tensor lengths32 = long_tensor(lengths).to(torch::kInt32);
+    torch::Tensor lengths32 = up[lengths_at].to(torch::kInt32);
     LayerAttention paged_kernel = [&](size_t layer, const torch::Tensor& q, const torch::Tensor& k,
                                       const torch::Tensor& v) {
       write(cache.keys[layer], k);
@@ -241,8 +276,8 @@ torch::Tensor Qwen2::extend(PagedKvCache& cache, const std::vector<int64_t>& seq
                                     cache.values[layer], tables32, lengths32, max_total)
           .view({batch, heads, 1, head_dim});
     };
-    torch::Tensor hidden = hidden_states(long_tensor(e.ids).view({batch, 1}),
-                                         long_tensor(e.positions).view({batch, 1}), paged_kernel);
+    torch::Tensor hidden =
+        hidden_states(up[ids_at].view({batch, 1}), up[positions_at].view({batch, 1}), paged_kernel);
     out = logits(hidden.view({batch, -1}));
   } else {
     // rollout.decode_attention = torch (and every prefill): each sequence's blocks are gathered
@@ -257,9 +292,7 @@ torch::Tensor Qwen2::extend(PagedKvCache& cache, const std::vector<int64_t>& seq
       };
       return std::make_pair(gather(cache.keys[layer], k), gather(cache.values[layer], v));
     };
-    out = run_extend({batch, max_new, max_total, long_tensor(e.ids), long_tensor(e.positions),
-                      long_tensor(e.last_rows)},
-                     paged);
+    out = run_extend({batch, max_new, max_total, up[ids_at], up[positions_at], up[last_at]}, paged);
   }
   for (size_t b = 0; b < seqs.size(); ++b) {
     cache.commit(seqs[b], static_cast<int64_t>(tokens[b].size()));
