@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <type_traits>
 #include <vector>
 
 #include <ATen/Dispatch.h>
@@ -44,50 +45,83 @@ void check_inputs(const torch::Tensor& q, const torch::Tensor& key_pool,
   }
 }
 
+// Eight partial sums, so the compiler vectorises the loops without reordering a float sum.
+constexpr int64_t kLanes = 8;
+
+float dot(const float* a, const float* b, int64_t n) {
+  float part[kLanes] = {};
+  int64_t d = 0;
+  for (; d + kLanes <= n; d += kLanes) {
+    for (int64_t j = 0; j < kLanes; ++j) part[j] += a[d + j] * b[d + j];
+  }
+  float sum = 0.0f;
+  for (; d < n; ++d) sum += a[d] * b[d];
+  for (float p : part) sum += p;
+  return sum;
+}
+
+void add_scaled(float w, const float* x, float* y, int64_t n) {
+  for (int64_t d = 0; d < n; ++d) y[d] += w * x[d];
+}
+
+// A pool row as float32: the row itself, or its conversion into `buffer`.
+template <typename T> const float* as_float(const T* row, int64_t n, std::vector<float>& buffer) {
+  if constexpr (std::is_same_v<T, float>) {
+    return row;
+  } else {
+    for (int64_t d = 0; d < n; ++d) buffer[static_cast<size_t>(d)] = static_cast<float>(row[d]);
+    return buffer.data();
+  }
+}
+
+// Per-thread scratch of attend_one.
+struct Scratch {
+  std::vector<float> q, scores, acc, row;
+};
+
 // One (sequence, kv head): its `group` query heads read the keys once into per-head scores, then
 // softmax in float32 (max subtracted, as SDPA does) and a weighted sum of the values.
 template <typename T>
 void attend_one(const T* q, const T* keys, const T* values, const int32_t* table, int64_t length,
                 int64_t block_tokens, int64_t kv_heads, int64_t kv_head, int64_t group,
-                int64_t head_dim, float scale, T* out, std::vector<float>& scores,
-                std::vector<float>& acc) {
-  scores.assign(static_cast<size_t>(group * length), 0.0f);
-  acc.assign(static_cast<size_t>(group * head_dim), 0.0f);
+                int64_t head_dim, float scale, T* out, Scratch& s) {
+  s.q.resize(static_cast<size_t>(group * head_dim));
+  s.row.resize(static_cast<size_t>(head_dim));
+  s.scores.assign(static_cast<size_t>(group * length), 0.0f);
+  s.acc.assign(static_cast<size_t>(group * head_dim), 0.0f);
+  for (int64_t i = 0; i < group * head_dim; ++i)
+    s.q[static_cast<size_t>(i)] = static_cast<float>(q[i]);
   auto row = [&](const T* pool, int64_t p) {
     const int64_t block = table[p / block_tokens];
-    return pool + ((block * block_tokens + p % block_tokens) * kv_heads + kv_head) * head_dim;
+    const T* r = pool + ((block * block_tokens + p % block_tokens) * kv_heads + kv_head) * head_dim;
+    return as_float(r, head_dim, s.row);
   };
   for (int64_t p = 0; p < length; ++p) {
-    const T* k = row(keys, p);
+    const float* k = row(keys, p);
     for (int64_t h = 0; h < group; ++h) {
-      const T* qh = q + h * head_dim;
-      float dot = 0.0f;
-      for (int64_t d = 0; d < head_dim; ++d) {
-        dot += static_cast<float>(qh[d]) * static_cast<float>(k[d]);
-      }
-      scores[static_cast<size_t>(h * length + p)] = dot * scale;
+      s.scores[static_cast<size_t>(h * length + p)] =
+          dot(s.q.data() + h * head_dim, k, head_dim) * scale;
     }
   }
   std::vector<float> total(static_cast<size_t>(group));
   for (int64_t h = 0; h < group; ++h) {
-    float* s = scores.data() + h * length;
-    const float max = *std::max_element(s, s + length);
+    float* sc = s.scores.data() + h * length;
+    const float max = *std::max_element(sc, sc + length);
     float sum = 0.0f;
-    for (int64_t p = 0; p < length; ++p) sum += (s[p] = std::exp(s[p] - max));
+    for (int64_t p = 0; p < length; ++p) sum += (sc[p] = std::exp(sc[p] - max));
     total[static_cast<size_t>(h)] = sum;
   }
   for (int64_t p = 0; p < length; ++p) {
-    const T* v = row(values, p);
+    const float* v = row(values, p);
     for (int64_t h = 0; h < group; ++h) {
-      const float w = scores[static_cast<size_t>(h * length + p)];
-      float* a = acc.data() + h * head_dim;
-      for (int64_t d = 0; d < head_dim; ++d) a[d] += w * static_cast<float>(v[d]);
+      add_scaled(s.scores[static_cast<size_t>(h * length + p)], v, s.acc.data() + h * head_dim,
+                 head_dim);
     }
   }
   for (int64_t h = 0; h < group; ++h) {
     const float inv = 1.0f / total[static_cast<size_t>(h)];
     for (int64_t d = 0; d < head_dim; ++d) {
-      out[h * head_dim + d] = static_cast<T>(acc[static_cast<size_t>(h * head_dim + d)] * inv);
+      out[h * head_dim + d] = static_cast<T>(s.acc[static_cast<size_t>(h * head_dim + d)] * inv);
     }
   }
 }
@@ -198,12 +232,12 @@ torch::Tensor paged_decode_attention_cpu(const torch::Tensor& q, const torch::Te
         const scalar_t* vp = vc.data_ptr<scalar_t>();
         scalar_t* op = out.data_ptr<scalar_t>();
         at::parallel_for(0, batch * kv_heads, 1, [&](int64_t begin, int64_t end) {
-          std::vector<float> scores, acc;
+          Scratch scratch;
           for (int64_t i = begin; i < end; ++i) {
             const int64_t b = i / kv_heads, g = i % kv_heads;
             const int64_t first = (b * heads + g * group) * head_dim;
             attend_one(qp + first, kp, vp, tables + b * width, len[b], block_tokens, kv_heads, g,
-                       group, head_dim, scale, op + first, scores, acc);
+                       group, head_dim, scale, op + first, scratch);
           }
         });
       });
