@@ -12,6 +12,7 @@ template <class ConfigT, class Visit> void for_each_field(ConfigT& c, Visit&& vi
   visit("model.tokenizer", c.model.tokenizer);
   visit("model.dtype", c.model.dtype);
   visit("model.device", c.model.device);
+  visit("model.memory_gb", c.model.memory_gb);
 
   visit("data.train", c.data.train);
   visit("data.question_field", c.data.question_field);

@@ -126,6 +126,11 @@ void check_model(const Rules& r, const ModelConfig& m) {
   if (!std::regex_match(m.device, device)) {
     r.fail("model.device", fmt::format("'{}' is not cpu, cuda or cuda:N", m.device));
   }
+  r.at_least("model.memory_gb", m.memory_gb, 0.0);
+  if (m.memory_gb > 0 && m.device == "cpu") {
+    r.fail("model.memory_gb", "caps the CUDA caching allocator; model.device is cpu",
+           "leave it 0 on the CPU");
+  }
 }
 
 void check_data(const Rules& r, const DataConfig& d) {

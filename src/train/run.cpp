@@ -17,6 +17,7 @@
 #include "treerpo/dist/gradients.h"
 #include "treerpo/train/memory_plan.h"
 #include "treerpo/util/checksums.h"
+#include "treerpo/util/device_memory.h"
 #include "treerpo/util/error.h"
 
 namespace fs = std::filesystem;
@@ -168,6 +169,7 @@ TrainingRun::TrainingRun(const Config& config, std::string kind, const RunOption
   } else if (weights.empty()) {
     throw bad_input("model.path is not set", "model.path", "set it to a Hugging Face model folder");
   }
+  if (config_.model.memory_gb > 0) cap_device_memory(device_, config_.model.memory_gb);
   model_ = std::make_unique<model::Qwen2>(model::Qwen2::load(weights, dtype_, device_));
   model_->set_gradient_checkpointing(config_.train.gradient_checkpointing);
   std::string tok = config_.model.tokenizer.empty() ? config_.model.path : config_.model.tokenizer;

@@ -37,6 +37,9 @@ const std::vector<Case> kRejected = {
     // model
     {{"model.dtype=float16"}, "model.dtype: 'float16' is not one of: float32, bfloat16"},
     {{"model.device=gpu"}, "model.device: 'gpu' is not cpu, cuda or cuda:N"},
+    {{"model.memory_gb=-1"}, "model.memory_gb: must be at least 0"},
+    {{"model.device=cpu", "model.memory_gb=20"},
+     "model.memory_gb: caps the CUDA caching allocator; model.device is cpu"},
     // data
     {{"data.question_field="}, "data.question_field: must not be empty"},
     {{"data.answer_field="}, "data.answer_field: must not be empty"},
@@ -52,6 +55,8 @@ const std::vector<Case> kRejected = {
     {{"rollout.coverage_min_chars=-3"}, "rollout.coverage_min_chars: must be at least 0"},
     {{"rollout.entropy_source=logits"},
      "rollout.entropy_source: 'logits' is not one of: raw, processed"},
+    {{"rollout.decode_attention=flash"},
+     "rollout.decode_attention: 'flash' is not one of: torch, paged_kernel"},
     // the seed's coverage length X > L_min
     {{"rollout.coverage_min_tokens=150"},
      "rollout.coverage_min_tokens: must be greater than rollout.min_segment_tokens (150), got 150"},

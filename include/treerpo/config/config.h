@@ -14,6 +14,9 @@ struct ModelConfig {
   std::string tokenizer;          // tokenizer folder/file; empty = model.path
   std::string dtype = "bfloat16"; // float32 | bfloat16
   std::string device = "cuda";    // cpu | cuda | cuda:N
+  // The most GiB the CUDA caching allocator may hold on the device (0: all of it): a recipe for a
+  // smaller card checked on a larger one.
+  double memory_gb = 0;
 };
 
 struct DataConfig {

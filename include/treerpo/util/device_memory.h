@@ -13,5 +13,8 @@ namespace treerpo {
 std::optional<int64_t> allocated_peak_bytes(const c10::Device& device);
 // The peak restarts from the bytes allocated now.
 void reset_allocated_peak(const c10::Device& device);
+// Caps what the CUDA caching allocator may hold on `device` at `gib` GiB (its memory fraction):
+// allocations past it fail as out of memory. Throws bad_input when the device has less.
+void cap_device_memory(const c10::Device& device, double gib);
 
 } // namespace treerpo
