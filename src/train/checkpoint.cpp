@@ -149,6 +149,11 @@ std::string config_hash(const Config& config) {
   results.log = LogConfig{};
   results.distributed = DistributedConfig{};
   results.explicitly_set.clear();
+  // Where the KV cache and the allocator live changes no result (the rollout tests grow the same
+  // trees whatever the pool and block sizes): a run may resume under another memory budget.
+  results.model.memory_gb = ModelConfig{}.memory_gb;
+  results.rollout.kv_cache_tokens = RolloutConfig{}.kv_cache_tokens;
+  results.rollout.kv_block_tokens = RolloutConfig{}.kv_block_tokens;
   std::string text = to_yaml(results);
   uint64_t h = 1469598103934665603ULL; // FNV-1a 64
   for (unsigned char c : text) {

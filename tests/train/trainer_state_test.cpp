@@ -76,4 +76,15 @@ TEST(ConfigHash, TheCollectiveTimeoutMayChangeOnResumeButNotTheLearningRate) {
   EXPECT_NE(treerpo::train::config_hash(base), treerpo::train::config_hash(faster));
 }
 
+TEST(ConfigHash, TheKvPoolAndTheMemoryCapMayChangeOnResumeButNotTheDecodeAttention) {
+  const treerpo::Config base = treerpo::load_config("", {});
+  const treerpo::Config storage = treerpo::load_config(
+      "", {"rollout.kv_cache_tokens=65536", "rollout.kv_block_tokens=4", "model.memory_gb=20"});
+  const treerpo::Config kernel =
+      treerpo::load_config("", {"rollout.decode_attention=paged_kernel"});
+  EXPECT_EQ(treerpo::train::config_hash(base), treerpo::train::config_hash(storage));
+  // The kernel rounds differently in the last bits: a resumed run would not be bitwise the same.
+  EXPECT_NE(treerpo::train::config_hash(base), treerpo::train::config_hash(kernel));
+}
+
 } // namespace
