@@ -7,6 +7,7 @@
 #include "decoder_layer.h"
 #include "treerpo/model/layers.h"
 #include "treerpo/util/error.h"
+#include "treerpo/util/host_transfer.h"
 
 namespace treerpo::model {
 
@@ -121,8 +122,8 @@ ExtendBatch extend_batch(const Qwen2Config& config, const std::vector<int64_t>& 
   return e;
 }
 
-// The host arrays of one step, uploaded together: one copy, from pinned memory and non-blocking on
-// a GPU (DESIGN §5: step state goes up without a synchronisation per array).
+// The host arrays of one step, uploaded together in one copy (DESIGN §5: step state goes up
+// without a synchronisation per array).
 class StepUpload {
 public:
   size_t add(const std::vector<int64_t>& values) {
@@ -131,19 +132,7 @@ public:
     sizes_.push_back(static_cast<int64_t>(values.size()));
     return at_.size() - 1;
   }
-  void upload(torch::Device device) {
-    const auto n = static_cast<int64_t>(host_.size());
-    auto options = torch::TensorOptions().dtype(torch::kInt64);
-    if (device.is_cpu()) {
-      device_ = torch::empty({n}, options);
-      std::copy(host_.begin(), host_.end(), device_.data_ptr<int64_t>());
-      return;
-    }
-    // The caching host allocator keeps the pinned buffer until the copy has run.
-    torch::Tensor pinned = torch::empty({n}, options.pinned_memory(true));
-    std::copy(host_.begin(), host_.end(), pinned.data_ptr<int64_t>());
-    device_ = pinned.to(device, /*non_blocking=*/true);
-  }
+  void upload(torch::Device device) { device_ = to_device(host_, device); }
   torch::Tensor operator[](size_t i) const { return device_.narrow(0, at_[i], sizes_[i]); }
 
 private:

@@ -150,8 +150,7 @@ private:
     at::Tensor logits = parts.size() == 1 ? parts[0] : at::cat(parts, 0);
     at::Tensor seen;
     if (seen_.defined()) {
-      auto index = at::tensor(row_slots, at::kLong).to(seen_.device());
-      seen = seen_.index_select(0, index);
+      seen = seen_.index_select(0, to_device(row_slots, seen_.device()));
     }
     std::vector<double> u_token, u_alt;
     for (Branch& b : starts) u_token.push_back(b.rng.uniform()), u_alt.push_back(b.rng.uniform());
@@ -199,10 +198,11 @@ private:
       }
     }
     if (seen_.defined() && !seen_slots.empty()) {
-      auto dev = seen_.device();
-      seen_.index_put_(
-          {at::tensor(seen_slots, at::kLong).to(dev), at::tensor(seen_tokens, at::kLong).to(dev)},
-          true);
+      // Slots then tokens, one upload.
+      const auto n = static_cast<int64_t>(seen_slots.size());
+      seen_slots.insert(seen_slots.end(), seen_tokens.begin(), seen_tokens.end());
+      const at::Tensor both = to_device(seen_slots, seen_.device());
+      seen_.index_put_({both.narrow(0, 0, n), both.narrow(0, n, n)}, true);
     }
     start_waiting();
   }
@@ -581,8 +581,8 @@ private:
 
   void mark_seen(int64_t slot, const std::vector<int32_t>& ids) {
     if (!seen_.defined() || ids.empty()) return;
-    auto index = at::tensor(std::vector<int64_t>(ids.begin(), ids.end()), at::kLong);
-    seen_[slot].index_fill_(0, index.to(seen_.device()), true);
+    seen_[slot].index_fill_(
+        0, to_device(std::vector<int64_t>(ids.begin(), ids.end()), seen_.device()), true);
   }
 
   BranchModel& model_;

@@ -27,10 +27,7 @@ constexpr double kRemovedLogprob = -99.0;
 constexpr int64_t kTieMargin = 16;
 
 at::Tensor uniforms_on(const std::vector<double>& u, const at::Tensor& like) {
-  auto host = at::empty({static_cast<int64_t>(u.size())}, at::kFloat);
-  auto* p = host.data_ptr<float>();
-  for (size_t i = 0; i < u.size(); ++i) p[i] = static_cast<float>(u[i]);
-  return host.to(like.device());
+  return to_device(std::vector<float>(u.begin(), u.end()), like.device());
 }
 
 } // namespace
