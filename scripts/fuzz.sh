@@ -57,7 +57,8 @@ sources_of() {
         [[ "${f}" == */sentencepiece_module.cpp ]] || s+=("${f}")
       done ;;
     safetensors) s+=("${root}/src/model/safetensors.cpp") ;;
-    model_folder) s+=("${root}"/src/model/*.cpp "${root}/src/util/checksums.cpp" "${root}/src/util/log.cpp") ;;
+    model_folder) s+=("${root}"/src/model/*.cpp "${root}/src/util/checksums.cpp" "${root}/src/util/log.cpp"
+      "${root}/src/util/host_transfer.cpp") ;;
     config) s+=("${root}"/src/config/*.cpp) ;;
     jsonl) s+=("${root}/src/eval/dataset.cpp") ;;
     results) s+=("${root}/src/eval/results_file.cpp" "${root}"/src/reward/*.cpp) ;;
