@@ -16,9 +16,12 @@
 # bfloat16 (the paged kernel against its CPU path: at most 1e-4 and 2e-2 apart); a short training
 # run in bfloat16 weights on the device (demo data: SFT steps, then TreeRPO steps) with its metrics;
 # the same TreeRPO steps as a data-parallel job of one rank (`launch --nproc 1`: the NCCL group on
-# a GPU, Gloo on the CPU, with the gradient all-reduce) and its weights beside the plain run's. One
-# run stays under 8 minutes. `--device cpu` runs the same steps on the CPU, which is how this script
-# is tested without a GPU.
+# a GPU, Gloo on the CPU, with the gradient all-reduce) and its weights beside the plain run's;
+# decode throughput (scripts/peers/decode_throughput.py): `generate` with each decode attention
+# against transformers `generate` on a random Qwen2.5-Math-1.5B, tokens/s and the roofline
+# fraction, failing only when a side crashes. One run stays under 8 minutes (estimated: it has not
+# run on a GPU). `--device cpu` runs the same steps on the CPU, which is how this script is tested
+# without a GPU.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 bundle="$root/.gpu"
@@ -123,12 +126,33 @@ PY
   ) || dp_rc=$?
   [ "$dp_rc" = 0 ] || tail -5 "$work/dp.err" >&2 || true
 
+  echo "== decode throughput on $device: generate (torch, paged_kernel) vs transformers" >&2
+  local throughput_rc=0 throughput_size=()
+  if [ "$device" = cpu ]; then
+    # On the CPU the step is only run, kept small.
+    throughput_size=(--shape tiny --batches 2,4 --prompt-tokens 8 --new-tokens 8 --dtype float32)
+  else
+    # Rollout's model at 64 to 256 rows decoded together, 256 prompt tokens (a math question in the
+    # chat template) and 128 new ones: each side's decode a few seconds a batch (estimated at 20 to
+    # 50 ms a step), the whole step about 2 minutes with the six model loads of our processes.
+    # Short contexts: the KV share of a step is smaller than in a rollout of thousands of tokens.
+    throughput_size=(--shape qwen2.5-math-1.5b --batches 64,128,256 --prompt-tokens 256
+      --new-tokens 128 --dtype bfloat16 --side-timeout 90)
+  fi
+  timeout 300 "$python" "$root/scripts/peers/decode_throughput.py" --device "$device" \
+    "${throughput_size[@]}" --cli "$cli" --workdir "$out/decode_throughput" \
+    > "$out/decode_throughput.json" 2> "$out/decode_throughput.log" || throughput_rc=$?
+  # The random model (3 GB on a GPU) is an input, not a result: it does not travel back.
+  rm -rf "$out/decode_throughput/model"
+  grep '^\[peers\] batch' "$out/decode_throughput.log" >&2 || true
+  [ "$throughput_rc" = 0 ] || tail -5 "$out/decode_throughput.log" >&2 || true
+
   "$python" - "$out" "$device" "$parity_rc" "$train_rc" "$(( $(date +%s) - start ))" "$dp_rc" \
-    "$attention_rc" <<'PY'
+    "$attention_rc" "$throughput_rc" <<'PY'
 import json, sys
 from pathlib import Path
 out, device, parity_rc, train_rc, seconds = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
-dp_rc, attention_rc = int(sys.argv[6]), int(sys.argv[7])
+dp_rc, attention_rc, throughput_rc = int(sys.argv[6]), int(sys.argv[7]), int(sys.argv[8])
 def lines(path):
     return [json.loads(l) for l in path.read_text().splitlines() if l.strip()] if path.exists() else []
 report = {"device": device, "seconds": seconds,
@@ -158,6 +182,15 @@ for dtype, tolerance in attention_tolerance.items():
                                          "tolerance": tolerance}
     if diff is None or not diff <= tolerance:
         report["decode_attention"]["passed"] = False
+# Speed is a figure, not a verdict: the step fails only when a side crashed (exit 1) or it ran out
+# of time (124).
+throughput_text = (out / "decode_throughput.json").read_text()
+try:
+    report["decode_throughput"] = json.loads(throughput_text)
+except ValueError:
+    report["decode_throughput"] = {"passed": False, "exit_code": throughput_rc,
+                                   "error": "no JSON; see decode_throughput.log"}
+report["decode_throughput"]["passed"] = throughput_rc == 0
 for run in ("sft", "rl"):
     metrics = lines(out / "train" / run / "metrics.jsonl")
     if metrics:
@@ -165,6 +198,7 @@ for run in ("sft", "rl"):
 (out / "gpu_check.json").write_text(json.dumps(report, indent=1) + "\n")
 print(json.dumps(report))
 ok = (parity_rc == 0 and train_rc == 0 and dp_rc == 0 and report["decode_attention"]["passed"]
+      and report["decode_throughput"]["passed"]
       and (device == "cpu" or report["version"]["cuda_available"]))
 sys.exit(0 if ok else 1)
 PY
@@ -173,5 +207,5 @@ PY
 case "${1:-}" in
   prepare) shift; prepare "$@" ;;
   run) shift; run "$@" ;;
-  *) sed -n '2,18p' "$0"; exit 2 ;;
+  *) sed -n '2,24p' "$0"; exit 2 ;;
 esac

@@ -1,6 +1,7 @@
 // `treerpo-train generate`: continuations of prompts with the rollout engine (greedy by default, or
 // HF-style sampling), one JSON line per input line. The transformers parity test holds its greedy
-// output equal to `generate(do_sample=False)`.
+// output equal to `generate(do_sample=False)`. Each batch's timing goes to stderr (stdout carries
+// the JSONL results only); scripts/peers/decode_throughput.py reads it.
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
@@ -10,10 +11,12 @@
 #include <vector>
 
 #include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
 #include <torch/types.h>
 
 #include "command.h"
 #include "device_options.h"
+#include "treerpo/model/paged_attention.h"
 #include "treerpo/model/qwen2.h"
 #include "treerpo/rollout/engine.h"
 #include "treerpo/rollout/qwen2_branches.h"
@@ -27,7 +30,7 @@ namespace {
 namespace fs = std::filesystem;
 
 struct GenerateOptions {
-  std::string model, input, device = "cpu", dtype = "float32";
+  std::string model, input, device = "cpu", dtype = "float32", decode_attention = "torch";
   bool chat = false;
   int64_t max_new_tokens = 256, batch = 8;
   double temperature = 0.0, top_p = 1.0, repetition_penalty = 1.0;
@@ -43,6 +46,10 @@ void validate(const GenerateOptions& o) {
   if (o.top_k < 0) throw bad_input("must be >= 0 (0 = off)", "--top-k");
   if (!(o.repetition_penalty > 0.0)) {
     throw bad_input("must be > 0 (1 = off)", "--repetition-penalty");
+  }
+  if (o.decode_attention != "torch" && o.decode_attention != "paged_kernel") {
+    throw bad_input("unknown decode attention '" + o.decode_attention + "'", "--decode-attention",
+                    "use torch or paged_kernel");
   }
 }
 
@@ -107,6 +114,7 @@ void run_generate(const GenerateOptions& o) {
   validate(o);
   const torch::Device device = parse_device(o.device);
   const torch::Dtype dtype = parse_dtype(o.dtype);
+  const model::DecodeAttention attention = model::decode_attention_from_name(o.decode_attention);
   model::Qwen2 model = model::Qwen2::load(o.model, dtype, device);
   std::unique_ptr<tokenizer::Tokenizer> tok;
   const fs::path folder(o.model);
@@ -152,12 +160,30 @@ void run_generate(const GenerateOptions& o) {
     const std::vector<rollout::PromptInput> batch(prompts.begin() + begin, prompts.begin() + end);
     size_t longest = 0;
     for (const auto& p : batch) longest = std::max(longest, p.prompt_ids.size());
-    // One slot per row plus the one the engine keeps free to start a prompt.
-    const int64_t rows = end - begin + 1;
-    rollout::Qwen2Branches branches(model, rows,
-                                    rows * (static_cast<int64_t>(longest) + o.max_new_tokens + 1),
-                                    RolloutConfig{}.kv_block_tokens, dtype, device);
-    const auto trees = rollout::grow_trees(branches, text, setup, batch);
+    // The engine starts a prompt only while it keeps a slot and a KV block in hand per root child
+    // plus one (engine.cpp make_plan: 2 for one sample). Two slots a row and each row's context in
+    // whole blocks, plus the two in hand, let the whole batch prefill in the first step and decode
+    // together to the end.
+    const int64_t rows = end - begin, block = RolloutConfig{}.kv_block_tokens;
+    const int64_t row_blocks =
+        (static_cast<int64_t>(longest) + o.max_new_tokens + block - 1) / block;
+    rollout::Qwen2Branches branches(model, 2 * rows, (rows * row_blocks + 2) * block, block, dtype,
+                                    device, attention);
+    // The first step prefills the prompts and samples their first tokens; the steps after it are
+    // the decode. Each step ends in a host transfer of the draws, so its clock is synchronised.
+    rollout::RolloutStats first, last;
+    const auto trees = rollout::grow_trees(
+        branches, text, setup, batch,
+        [&first](const rollout::RolloutStats& s) {
+          if (s.step == 1) first = s;
+        },
+        &last);
+    const int64_t decode_tokens = last.tokens_generated - first.tokens_generated;
+    const double decode_seconds = last.seconds - first.seconds;
+    spdlog::info("generate: {} prompts, prefill and first tokens in {:.4f} s, then {} decode "
+                 "steps: {} tokens in {:.4f} s ({:.1f} tok/s)",
+                 batch.size(), first.seconds, last.step - first.step, decode_tokens, decode_seconds,
+                 decode_seconds > 0 ? decode_tokens / decode_seconds : 0.0);
     for (const rollout::Tree& tree : trees) {
       const std::vector<int32_t> ids = tree.answer_ids(tree.root().children.front());
       const bool stopped =
@@ -192,6 +218,9 @@ void add_generate_command(CLI::App& app) {
   cmd->add_option("--seed", o->seed, "sampling seed")->capture_default_str();
   cmd->add_option("--device", o->device, "cpu | cuda | cuda:N");
   cmd->add_option("--dtype", o->dtype, "float32 | bfloat16");
+  cmd->add_option("--decode-attention", o->decode_attention,
+                  "torch (gather the KV blocks for SDPA) | paged_kernel (read them in place)")
+      ->capture_default_str();
   cmd->callback([o] { run_generate(*o); });
 }
 

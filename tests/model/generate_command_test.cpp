@@ -52,6 +52,22 @@ TEST(GenerateCommand, GreedyIsTheArgmaxChainOfTheFullForward) {
   EXPECT_FALSE(first.contains("text")) << "no tokenizer, no text";
 }
 
+TEST(GenerateCommand, PagedKernelDecodesWhatTheGatherDecodes) {
+  TempDir model_dir, work;
+  Qwen2::random(testing::tiny_config(false), 11, torch::kFloat32, torch::kCPU)
+      .save(model_dir.str());
+  // Prompts longer than a KV block, so that the decode reads several blocks per sequence.
+  const std::string input = "{\"ids\": [3, 1, 4, 1, 5, 9, 2, 6, 5, 3, 5, 8, 9, 7, 9, 3, 2, 3]}\n"
+                            "{\"ids\": [2, 7, 1, 8]}\n";
+  CliResult gather = generate(work, model_dir.str(), input, "--max-new-tokens 20 --batch 2");
+  CliResult paged = generate(work, model_dir.str(), input,
+                             "--max-new-tokens 20 --batch 2 --decode-attention paged_kernel");
+  ASSERT_EQ(gather.exit_code, 0) << (gather.err.empty() ? "" : gather.err[0]);
+  ASSERT_EQ(paged.exit_code, 0) << (paged.err.empty() ? "" : paged.err[0]);
+  ASSERT_EQ(paged.out.size(), 2u);
+  EXPECT_EQ(paged.out, gather.out);
+}
+
 TEST(GenerateCommand, UnreadableGenerationConfigExitsTwoNamingTheFile) {
   TempDir model_dir, work;
   Qwen2::random(testing::tiny_config(true), 5, torch::kFloat32, torch::kCPU).save(model_dir.str());
@@ -68,11 +84,13 @@ TEST(GenerateCommand, BadInputExitsTwoWithOneLine) {
   struct Case {
     std::string input, flags, says;
   };
-  for (const Case& c : {Case{"{\"prompt\": \"hi\"}\n", "", "needs a tokenizer"},
-                        Case{"{\"ids\": [1, 999999]}\n", "", "outside the vocabulary"},
-                        Case{"{\"ids\": []}\n", "", "no tokens"}, Case{"[1, 2]\n", "", "expected"},
-                        Case{"{\"ids\": [1]}\n", "--temperature -1", "--temperature"},
-                        Case{"{\"ids\": [1]}\n", "--top-p 0", "--top-p"}}) {
+  for (const Case& c :
+       {Case{"{\"prompt\": \"hi\"}\n", "", "needs a tokenizer"},
+        Case{"{\"ids\": [1, 999999]}\n", "", "outside the vocabulary"},
+        Case{"{\"ids\": []}\n", "", "no tokens"}, Case{"[1, 2]\n", "", "expected"},
+        Case{"{\"ids\": [1]}\n", "--temperature -1", "--temperature"},
+        Case{"{\"ids\": [1]}\n", "--top-p 0", "--top-p"},
+        Case{"{\"ids\": [1]}\n", "--decode-attention flash", "--decode-attention"}}) {
     SCOPED_TRACE(c.input + c.flags);
     CliResult run = generate(work, model_dir.str(), c.input, c.flags);
     EXPECT_EQ(run.exit_code, 2);
