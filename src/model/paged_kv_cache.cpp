@@ -167,19 +167,6 @@ int64_t PagedKvCache::block_of(int64_t seq, int64_t position) const {
   return s.blocks.at(static_cast<size_t>(position / block_tokens_));
 }
 
-torch::Tensor PagedKvCache::block_tables(const std::vector<int64_t>& seqs, int64_t width) const {
-  std::vector<int64_t> flat(seqs.size() * static_cast<size_t>(width), 0);
-  for (size_t i = 0; i < seqs.size(); ++i) {
-    const Sequence& s = at(seqs[i]);
-    if (s.out) throw runtime_failure("a swapped-out sequence cannot be read", kWhere);
-    const size_t n = std::min(s.blocks.size(), static_cast<size_t>(width));
-    for (size_t j = 0; j < n; ++j) flat[i * width + j] = s.blocks[j];
-  }
-  return torch::tensor(flat, torch::kInt64)
-      .view({static_cast<int64_t>(seqs.size()), width})
-      .to(keys.front().device());
-}
-
 void PagedKvCache::swap_out(int64_t seq) {
   Sequence& s = at(seq);
   if (s.out) return;

@@ -57,9 +57,7 @@ public:
   int64_t blocks_to_swap_in(int64_t seq) const;
   void swap_in(int64_t seq);
 
-  // For the forward: block ids of each sequence's table, padded with block 0 to `width` entries,
-  // [seqs.size(), width] int64 on the device; and the (block, offset) where position p of seq goes.
-  torch::Tensor block_tables(const std::vector<int64_t>& seqs, int64_t width) const;
+  // For the forward: the block that holds position p of seq, and seq's block table.
   int64_t block_of(int64_t seq, int64_t position) const;
   int64_t ref_count(int64_t block) const { return refs_.at(static_cast<size_t>(block)); }
   // Positions of the block claimed by its holders so far.
