@@ -1,10 +1,13 @@
 // `treerpo-train bench tree-forward`: seconds and peak allocated bytes of the packed tree forward +
-// backward (the training step's model work) with gradient checkpointing on and off, on a seeded
-// random tree and a random-weight (or given) Qwen2.
+// backward (the training step's model work) with gradient checkpointing on and off, and (on) with
+// every level run as one padded batch instead of batches of similar length, on a seeded random
+// tree and a random-weight (or given) Qwen2.
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -13,6 +16,7 @@
 
 #include "command.h"
 #include "treerpo/model/qwen2.h"
+#include "treerpo/model/tree_levels.h"
 #include "treerpo/util/allocation_counter.h"
 #include "treerpo/util/device_memory.h"
 #include "treerpo/util/error.h"
@@ -25,10 +29,11 @@ struct TreeForwardOptions {
   int64_t hidden = 256, layers = 8, heads = 8, kv_heads = 2, intermediate = 1024, vocab = 4096;
   std::string model, device = "cpu", dtype = "float32";
   int64_t prompt = 64, children = 8, depth = 2, span = 64, repeats = 3;
+  double spread = 0; // each child's span uniform in [span x (1 - spread), span x (1 + spread)]
   uint64_t seed = 1;
 };
 
-// A prompt, then `children` children of `span` tokens under every node for `depth` levels.
+// A prompt, then `children` children of about `span` tokens under every node for `depth` levels.
 model::PackedTree random_tree(const TreeForwardOptions& o, int64_t vocab) {
   SplitMix64 rng(o.seed);
   model::PackedTree t;
@@ -44,7 +49,16 @@ model::PackedTree random_tree(const TreeForwardOptions& o, int64_t vocab) {
   for (int64_t level = 0; level < o.depth; ++level) {
     std::vector<int32_t> next;
     for (int32_t end : ends) {
-      for (int64_t c = 0; c < o.children; ++c) next.push_back(add_span(end, o.span));
+      for (int64_t c = 0; c < o.children; ++c) {
+        int64_t length = o.span;
+        if (o.spread > 0) { // no draw otherwise: the uniform tree's tokens stay what they were
+          const double low = static_cast<double>(o.span) * (1.0 - o.spread);
+          const double width = 2.0 * static_cast<double>(o.span) * o.spread;
+          const double u = static_cast<double>(rng.below(1u << 20)) / (1u << 20);
+          length = std::max<int64_t>(1, std::llround(low + width * u));
+        }
+        next.push_back(add_span(end, length));
+      }
     }
     ends = std::move(next);
   }
@@ -86,6 +100,10 @@ void run_bench(const TreeForwardOptions& o) {
     throw bad_input("tree shape and repeats must be positive (depth may be 0)", where,
                     "use e.g. --prompt 64 --children 8 --depth 2 --span 64 --repeats 3");
   }
+  if (!(o.spread >= 0 && o.spread < 1)) {
+    throw bad_input("--spread must be in [0, 1), got " + std::to_string(o.spread), where,
+                    "use e.g. --spread 0.9 for spans from a tenth to nearly twice --span");
+  }
   if (o.dtype != "float32" && o.dtype != "bfloat16") {
     throw bad_input("unknown --dtype '" + o.dtype + "'", where, "use float32 or bfloat16");
   }
@@ -109,14 +127,31 @@ void run_bench(const TreeForwardOptions& o) {
   torch::manual_seed(o.seed);
   const torch::Tensor weights = torch::randn({n}).to(device);
 
-  // ON first: what it leaves cached cannot inflate OFF, which needs more.
+  // ON first: what it leaves cached cannot inflate OFF, which needs more; one padded batch per
+  // level (checkpointing on) last, as it needs more than ON.
   const Variant on = run_variant(model, tree, weights, true, o.repeats);
   const Variant off = run_variant(model, tree, weights, false, o.repeats);
-  double max_grad_diff = 0;
-  for (size_t i = 0; i < on.grads.size(); ++i) {
-    max_grad_diff = std::max(
-        max_grad_diff, (on.grads[i] - off.grads[i]).abs().max().to(torch::kFloat64).item<double>());
-  }
+  const model::LevelBatching batching = model.level_batching();
+  model.set_level_batching(model::LevelBatching::one_per_level());
+  const Variant padded = run_variant(model, tree, weights, true, o.repeats);
+  model.set_level_batching(batching);
+  auto max_diff = [](const Variant& a, const Variant& b) {
+    double d = 0;
+    for (size_t i = 0; i < a.grads.size(); ++i) {
+      d = std::max(d, (a.grads[i] - b.grads[i]).abs().max().to(torch::kFloat64).item<double>());
+    }
+    return d;
+  };
+  // Rows each layout runs (real tokens + padding) and its batches.
+  const std::vector<model::TreeSegment> segments = model::tree_segments(tree.parent);
+  auto rows_and_batches = [&](const model::LevelBatching& b) {
+    int64_t rows = 0;
+    const auto batches = model::level_batches(segments, b);
+    for (const model::LevelBatch& l : batches) rows += l.padded_rows();
+    return std::make_pair(rows, static_cast<int64_t>(batches.size()));
+  };
+  const auto [rows, batches] = rows_and_batches(batching);
+  const auto [padded_rows, levels] = rows_and_batches(model::LevelBatching::one_per_level());
   nlohmann::json j = {
       {"bench", "tree-forward"},
       {"device", o.device},
@@ -125,7 +160,11 @@ void run_bench(const TreeForwardOptions& o) {
       {"layers", model.config().num_hidden_layers},
       {"hidden", model.config().hidden_size},
       {"tree",
-       {{"prompt", o.prompt}, {"children", o.children}, {"depth", o.depth}, {"span", o.span}}},
+       {{"prompt", o.prompt},
+        {"children", o.children},
+        {"depth", o.depth},
+        {"span", o.span},
+        {"spread", o.spread}}},
       {"repeats", o.repeats},
       {"seconds_on", on.seconds},
       {"seconds_off", off.seconds},
@@ -134,10 +173,24 @@ void run_bench(const TreeForwardOptions& o) {
       {"peak_bytes_off", off.peak_bytes},
       {"memory_ratio",
        off.peak_bytes > 0 ? static_cast<double>(on.peak_bytes) / off.peak_bytes : 0.0},
-      {"max_grad_diff", max_grad_diff},
+      {"max_grad_diff", max_diff(on, off)},
+      {"batches", batches},
+      {"forward_rows", rows},
+      {"one_per_level",
+       {{"batches", levels},
+        {"forward_rows", padded_rows},
+        {"seconds", padded.seconds},
+        {"peak_bytes", padded.peak_bytes},
+        {"time_ratio", on.seconds / padded.seconds},
+        {"memory_ratio", padded.peak_bytes > 0
+                             ? static_cast<double>(on.peak_bytes) / padded.peak_bytes
+                             : 0.0},
+        {"max_grad_diff", max_diff(on, padded)}}},
       {"peak_note", "allocated bytes (the CPU's AllocationCounter, CUDA's caching allocator) at "
                     "the variant's peak beyond those live at its start: saved activations and "
-                    "transients, gradients included"}};
+                    "transients, gradients included; forward_rows: tokens the layers run, "
+                    "padding included; one_per_level: checkpointing on, every level one batch "
+                    "padded to its longest span (ratios: batched over it)"}};
   std::printf("%s\n", j.dump().c_str());
 }
 
@@ -159,7 +212,9 @@ void add_bench_tree_forward_command(CLI::App& app) {
   b->add_option("--prompt", o.prompt, "prompt tokens");
   b->add_option("--children", o.children, "children of every node");
   b->add_option("--depth", o.depth, "levels below the prompt");
-  b->add_option("--span", o.span, "tokens of every child");
+  b->add_option("--span", o.span, "tokens of every child (the mean with --spread)");
+  b->add_option("--spread", o.spread,
+                "spans uniform in [span x (1 - spread), span x (1 + spread)] (default 0)");
   b->add_option("--repeats", o.repeats, "timed runs per variant (median reported)");
   b->add_option("--seed", o.seed, "seed of weights, tree and loss weights");
   b->callback([] { run_bench(o); });

@@ -1,10 +1,11 @@
 // The packed tree forward (DESIGN §5): every unique tree token is computed once. The tree is cut
 // into segments (maximal runs where each token's parent is the token before it) and run level by
-// level: a segment attends causally to itself and to its ancestors' keys/values, gathered with
-// autograd from the levels already computed. No N x N mask is built; a level's mask covers only its
-// own segments. With gradient checkpointing each layer of each level is one autograd node whose
-// inputs are the level's hidden states and the gathered ancestor keys/values and whose outputs
-// include the level's fresh keys/values, so its recompute in backward has no side effects.
+// level, each level in batches of segments of similar length (model/tree_levels.h): a segment
+// attends causally to itself and to its ancestors' keys/values, gathered with autograd from the
+// levels already computed. No N x N mask is built; a batch's mask covers only its own segments.
+// With gradient checkpointing each layer of each batch is one autograd node whose inputs are the
+// batch's hidden states and the gathered ancestor keys/values and whose outputs include the batch's
+// fresh keys/values, so its recompute in backward has no side effects.
 #include <algorithm>
 #include <string>
 
@@ -12,17 +13,18 @@
 #include "treerpo/model/layers.h"
 #include "treerpo/model/qwen2.h"
 #include "treerpo/model/token_logprobs.h"
+#include "treerpo/model/tree_levels.h"
 #include "treerpo/util/error.h"
 
 namespace treerpo::model {
-namespace {
 
-struct Segment {
-  int64_t first = 0, length = 0;
-  int64_t level = 0;
-};
+void Qwen2::set_level_batching(const LevelBatching& batching) { level_batching_ = batching; }
 
-} // namespace
+LevelBatching Qwen2::level_batching() const {
+  if (level_batching_) return *level_batching_;
+  return LevelBatching::for_shape(config_.hidden_size,
+                                  config_.num_key_value_heads * config_.head_dim());
+}
 
 torch::Tensor Qwen2::tree_logprobs(const PackedTree& tree) {
   const int64_t n = static_cast<int64_t>(tree.tokens.size());
@@ -34,8 +36,6 @@ torch::Tensor Qwen2::tree_logprobs(const PackedTree& tree) {
   const auto device = embed_.device();
   if (n == 0) return torch::zeros({0}, torch::TensorOptions().device(device));
 
-  std::vector<int64_t> depth(n), segment_of(n);
-  std::vector<Segment> segments;
   for (int64_t i = 0; i < n; ++i) {
     const int32_t p = tree.parent[i];
     const int32_t id = tree.tokens[i];
@@ -45,16 +45,9 @@ torch::Tensor Qwen2::tree_logprobs(const PackedTree& tree) {
                                 " (a parent must come earlier; ids must be in the vocabulary)",
                             "Qwen2::tree_logprobs");
     }
-    depth[i] = p < 0 ? 0 : depth[p] + 1;
-    if (i > 0 && p == i - 1) {
-      ++segments.back().length;
-    } else {
-      segments.push_back({i, 1, p < 0 ? 0 : segments[segment_of[p]].level + 1});
-    }
-    segment_of[i] = static_cast<int64_t>(segments.size()) - 1;
   }
-  int64_t levels = 0;
-  for (const Segment& s : segments) levels = std::max(levels, s.level + 1);
+  const std::vector<TreeSegment> segments = tree_segments(tree.parent);
+  const std::vector<LevelBatch> batches = level_batches(segments, level_batching());
 
   const int64_t kv_heads = config_.num_key_value_heads, head_dim = config_.head_dim();
   auto long_tensor = [&](const std::vector<int64_t>& v) {
@@ -66,29 +59,24 @@ torch::Tensor Qwen2::tree_logprobs(const PackedTree& tree) {
   std::vector<std::vector<torch::Tensor>> keys(layers_.size()), values(layers_.size());
   std::vector<torch::Tensor> hidden_parts;
 
-  for (int64_t level = 0; level < levels; ++level) {
-    std::vector<const Segment*> group;
-    int64_t span = 0, context = 0;
-    for (const Segment& s : segments) {
-      if (s.level != level) continue;
-      group.push_back(&s);
-      span = std::max(span, s.length);
-      context = std::max(context, depth[s.first]);
-    }
+  for (const LevelBatch& level_batch : batches) {
+    std::vector<const TreeSegment*> group;
+    for (int64_t k : level_batch.segments) group.push_back(&segments[static_cast<size_t>(k)]);
+    const int64_t span = level_batch.span, context = level_batch.context;
     const int64_t batch = static_cast<int64_t>(group.size());
     std::vector<int64_t> ids(batch * span, 0), positions(batch * span), valid;
     std::vector<int64_t> context_rows(batch * context, 0), context_len(batch);
     for (int64_t b = 0; b < batch; ++b) {
-      const Segment& s = *group[b];
+      const TreeSegment& s = *group[b];
       for (int64_t t = 0; t < span; ++t) {
-        positions[b * span + t] = depth[s.first] + t;
+        positions[b * span + t] = s.depth + t;
         if (t >= s.length) continue;
         ids[b * span + t] = tree.tokens[s.first + t];
         row_of[s.first + t] = rows_done + static_cast<int64_t>(valid.size());
         valid.push_back(b * span + t);
       }
-      context_len[b] = depth[s.first];
-      int64_t j = depth[s.first] - 1;
+      context_len[b] = s.depth;
+      int64_t j = s.depth - 1;
       for (int64_t a = tree.parent[s.first]; a >= 0; a = tree.parent[a]) {
         context_rows[b * context + j--] = row_of[a];
       }

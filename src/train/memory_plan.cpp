@@ -5,6 +5,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "treerpo/model/tree_levels.h"
 #include "treerpo/model/tree_pieces.h"
 #include "treerpo/train/optimizer_memory.h"
 
@@ -15,39 +16,20 @@ constexpr int64_t kFloat = 4, kInt64 = 8, kBool = 1;
 // token_logprobs.cpp: about 256 MB of float32 logits per chunk of rows.
 constexpr int64_t kLmHeadChunkFloats = int64_t{1} << 26;
 
-// One level of the packed tree forward as tree_forward.cpp runs it: `batch` segments padded to the
-// longest `span`, ancestors gathered up to the longest `context`; `tokens` are the real ones.
+// One batch of the packed tree forward as tree_forward.cpp runs it (model/tree_levels.h): `batch`
+// segments padded to the longest `span`, ancestors gathered up to the deepest `context`; `tokens`
+// are the real ones.
 struct Level {
   int64_t batch = 0, span = 0, context = 0, tokens = 0;
 };
 
-// Segments (maximal runs where each token's parent is the token before it) grouped by level, the
-// same cut as Qwen2::tree_logprobs.
-std::vector<Level> tree_levels(const std::vector<int32_t>& parent) {
-  const int64_t n = static_cast<int64_t>(parent.size());
-  std::vector<int64_t> depth(n), segment_of(n);
-  struct Segment {
-    int64_t first, length, level;
-  };
-  std::vector<Segment> segments;
-  for (int64_t i = 0; i < n; ++i) {
-    const int32_t p = parent[i];
-    depth[i] = p < 0 ? 0 : depth[p] + 1;
-    if (i > 0 && p == i - 1) {
-      ++segments.back().length;
-    } else {
-      segments.push_back({i, 1, p < 0 ? 0 : segments[segment_of[p]].level + 1});
-    }
-    segment_of[i] = static_cast<int64_t>(segments.size()) - 1;
-  }
+// The forward's batches for the tree, with the batching Qwen2 uses for this shape.
+std::vector<Level> tree_levels(const model::Qwen2Config& c, const std::vector<int32_t>& parent) {
+  const model::LevelBatching batching =
+      model::LevelBatching::for_shape(c.hidden_size, c.num_key_value_heads * c.head_dim());
   std::vector<Level> levels;
-  for (const Segment& s : segments) {
-    if (s.level >= static_cast<int64_t>(levels.size())) levels.resize(s.level + 1);
-    Level& l = levels[s.level];
-    ++l.batch;
-    l.span = std::max(l.span, s.length);
-    l.context = std::max(l.context, depth[s.first]);
-    l.tokens += s.length;
+  for (const model::LevelBatch& b : model::level_batches(model::tree_segments(parent), batching)) {
+    levels.push_back({static_cast<int64_t>(b.segments.size()), b.span, b.context, b.tokens});
   }
   return levels;
 }
@@ -177,7 +159,7 @@ int64_t TreeForwardBytes::peak() const {
 TreeForwardBytes plan_tree_forward_bytes(const model::Qwen2Config& c, int64_t e, bool checkpointing,
                                          const std::vector<int32_t>& parent) {
   TreeForwardBytes out;
-  const std::vector<Level> levels = tree_levels(parent);
+  const std::vector<Level> levels = tree_levels(c, parent);
   const int64_t layers = c.num_hidden_layers, kv = c.num_key_value_heads * c.head_dim();
   int64_t tokens = 0;
   for (const Level& l : levels) {

@@ -1,4 +1,5 @@
 // The three forward paths against the full forward of each sequence (fp32 tolerance).
+#include <cmath>
 #include <map>
 
 #include <gtest/gtest.h>
@@ -182,6 +183,44 @@ TEST(TreeForward, GradientsEqualPerPathComputation) {
   for (size_t i = 0; i < params.size(); ++i) {
     EXPECT_TRUE(torch::allclose(packed[i], reference[i], 1e-4, 1e-5)) << named[i].first;
   }
+}
+
+// Each level as one padded batch, and cut into a batch per segment (no padding allowed, context
+// weighted: level 1's four segments run as four batches), checkpointed or not: the log-probs and
+// every gradient equal the per-path computation's.
+TEST(TreeForward, EveryLevelBatchingEqualsPerPathComputation) {
+  PackedTree tree = sample_tree();
+  torch::Tensor weights = torch::linspace(-1.0, 2.0, 15);
+  Qwen2 reference_model = tiny_model();
+  const torch::Tensor reference_lp = per_path_logprobs(reference_model, tree);
+  const auto reference =
+      torch::autograd::grad({(reference_lp * weights).sum()}, reference_model.parameters());
+  for (const LevelBatching& batching : {LevelBatching::one_per_level(), LevelBatching{0.5, 0, 0}}) {
+    ASSERT_EQ(level_batches(tree_segments(tree.parent), batching).size(),
+              std::isinf(batching.slack) ? 2u : 5u);
+    for (bool checkpointing : {false, true}) {
+      Qwen2 model = tiny_model();
+      model.set_level_batching(batching);
+      model.set_gradient_checkpointing(checkpointing);
+      torch::Tensor lp = model.tree_logprobs(tree);
+      EXPECT_TRUE(torch::allclose(lp, reference_lp, kTol, kTol)) << lp - reference_lp;
+      const auto grads = torch::autograd::grad({(lp * weights).sum()}, model.parameters());
+      auto named = model.named_parameters();
+      for (size_t i = 0; i < grads.size(); ++i) {
+        EXPECT_TRUE(torch::allclose(grads[i], reference[i], 1e-4, 1e-5))
+            << named[i].first << " slack " << batching.slack << " checkpointing " << checkpointing;
+      }
+    }
+  }
+}
+
+TEST(TreeForward, DefaultBatchingIsTheShapes) {
+  Qwen2 model = tiny_model();
+  const Qwen2Config& c = model.config();
+  EXPECT_DOUBLE_EQ(model.level_batching().context_weight,
+                   2.0 * c.num_key_value_heads * c.head_dim() / c.hidden_size);
+  model.set_level_batching(LevelBatching::one_per_level());
+  EXPECT_TRUE(std::isinf(model.level_batching().slack));
 }
 
 TEST(TreeForward, ChainEqualsFullForward) {

@@ -14,6 +14,7 @@
 #include "../common/temp_dir.h"
 #include "../common/tiny_qwen2.h"
 #include "treerpo/model/qwen2.h"
+#include "treerpo/model/tree_levels.h"
 #include "treerpo/model/tree_pieces.h"
 #include "treerpo/train/memory_plan.h"
 #include "treerpo/util/allocation_counter.h"
@@ -62,12 +63,40 @@ int64_t measured_tree_bytes(model::Qwen2& m, const std::vector<int32_t>& parent)
   return counter.peak_bytes() - before;
 }
 
+// A seed-like tree of uneven spans: a 48-token prompt, four branches of 500, 60, 350 and 25 tokens,
+// two more under each (300 and 30, 20 and 250, 180 and 12, 40 and 400): the forward cuts both
+// levels into batches of similar length (model/tree_levels.h).
+std::vector<int32_t> uneven_tree() {
+  std::vector<int32_t> parent;
+  auto add_span = [&](int32_t from, int64_t length) {
+    for (int64_t i = 0; i < length; ++i) {
+      parent.push_back(from);
+      from = static_cast<int32_t>(parent.size()) - 1;
+    }
+    return from;
+  };
+  const int32_t prompt = add_span(-1, 48);
+  const std::vector<int64_t> first = {500, 60, 350, 25};
+  const std::vector<std::vector<int64_t>> second = {{300, 30}, {20, 250}, {180, 12}, {40, 400}};
+  std::vector<int32_t> ends;
+  for (int64_t length : first) ends.push_back(add_span(prompt, length));
+  for (size_t k = 0; k < ends.size(); ++k) {
+    for (int64_t length : second[k]) add_span(ends[k], length);
+  }
+  return parent;
+}
+
 TEST(MemoryPlan, TreeForwardBytesMatchTheCountingAllocator) {
   torch::set_num_threads(1);
   AllocationCounter::install();
   const model::Qwen2Config c = small_shape();
   const std::vector<std::vector<int32_t>> trees = {train::synthetic_tree(48, 1400, 600, 3),
-                                                   train::synthetic_tree(100, 3000, 800, 4)};
+                                                   train::synthetic_tree(100, 3000, 800, 4),
+                                                   uneven_tree()};
+  // The uneven tree's two branching levels run as more than one batch each.
+  const model::LevelBatching batching =
+      model::LevelBatching::for_shape(c.hidden_size, c.num_key_value_heads * c.head_dim());
+  ASSERT_GT(model::level_batches(model::tree_segments(uneven_tree()), batching).size(), 3u);
   for (bool checkpointing : {false, true}) {
     for (const auto& parent : trees) {
       model::Qwen2 m = model::Qwen2::random(c, 11, torch::kFloat32, torch::kCPU);

@@ -5,6 +5,7 @@
 // packed tree forward for training.
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -15,6 +16,7 @@
 #include "treerpo/model/packed_tree.h"
 #include "treerpo/model/paged_attention.h"
 #include "treerpo/model/paged_kv_cache.h"
+#include "treerpo/model/tree_levels.h"
 
 namespace treerpo::model {
 
@@ -80,6 +82,10 @@ public:
   // activation memory, about one more forward of time.
   void set_gradient_checkpointing(bool on);
   bool gradient_checkpointing() const;
+  // How tree_logprobs batches each level's segments (model/tree_levels.h): LevelBatching::for_shape
+  // of the model's shape unless set. Any batching gives the same values up to float rounding.
+  void set_level_batching(const LevelBatching& batching);
+  LevelBatching level_batching() const;
 
   // One decoder layer's weights (model.layers.N.* in Hugging Face names).
   struct Layer {
@@ -135,6 +141,7 @@ private:
   std::vector<Layer> layers_;
   std::string source_dir_; // where load() read from: save() copies its tokenizer files
   bool gradient_checkpointing_ = false;
+  std::optional<LevelBatching> level_batching_;
 };
 
 } // namespace treerpo::model
