@@ -9,6 +9,9 @@
 #                                              on the GPU host: run the bundled binary against that
 #                                              host's torch and write OUT/gpu_check.json (default
 #                                              $OUT, else runs/gpu_check) with the logs beside it
+#   scripts/gpu_check.sh recipe [--device D] [OUT]
+#                                              on the GPU host, a second call: the 1.5B recipe's
+#                                              TreeRPO step under a 24 GB cap -> OUT/recipe_step.json
 #
 # `run` checks, each recorded in the report: `version` (cuda_compiled, cuda_available, the archs);
 # the transformers parity tests on the device in float32 and bfloat16 (tests/oracles/
@@ -20,8 +23,9 @@
 # decode throughput (scripts/peers/decode_throughput.py): `generate` with each decode attention
 # against transformers `generate` on a random Qwen2.5-Math-1.5B, tokens/s and the roofline
 # fraction, failing only when a side crashes. One run stays under 8 minutes (estimated: it has not
-# run on a GPU). `--device cpu` runs the same steps on the CPU, which is how this script is tested
-# without a GPU.
+# run on a GPU). `recipe` (its own call: up to 9 minutes, estimated) runs configs/qwen1.5b.yaml's
+# step on a random 1.5B under a 24 GB cap. `--device cpu` runs the same steps on the CPU, which is
+# how this script is tested without a GPU.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 bundle="$root/.gpu"
@@ -40,20 +44,13 @@ prepare() {
   echo "gpu_check: prepared $bundle; on the host run: scripts/gpu_check.sh run" >&2
 }
 
-run() {
-  local device=cuda out="${OUT:-$root/runs/gpu_check}"
-  while [ $# -gt 0 ]; do
-    case "$1" in
-      --device) device=$2; shift 2 ;;
-      *) out=$1; shift ;;
-    esac
-  done
+# The bundled binary against the host's torch: sets python and cli, exports the library path.
+host_env() {
   [ -x "$bundle/bin/treerpo-train" ] || {
     echo "gpu_check: no $bundle/bin/treerpo-train; run 'scripts/gpu_check.sh prepare' here and carry .gpu" >&2
     exit 2
   }
-  mkdir -p "$out"
-  local python=${TREERPO_PYTHON:-python3}
+  python=${TREERPO_PYTHON:-python3}
   # The host's LibTorch and CUDA libraries: torch/lib, and the nvidia/* wheels' lib folders.
   local torch_lib nvidia_libs
   torch_lib=$("$python" -c 'import os, torch; print(os.path.join(os.path.dirname(torch.__file__), "lib"))')
@@ -66,7 +63,26 @@ PY
   export LD_LIBRARY_PATH="$torch_lib:$nvidia_libs:$bundle/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
   export TREERPO_CLI="$bundle/bin/treerpo-train" PYTHONPATH="$root/tests/oracles" PYTHONUNBUFFERED=1
   export TREERPO_SOURCE_DIR="$root" HF_HUB_OFFLINE=1 TRANSFORMERS_VERBOSITY=error
-  local cli="$TREERPO_CLI" start
+  cli="$TREERPO_CLI"
+}
+
+# `run`'s and `recipe`'s arguments: [--device D] [OUT].
+parse_args() {
+  device=cuda out="${OUT:-$root/runs/$1}"
+  shift
+  while [ $# -gt 0 ]; do
+    case "$1" in
+      --device) device=$2; shift 2 ;;
+      *) out=$1; shift ;;
+    esac
+  done
+  mkdir -p "$out"
+}
+
+run() {
+  local device out python cli start
+  parse_args gpu_check "$@"
+  host_env
   start=$(date +%s)
 
   echo "== version" >&2
@@ -204,8 +220,80 @@ sys.exit(0 if ok else 1)
 PY
 }
 
+# The 1.5B recipe's whole TreeRPO step (rollout, training, update) under a 24 GB cap: configs/
+# qwen1.5b.yaml unchanged but for one step and no evaluation, on the demo's data and tokenizer with
+# a random Qwen2.5-Math-1.5B (demo-data --shape; random weights rarely stop early, so the tree runs
+# to the recipe's limits). Writes OUT/recipe_step.json: each phase's allocator peak beside the plan
+# for the step's tree size, the tree, the seconds. On the CPU the same commands run on the tiny demo
+# model with short answers and no cap (model.memory_gb is CUDA's).
+recipe() {
+  local device out python cli start rc=0
+  parse_args recipe "$@"
+  host_env
+  start=$(date +%s)
+  local work="${TMPDIR:-/tmp}/treerpo-recipe" # the 3 GB model stays off OUT
+  rm -rf "$work"
+  local shape=(--shape qwen2.5-math-1.5b)
+  local sets=(--set "model.path=$work/ws/model" --set "data.train=$work/ws/data/train.jsonl"
+    --set "checkpoint.dir=$work/rl" --set train.steps=1 --set checkpoint.every=0 --set eval.every=0
+    --set "model.device=$device")
+  if [ "$device" = cpu ]; then
+    shape=()
+    sets+=(--set model.dtype=float32 --set rollout.max_answer_tokens=96 --set rollout.max_node_tokens=48
+      --set rollout.min_segment_tokens=8 --set rollout.coverage_min_tokens=9 --set rollout.kv_cache_tokens=8192)
+  else
+    sets+=(--set model.memory_gb=24)
+  fi
+  echo "== the 1.5B recipe's TreeRPO step on $device (configs/qwen1.5b.yaml, ${shape[*]:-tiny model})" >&2
+  (
+    set -e
+    "$cli" -q demo-data "$work/ws" "${shape[@]}" --train 16 --test 4 > /dev/null
+    timeout 540 "$cli" train --config "$root/configs/qwen1.5b.yaml" "${sets[@]}" \
+      > "$out/recipe_train.out" 2> "$out/recipe_train.err"
+  ) || rc=$?
+  [ "$rc" = 0 ] || tail -5 "$out/recipe_train.err" >&2 || true
+  # The plan for the step's tree: the demo's prompts (at most 63 tokens with the chat template) and
+  # the rest of the packed tokens.
+  local packed
+  packed=$(grep -o '"tokens/packed": *[0-9.e+]*' "$work/rl/metrics.jsonl" 2>/dev/null | tail -1 | sed 's/.*: *//' || true)
+  if [ -n "$packed" ]; then
+    "$cli" plan --config "$root/configs/qwen1.5b.yaml" "${sets[@]}" --prompt-tokens 64 \
+      --tree-tokens "$(( ${packed%.*} > 64 ? ${packed%.*} - 64 : 1 ))" > "$out/recipe_plan.json" || true
+  fi
+  cp "$work/rl/metrics.jsonl" "$out/recipe_metrics.jsonl" 2>/dev/null || true
+  rm -rf "$work"
+  "$python" - "$out" "$device" "$rc" "$(( $(date +%s) - start ))" <<'PY'
+import json, sys
+from pathlib import Path
+out, device, rc, seconds = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+metrics = [json.loads(l) for l in (out / "recipe_metrics.jsonl").read_text().splitlines()
+           if l.strip()] if (out / "recipe_metrics.jsonl").exists() else []
+plan = json.loads((out / "recipe_plan.json").read_text()) if (out / "recipe_plan.json").exists() else None
+step = metrics[-1] if metrics else {}
+phases = {}
+for measured, planned in (("rollout", "rollout"), ("train", "train_forward_backward"),
+                          ("optimizer", "optimizer_step")):
+    m = step.get(f"memory/{measured}_peak_bytes")
+    p = plan["phases"][planned] if plan else None
+    phases[measured] = {"measured_peak_bytes": m, "plan_bytes": p,
+                        "plan_over_measured": p / m if m and p else None}
+cap = 24e9
+report = {"device": device, "seconds": seconds, "exit_code": rc, "cap_bytes": cap if device != "cpu" else None,
+          "tree": {k: step.get(k) for k in ("tree/nodes", "tree/leaves", "tree/max_depth",
+                                            "tokens/generated", "tokens/packed")},
+          "time": {k: step.get(k) for k in ("time/rollout", "time/train")},
+          "phases": phases, "plan_peak_bytes": plan["peak_bytes"] if plan else None}
+peaks = [v["measured_peak_bytes"] for v in phases.values() if v["measured_peak_bytes"]]
+report["passed"] = rc == 0 and bool(metrics) and (device == "cpu" or (peaks and max(peaks) <= cap))
+(out / "recipe_step.json").write_text(json.dumps(report, indent=1) + "\n")
+print(json.dumps(report))
+sys.exit(0 if report["passed"] else 1)
+PY
+}
+
 case "${1:-}" in
   prepare) shift; prepare "$@" ;;
   run) shift; run "$@" ;;
-  *) sed -n '2,24p' "$0"; exit 2 ;;
+  recipe) shift; recipe "$@" ;;
+  *) sed -n '2,28p' "$0"; exit 2 ;;
 esac

@@ -16,8 +16,15 @@ void add_demo_data_command(CLI::App& app) {
   cmd->add_option("--test", opts->test_problems, "Held-out problems")->capture_default_str();
   cmd->add_option("--seed", opts->seed, "Seed of the data and the initial weights")
       ->capture_default_str();
-  cmd->add_option("--hidden", opts->hidden_size, "Model width")->capture_default_str();
-  cmd->add_option("--layers", opts->layers, "Decoder layers")->capture_default_str();
+  auto* hidden =
+      cmd->add_option("--hidden", opts->hidden_size, "Model width")->capture_default_str();
+  auto* layers = cmd->add_option("--layers", opts->layers, "Decoder layers")->capture_default_str();
+  cmd->add_option("--shape", opts->shape,
+                  "A built-in shape with random bf16 weights instead of the tiny model: "
+                  "qwen2.5-math-1.5b")
+      ->check(CLI::IsMember({"qwen2.5-math-1.5b"}))
+      ->excludes(hidden)
+      ->excludes(layers);
   cmd->callback([opts, dir] {
     train::write_demo_workspace(*dir, *opts);
     std::printf("%s\n", dir->c_str());

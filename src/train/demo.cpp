@@ -82,6 +82,15 @@ void write_sft_split(const fs::path& train, const fs::path& out, double slip_rat
 } // namespace
 
 model::Qwen2Config demo_model_config(int64_t vocab_size, const DemoOptions& options) {
+  if (!options.shape.empty()) {
+    model::Qwen2Config cfg = model::Qwen2Config::builtin(options.shape, "demo-data --shape");
+    if (cfg.vocab_size < vocab_size) {
+      throw bad_input("shape '" + options.shape + "' has " + std::to_string(cfg.vocab_size) +
+                          " token ids but the demo tokenizer needs " + std::to_string(vocab_size),
+                      "demo-data --shape", "use qwen2.5-math-1.5b, or leave --shape out");
+    }
+    return cfg;
+  }
   model::Qwen2Config cfg;
   cfg.vocab_size = vocab_size;
   cfg.hidden_size = options.hidden_size;
@@ -98,6 +107,8 @@ model::Qwen2Config demo_model_config(int64_t vocab_size, const DemoOptions& opti
 }
 
 void write_demo_workspace(const std::string& dir, const DemoOptions& options) {
+  // An unknown shape is refused before anything is written.
+  if (!options.shape.empty()) model::Qwen2Config::builtin(options.shape, "demo-data --shape");
   fs::path data = fs::path(dir) / "data", model_dir = fs::path(dir) / "model";
   write_synthetic_dataset(data.string(), options.train_problems, options.test_problems,
                           options.seed);
@@ -114,8 +125,11 @@ void write_demo_workspace(const std::string& dir, const DemoOptions& options) {
   tokenizer::write_byte_level_tokenizer(model_dir.string(), word_merges(count_words(texts)),
                                         {"<|im_start|>"});
   auto tok = tokenizer::Tokenizer::load(model_dir.string());
-  auto model = model::Qwen2::random(demo_model_config(tok->vocab_size(), options), options.seed,
-                                    torch::kFloat32, torch::kCPU);
+  const model::Qwen2Config shape = demo_model_config(tok->vocab_size(), options);
+  auto model = model::Qwen2::random(shape, options.seed,
+                                    shape.torch_dtype == "bfloat16" ? torch::kBFloat16
+                                                                    : torch::kFloat32,
+                                    torch::kCPU);
   // transformers' generate() stops only at generation_config's eos ids: name the ones the rollout
   // engine stops at (<|im_end|>, <|endoftext|>) and the tokenizer's pad; save() keeps this file.
   nlohmann::json generation = {{"eos_token_id", tok->eos_ids()}};

@@ -15,10 +15,15 @@ struct DemoOptions {
   uint64_t seed = 1;
   int64_t hidden_size = 128;
   int64_t layers = 4;
+  // A built-in model shape (model::Qwen2Config::builtin) instead of the tiny one, with random
+  // bf16 weights: the data and tokenizer of the demo under a real model's size, for memory and speed
+  // checks. Its vocabulary must hold the tokenizer's.
+  std::string shape;
   double sft_slip_rate = 0.6; // share of SFT solutions whose last step is off by one
 };
 
-// The tiny Qwen2 shape of the demo for a vocabulary of `vocab_size` ids.
+// The demo's Qwen2 shape for a vocabulary of `vocab_size` ids: tiny, or options.shape (bad_input
+// when that shape's vocabulary is smaller).
 model::Qwen2Config demo_model_config(int64_t vocab_size, const DemoOptions& options);
 
 // Writes DIR/data/{train,test}.jsonl (correct solutions and gold answers), DIR/data/sft.jsonl (the
