@@ -16,6 +16,7 @@
 #include "treerpo/rollout/trie.h"
 #include "treerpo/util/error.h"
 #include "treerpo/util/host_transfer.h"
+#include "sequences.h"
 
 namespace treerpo::rollout {
 
@@ -58,12 +59,9 @@ public:
         first_tree_(setup.first_tree), prompts_(prompts), policy_(make_policy(cfg_)),
         sampler_(SamplingSettings{cfg_.temperature, cfg_.top_p, cfg_.top_k, cfg_.repetition_penalty,
                                   cfg_.entropy_top_k, cfg_.entropy_source == "processed"}),
-        max_live_(model.max_live_branches()), transfers_at_start_(host_transfers()) {
+        max_live_(model.max_live_branches()), transfers_at_start_(host_transfers()),
+        seqs_(model, cfg_.repetition_penalty != 1.0, max_live_) {
     treerpo_ = cfg_.algorithm == "treerpo";
-    if (cfg_.repetition_penalty != 1.0) {
-      seen_ = at::zeros({max_live_, model.vocab_size()},
-                        at::TensorOptions().dtype(at::kBool).device(model.device()));
-    }
     const Decision root = policy_->at_root();
     reserve_ = root.children + 1;
   }
@@ -99,10 +97,21 @@ private:
     }
   };
 
+  // One step: the plan that fits the cache, one forward of its rows (prefills, then decodes), one
+  // draw per row, then each row's branch splits, ends or goes on.
   void step() {
     start_waiting();
+    Plan plan = plan_that_fits();
+    std::vector<int64_t> row_seqs;
+    const at::Tensor logits = forward(plan, row_seqs);
+    const Draws d = draw(plan, logits, row_seqs);
+    apply(plan, d);
+    start_waiting();
+  }
+
+  // Nothing fits: the newest tree in flight starts over later, until an older tree can go on.
+  Plan plan_that_fits() {
     Plan plan = make_plan();
-    // Nothing fits: the newest tree in flight starts over later, until an older tree can go on.
     while (plan.empty()) {
       const std::set<int32_t> flying = trees_in_flight();
       if (flying.size() < 2) {
@@ -113,63 +122,72 @@ private:
       restart_tree(*flying.rbegin());
       plan = make_plan();
     }
-    std::vector<Branch> starts = std::move(plan.starts);
+    return plan;
+  }
+
+  // Prefills the plan's starts (each gets its sequence) and decodes its live branches' pending
+  // tokens: the logits of every row, the sequence of each in `row_seqs`.
+  at::Tensor forward(Plan& plan, std::vector<int64_t>& row_seqs) {
     std::vector<at::Tensor> parts;
-    std::vector<int64_t> row_slots;
-    if (!starts.empty()) {
-      std::vector<int64_t> slots;
+    if (!plan.starts.empty()) {
+      std::vector<int64_t> seqs;
       std::vector<std::vector<int32_t>> ids;
-      for (Branch& b : starts) {
-        b.slot = take_slot();
+      for (Branch& b : plan.starts) {
+        b.slot = seqs_.take();
         const Tree& t = trees_[b.tree];
         std::vector<int32_t> context = t.context_ids(b.node);
         const auto& span = t.nodes[b.node].token_ids;
         context.insert(context.end(), span.begin(), span.end());
-        mark_seen(b.slot, context);
+        seqs_.mark_seen(b.slot, context);
         stats_.tokens_forwarded += static_cast<int64_t>(context.size());
-        slots.push_back(b.slot);
+        seqs.push_back(b.slot);
         ids.push_back(std::move(context));
       }
-      parts.push_back(model_.prefill(slots, ids));
-      row_slots.insert(row_slots.end(), slots.begin(), slots.end());
+      parts.push_back(model_.prefill(seqs, ids));
+      row_seqs.insert(row_seqs.end(), seqs.begin(), seqs.end());
     }
-    if (!live_.empty()) {
-      std::vector<int64_t> slots;
-      std::vector<int32_t> tokens;
-      for (size_t i = 0; i < live_.size(); ++i) {
-        if (!plan.decode[i]) continue;
-        slots.push_back(live_[i].slot);
-        tokens.push_back(live_[i].pending);
-      }
-      if (!slots.empty()) {
-        parts.push_back(model_.decode(slots, tokens));
-        stats_.tokens_forwarded += static_cast<int64_t>(tokens.size());
-        row_slots.insert(row_slots.end(), slots.begin(), slots.end());
-      }
+    std::vector<int64_t> seqs;
+    std::vector<int32_t> tokens;
+    for (size_t i = 0; i < live_.size(); ++i) {
+      if (!plan.decode[i]) continue;
+      seqs.push_back(live_[i].slot);
+      tokens.push_back(live_[i].pending);
     }
-    at::Tensor logits = parts.size() == 1 ? parts[0] : at::cat(parts, 0);
-    at::Tensor seen;
-    if (seen_.defined()) {
-      seen = seen_.index_select(0, to_device(row_slots, seen_.device()));
+    if (!seqs.empty()) {
+      parts.push_back(model_.decode(seqs, tokens));
+      stats_.tokens_forwarded += static_cast<int64_t>(tokens.size());
+      row_seqs.insert(row_seqs.end(), seqs.begin(), seqs.end());
     }
+    return parts.size() == 1 ? parts[0] : at::cat(parts, 0);
+  }
+
+  // Each row's token, alternative and entropy from the branch's own uniforms (one host transfer).
+  Draws draw(Plan& plan, const at::Tensor& logits, const std::vector<int64_t>& row_seqs) {
     std::vector<double> u_token, u_alt;
-    for (Branch& b : starts) u_token.push_back(b.rng.uniform()), u_alt.push_back(b.rng.uniform());
+    for (Branch& b : plan.starts) {
+      u_token.push_back(b.rng.uniform());
+      u_alt.push_back(b.rng.uniform());
+    }
     for (size_t i = 0; i < live_.size(); ++i) {
       if (!plan.decode[i]) continue;
       u_token.push_back(live_[i].rng.uniform());
       u_alt.push_back(live_[i].rng.uniform());
     }
-    const Draws d = sampler_.draw(logits, seen, u_token, u_alt);
+    return sampler_.draw(logits, seqs_.seen_rows(row_seqs), u_token, u_alt);
+  }
 
+  // Rows in forward's order: a started branch splits at once (a root into the policy's children,
+  // a reference cut into two); a decoded branch splits, ends as a leaf or keeps its token.
+  void apply(Plan& plan, const Draws& d) {
     int64_t row = 0;
-    for (Branch& b : starts) {
+    for (Branch& b : plan.starts) {
       Decision decision =
           b.node == 0 ? policy_->at_root() : Decision{2, NodeOrigin::Coverage, false};
       split(b, d, row++, decision);
     }
     std::vector<Branch> previous = std::move(live_);
     live_.clear();
-    std::vector<int64_t> seen_slots, seen_tokens;
+    std::vector<int64_t> seen_seqs, seen_tokens;
     for (size_t i = 0; i < previous.size(); ++i) {
       Branch& b = previous[i];
       if (!plan.decode[i]) { // waits for KV blocks with its pending token
@@ -192,19 +210,12 @@ private:
         finish_leaf(b);
       } else {
         b.pending = t;
-        seen_slots.push_back(b.slot);
+        seen_seqs.push_back(b.slot);
         seen_tokens.push_back(t);
         live_.push_back(std::move(b));
       }
     }
-    if (seen_.defined() && !seen_slots.empty()) {
-      // Slots then tokens, one upload.
-      const auto n = static_cast<int64_t>(seen_slots.size());
-      seen_slots.insert(seen_slots.end(), seen_tokens.begin(), seen_tokens.end());
-      const at::Tensor both = to_device(seen_slots, seen_.device());
-      seen_.index_put_({both.narrow(0, 0, n), both.narrow(0, n, n)}, true);
-    }
-    start_waiting();
+    seqs_.mark_seen(seen_seqs, seen_tokens);
   }
 
   // The next tree to grow: a preempted one first, else the next prompt's.
@@ -285,7 +296,7 @@ private:
       sp.answer_tokens = b.answer_tokens;
       sp.unresolved = decision.children;
       sp.rng = Rng(Rng::derive(node_seed(b.tree, b.node), 1));
-      refs_[b.slot] += 1;
+      seqs_.ref(b.slot);
       split_points_[{b.tree, b.node}] = std::move(sp);
     }
     resolve_parent(b);
@@ -294,7 +305,7 @@ private:
       start_child(b, tree.add_child(b.node, decision.origin), token, logprob, b.slot,
                   b.coverage || decision.origin == NodeOrigin::Coverage);
     }
-    unref(b.slot);
+    seqs_.unref(b.slot);
   }
 
   // A new child of `parent`'s node, starting with `token`; it forks `src` when it gets a slot.
@@ -316,7 +327,7 @@ private:
     }
     c.pending = token;
     c.src_slot = src;
-    refs_[src] += 1;
+    seqs_.ref(src);
     waiting_.push_back(std::move(c));
   }
 
@@ -331,16 +342,9 @@ private:
         still.push_back(std::move(c));
         continue;
       }
-      if (refs_[c.src_slot] == 1) {
-        c.slot = c.src_slot;
-      } else {
-        c.slot = take_slot();
-        model_.fork(c.src_slot, c.slot);
-        if (seen_.defined()) seen_[c.slot].copy_(seen_[c.src_slot]);
-        unref(c.src_slot);
-      }
+      c.slot = seqs_.sole_holder(c.src_slot) ? c.src_slot : seqs_.fork(c.src_slot);
       c.src_slot = -1;
-      mark_seen(c.slot, {c.pending});
+      seqs_.mark_seen(c.slot, {c.pending});
       live_.push_back(std::move(c));
     }
     waiting_ = std::move(still);
@@ -415,15 +419,15 @@ private:
         it = branches.erase(it);
       }
     };
-    drop(live_, [&](Branch& b) { unref(b.slot); });
-    drop(waiting_, [&](Branch& b) { unref(b.src_slot); });
+    drop(live_, [&](Branch& b) { seqs_.unref(b.slot); });
+    drop(waiting_, [&](Branch& b) { seqs_.unref(b.src_slot); });
     drop(reprefill_, [](Branch&) {});
     for (auto it = split_points_.begin(); it != split_points_.end();) {
       if (it->first.first != tree) {
         ++it;
         continue;
       }
-      unref(it->second.slot);
+      seqs_.unref(it->second.slot);
       it = split_points_.erase(it);
     }
     const Tree& t = trees_[tree];
@@ -447,7 +451,7 @@ private:
     node.leaf = true;
     stats_.leaves += 1;
     paths_[b.tree] -= 1;
-    if (b.slot >= 0) unref(b.slot);
+    if (b.slot >= 0) seqs_.unref(b.slot);
     b.slot = -1;
     // Seed: a leaf of X > L_min tokens (coverage_min_tokens); reference: of more than S_min
     // characters.
@@ -509,33 +513,9 @@ private:
     auto it = split_points_.find({b.tree, parent});
     if (it == split_points_.end()) return;
     if (--it->second.unresolved == 0) {
-      unref(it->second.slot);
+      seqs_.unref(it->second.slot);
       split_points_.erase(it);
     }
-  }
-
-  // A new sequence handle (the smallest unused), with one reference.
-  int64_t take_slot() {
-    int64_t slot;
-    if (!free_.empty()) {
-      slot = *free_.begin();
-      free_.erase(free_.begin());
-    } else {
-      slot = static_cast<int64_t>(refs_.size());
-      refs_.push_back(0);
-    }
-    refs_[slot] = 1;
-    if (seen_.defined()) {
-      if (slot >= seen_.size(0)) seen_ = at::cat({seen_, at::zeros_like(seen_)}, 0);
-      seen_[slot].fill_(false);
-    }
-    return slot;
-  }
-
-  void unref(int64_t slot) {
-    if (--refs_[slot] > 0) return;
-    model_.release(slot);
-    free_.insert(slot);
   }
 
   // After each step: the peak of KV positions held, and the distinct tree tokens the held
@@ -579,12 +559,6 @@ private:
     return total;
   }
 
-  void mark_seen(int64_t slot, const std::vector<int32_t>& ids) {
-    if (!seen_.defined() || ids.empty()) return;
-    seen_[slot].index_fill_(
-        0, to_device(std::vector<int64_t>(ids.begin(), ids.end()), seen_.device()), true);
-  }
-
   BranchModel& model_;
   const TextStreamFactory& text_;
   RolloutConfig cfg_;
@@ -598,9 +572,7 @@ private:
   int64_t reserve_ = 1;
   int64_t max_live_;
   int64_t transfers_at_start_;
-  std::vector<int32_t> refs_; // per sequence handle
-  std::set<int64_t> free_;    // handles to reuse
-  at::Tensor seen_; // [handles, V] ids present in each sequence's context (repetition penalty)
+  Sequences seqs_;
   std::vector<Tree> trees_;
   std::vector<int64_t> paths_; // live paths per tree
   size_t next_prompt_ = 0;
