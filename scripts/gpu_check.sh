@@ -40,6 +40,18 @@ prepare() {
   ldd "$root/build/src/cli/treerpo-train" | awk '$3 ~ /^\/(usr\/)?lib\/x86_64-linux-gnu\// {print $3}' |
     grep -v -E '/lib(c|m|dl|pthread|rt|util|gcc_s|stdc\+\+|gomp)\.so' |
     while read -r lib; do cp -L "$lib" "$bundle/lib/"; done
+  # The recipe step's real inputs, when ../shared has them (a random model decodes through Qwen's
+  # tokenizer to real text, so its trees split at delimiters as the recipe's would): Qwen's
+  # tokenizer files and 16 GSM8K problems, into the bundle only (never into the repository).
+  local shared="$root/../shared"
+  if [ -f "$shared/tokenizers/qwen/tokenizer.json" ] && [ -f "$shared/data/gsm8k/test.jsonl" ]; then
+    mkdir -p "$bundle/recipe"
+    cp "$shared/tokenizers/qwen/tokenizer.json" "$shared/tokenizers/qwen/tokenizer_config.json" \
+      "$bundle/recipe/"
+    head -16 "$shared/data/gsm8k/test.jsonl" > "$bundle/recipe/gsm8k-16.jsonl"
+  else
+    echo "gpu_check: no ../shared Qwen tokenizer or GSM8K: recipe will use the demo's" >&2
+  fi
   du -sh "$bundle" >&2
   echo "gpu_check: prepared $bundle; on the host run: scripts/gpu_check.sh run" >&2
 }
@@ -245,27 +257,38 @@ recipe() {
     sets+=(--set model.memory_gb=24)
   fi
   echo "== the 1.5B recipe's TreeRPO step on $device (configs/qwen1.5b.yaml, ${shape[*]:-tiny model})" >&2
+  # On a GPU, with the bundle's Qwen tokenizer and GSM8K problems when prepare found them.
+  local real_inputs=0
+  if [ "$device" != cpu ] && [ -f "$bundle/recipe/tokenizer.json" ]; then
+    real_inputs=1
+    sets+=(--set "data.train=$bundle/recipe/gsm8k-16.jsonl")
+  fi
   (
     set -e
     "$cli" -q demo-data "$work/ws" "${shape[@]}" --train 16 --test 4 > /dev/null
+    if [ "$real_inputs" = 1 ]; then
+      cp "$bundle/recipe/tokenizer.json" "$bundle/recipe/tokenizer_config.json" "$work/ws/model/"
+    fi
     timeout 540 "$cli" train --config "$root/configs/qwen1.5b.yaml" "${sets[@]}" \
       > "$out/recipe_train.out" 2> "$out/recipe_train.err"
   ) || rc=$?
   [ "$rc" = 0 ] || tail -5 "$out/recipe_train.err" >&2 || true
-  # The plan for the step's tree: the demo's prompts (at most 63 tokens with the chat template) and
-  # the rest of the packed tokens.
-  local packed
+  # The plan for the step's tree: a prompt of 64 tokens (the demo's are at most 63 with the chat
+  # template; GSM8K's about 150: 256 then) and the rest of the packed tokens.
+  local packed prompt=64
+  [ "$real_inputs" = 1 ] && prompt=256
   packed=$(grep -o '"tokens/packed": *[0-9.e+]*' "$work/rl/metrics.jsonl" 2>/dev/null | tail -1 | sed 's/.*: *//' || true)
   if [ -n "$packed" ]; then
-    "$cli" plan --config "$root/configs/qwen1.5b.yaml" "${sets[@]}" --prompt-tokens 64 \
-      --tree-tokens "$(( ${packed%.*} > 64 ? ${packed%.*} - 64 : 1 ))" > "$out/recipe_plan.json" || true
+    "$cli" plan --config "$root/configs/qwen1.5b.yaml" "${sets[@]}" --prompt-tokens "$prompt" \
+      --tree-tokens "$(( ${packed%.*} > prompt ? ${packed%.*} - prompt : 1 ))" > "$out/recipe_plan.json" || true
   fi
   cp "$work/rl/metrics.jsonl" "$out/recipe_metrics.jsonl" 2>/dev/null || true
   rm -rf "$work"
-  "$python" - "$out" "$device" "$rc" "$(( $(date +%s) - start ))" <<'PY'
+  "$python" - "$out" "$device" "$rc" "$(( $(date +%s) - start ))" "$real_inputs" <<'PY'
 import json, sys
 from pathlib import Path
 out, device, rc, seconds = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+real_inputs = sys.argv[5] == "1"
 metrics = [json.loads(l) for l in (out / "recipe_metrics.jsonl").read_text().splitlines()
            if l.strip()] if (out / "recipe_metrics.jsonl").exists() else []
 plan = json.loads((out / "recipe_plan.json").read_text()) if (out / "recipe_plan.json").exists() else None
@@ -279,6 +302,7 @@ for measured, planned in (("rollout", "rollout"), ("train", "train_forward_backw
                         "plan_over_measured": p / m if m and p else None}
 cap = 24e9
 report = {"device": device, "seconds": seconds, "exit_code": rc, "cap_bytes": cap if device != "cpu" else None,
+          "inputs": "Qwen tokenizer, 16 GSM8K problems" if real_inputs else "the demo's tokenizer and data",
           "tree": {k: step.get(k) for k in ("tree/nodes", "tree/leaves", "tree/max_depth",
                                             "tokens/generated", "tokens/packed")},
           "time": {k: step.get(k) for k in ("time/rollout", "time/train")},
