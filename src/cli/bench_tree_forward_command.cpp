@@ -182,9 +182,8 @@ void run_bench(const TreeForwardOptions& o) {
         {"seconds", padded.seconds},
         {"peak_bytes", padded.peak_bytes},
         {"time_ratio", on.seconds / padded.seconds},
-        {"memory_ratio", padded.peak_bytes > 0
-                             ? static_cast<double>(on.peak_bytes) / padded.peak_bytes
-                             : 0.0},
+        {"memory_ratio",
+         padded.peak_bytes > 0 ? static_cast<double>(on.peak_bytes) / padded.peak_bytes : 0.0},
         {"max_grad_diff", max_diff(on, padded)}}},
       {"peak_note", "allocated bytes (the CPU's AllocationCounter, CUDA's caching allocator) at "
                     "the variant's peak beyond those live at its start: saved activations and "

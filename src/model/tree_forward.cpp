@@ -18,7 +18,9 @@
 
 namespace treerpo::model {
 
-void Qwen2::set_level_batching(const LevelBatching& batching) { level_batching_ = batching; }
+void Qwen2::set_level_batching(const LevelBatching& batching) {
+  level_batching_ = batching;
+}
 
 LevelBatching Qwen2::level_batching() const {
   if (level_batching_) return *level_batching_;

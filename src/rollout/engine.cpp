@@ -10,13 +10,13 @@
 
 #include <ATen/ATen.h>
 
+#include "sequences.h"
 #include "treerpo/rollout/coverage.h"
 #include "treerpo/rollout/policy.h"
 #include "treerpo/rollout/sampler.h"
 #include "treerpo/rollout/trie.h"
 #include "treerpo/util/error.h"
 #include "treerpo/util/host_transfer.h"
-#include "sequences.h"
 
 namespace treerpo::rollout {
 

@@ -44,8 +44,8 @@ int64_t Sequences::fork(int64_t src) {
 
 void Sequences::mark_seen(int64_t seq, const std::vector<int32_t>& ids) {
   if (!seen_.defined() || ids.empty()) return;
-  seen_[seq].index_fill_(
-      0, to_device(std::vector<int64_t>(ids.begin(), ids.end()), seen_.device()), true);
+  seen_[seq].index_fill_(0, to_device(std::vector<int64_t>(ids.begin(), ids.end()), seen_.device()),
+                         true);
 }
 
 void Sequences::mark_seen(const std::vector<int64_t>& seqs, const std::vector<int64_t>& tokens) {

@@ -126,10 +126,9 @@ void write_demo_workspace(const std::string& dir, const DemoOptions& options) {
                                         {"<|im_start|>"});
   auto tok = tokenizer::Tokenizer::load(model_dir.string());
   const model::Qwen2Config shape = demo_model_config(tok->vocab_size(), options);
-  auto model = model::Qwen2::random(shape, options.seed,
-                                    shape.torch_dtype == "bfloat16" ? torch::kBFloat16
-                                                                    : torch::kFloat32,
-                                    torch::kCPU);
+  auto model = model::Qwen2::random(
+      shape, options.seed, shape.torch_dtype == "bfloat16" ? torch::kBFloat16 : torch::kFloat32,
+      torch::kCPU);
   // transformers' generate() stops only at generation_config's eos ids: name the ones the rollout
   // engine stops at (<|im_end|>, <|endoftext|>) and the tokenizer's pad; save() keeps this file.
   nlohmann::json generation = {{"eos_token_id", tok->eos_ids()}};

@@ -16,8 +16,8 @@ struct DemoOptions {
   int64_t hidden_size = 128;
   int64_t layers = 4;
   // A built-in model shape (model::Qwen2Config::builtin) instead of the tiny one, with random
-  // bf16 weights: the data and tokenizer of the demo under a real model's size, for memory and speed
-  // checks. Its vocabulary must hold the tokenizer's.
+  // bf16 weights: the data and tokenizer of the demo under a real model's size, for memory and
+  // speed checks. Its vocabulary must hold the tokenizer's.
   std::string shape;
   double sft_slip_rate = 0.6; // share of SFT solutions whose last step is off by one
 };
