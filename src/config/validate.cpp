@@ -174,6 +174,7 @@ void check_rollout(const Rules& r, const RolloutConfig& o) {
   r.at_least<int64_t>("rollout.max_live_branches", o.max_live_branches, 2);
   r.at_least<int64_t>("rollout.kv_block_tokens", o.kv_block_tokens, 1);
   r.one_of("rollout.decode_attention", o.decode_attention, {"torch", "paged_kernel"});
+  r.at_least<int64_t>("rollout.prompts_in_flight", o.prompts_in_flight, 1);
   // One branch's whole context must fit (the engine waits and preempts for everything else).
   if (o.kv_cache_tokens != 0 && o.kv_cache_tokens < o.max_answer_tokens + o.kv_block_tokens)
     r.fail("rollout.kv_cache_tokens",

@@ -178,6 +178,16 @@ private:
 
 } // namespace
 
+// The first step after the block of rollout.prompts_in_flight steps that starts at `step`: a block
+// ends at the last step and at a scheduled checkpoint, so a checkpoint never falls inside one and a
+// resumed run grows the blocks an uninterrupted one does.
+int64_t block_end(int64_t step, int64_t total, const Config& config) {
+  int64_t end = std::min(total, step + config.rollout.prompts_in_flight);
+  const int64_t every = config.checkpoint.every;
+  if (every > 0) end = std::min(end, (step / every + 1) * every);
+  return end;
+}
+
 LoopResult run_rl(const Config& config, const RunOptions& options) {
   if (config.data.train.empty())
     throw bad_input("no training data", "data.train", "set data.train");
@@ -219,25 +229,39 @@ LoopResult run_rl(const Config& config, const RunOptions& options) {
   }
   DataOrder order(n, seed, config.data.shuffle);
   LoopResult result;
-  for (int64_t step = run.start_step(); step < total; ++step) {
-    StepTotals totals;
-    PhasePeaks peaks(run.device());
-    double rollout_s = 0, train_s = 0;
+  // This rank's share of a step's prompts for one micro-batch.
+  auto prompts_of = [&](int64_t step, int64_t micro) {
+    std::vector<rollout::PromptInput> prompts;
+    for (int64_t i = mine.begin; i < mine.end; ++i) {
+      const auto& p = problems[static_cast<size_t>(
+          order.at((step * tc.grad_accum + micro) * tc.prompts_per_step + i))];
+      prompts.push_back(
+          {p.question, p.answer,
+           tok.encode(tokenizer::qwen_math_prompt(p.question, config.data.system_prompt))});
+    }
+    return prompts;
+  };
+  // The block in flight: steps [block_first, block_last), and its trees [step][micro] not yet
+  // trained on.
+  int64_t block_first = 0, block_last = run.start_step();
+  std::vector<std::vector<std::vector<rollout::Tree>>> block;
+  // Grows the block starting at `step`, one engine run per micro-batch index holding that index's
+  // prompts of every step of the block. A block of one step is the rollout of that step alone.
+  auto grow_block = [&](int64_t step, PhasePeaks& peaks) {
+    block_first = step;
+    block_last = block_end(step, total, config);
+    const int64_t steps = block_last - block_first;
+    block.assign(static_cast<size_t>(steps),
+                 std::vector<std::vector<rollout::Tree>>(static_cast<size_t>(tc.grad_accum)));
     int64_t generated = 0;
-    std::vector<rollout::Tree> shown;
     for (int64_t micro = 0; micro < tc.grad_accum; ++micro) {
       std::vector<rollout::PromptInput> prompts;
-      int64_t longest = 0;
-      for (int64_t i = mine.begin; i < mine.end; ++i) {
-        const auto& p = problems[static_cast<size_t>(
-            order.at((step * tc.grad_accum + micro) * tc.prompts_per_step + i))];
-        prompts.push_back(
-            {p.question, p.answer,
-             tok.encode(tokenizer::qwen_math_prompt(p.question, config.data.system_prompt))});
-        longest =
-            std::max<int64_t>(longest, static_cast<int64_t>(prompts.back().prompt_ids.size()));
+      for (int64_t k = 0; k < steps; ++k) {
+        for (auto& p : prompts_of(block_first + k, micro)) prompts.push_back(std::move(p));
       }
-      auto started = Clock::now();
+      int64_t longest = 0;
+      for (const auto& p : prompts)
+        longest = std::max<int64_t>(longest, static_cast<int64_t>(p.prompt_ids.size()));
       peaks.begin();
       std::vector<rollout::Tree> trees;
       {
@@ -247,18 +271,41 @@ LoopResult run_rl(const Config& config, const RunOptions& options) {
             run.model(), config.rollout.max_live_branches,
             rollout::kv_pool_tokens(config.rollout, longest), config.rollout.kv_block_tokens, dtype,
             run.device(), model::decode_attention_from_name(config.rollout.decode_attention));
+        // Tree j of the run grows from (seed, first step's micro-batch, first_tree + j): the ranks'
+        // ranges of j do not overlap.
         rollout::RolloutSetup setup{
             config.rollout, tok.eos_ids(),
-            derive_seed(seed, static_cast<uint64_t>(step * tc.grad_accum + micro)), mine.begin};
+            derive_seed(seed, static_cast<uint64_t>(block_first * tc.grad_accum + micro)),
+            mine.begin * steps};
         rollout::RolloutStats stats;
         trees = rollout::grow_trees(branches, rollout::tokenizer_streams(tok), setup, prompts, {},
                                     &stats);
         generated += stats.tokens_generated;
       }
-      rollout_s += seconds_since(started);
       peaks.end("rollout");
-
-      started = Clock::now();
+      const auto share = static_cast<size_t>(mine.end - mine.begin);
+      for (size_t k = 0; k < static_cast<size_t>(steps); ++k) {
+        auto& mine_k = block[k][static_cast<size_t>(micro)];
+        for (size_t i = 0; i < share; ++i) mine_k.push_back(std::move(trees[k * share + i]));
+      }
+    }
+    return generated;
+  };
+  for (int64_t step = run.start_step(); step < total; ++step) {
+    StepTotals totals;
+    PhasePeaks peaks(run.device());
+    double rollout_s = 0, train_s = 0;
+    int64_t generated = 0;
+    std::vector<rollout::Tree> shown;
+    if (step >= block_last) {
+      const auto started = Clock::now();
+      generated = grow_block(step, peaks);
+      rollout_s = seconds_since(started);
+    }
+    for (int64_t micro = 0; micro < tc.grad_accum; ++micro) {
+      std::vector<rollout::Tree> trees =
+          std::move(block[static_cast<size_t>(step - block_first)][static_cast<size_t>(micro)]);
+      auto started = Clock::now();
       peaks.begin();
       // Score and pack every tree first: token-mean needs the micro-batch's loss-token count.
       std::vector<rl::PackedBatch> packs;
@@ -338,6 +385,7 @@ LoopResult run_rl(const Config& config, const RunOptions& options) {
         {"grad_norm", norm.value_or(NAN)},
         {"lr", lr},
         {"time/rollout", rollout_s},
+        {"rollout/lag", static_cast<double>(step - block_first)},
         {"time/train", train_s},
         {"tokens/sampled_total", static_cast<double>(run.sampled_tokens())},
         {"tokens_per_s", static_cast<double>(generated) / std::max(1e-9, rollout_s)}};
@@ -364,7 +412,9 @@ LoopResult run_rl(const Config& config, const RunOptions& options) {
     bool last =
         step + 1 == total || (tc.token_budget > 0 && run.sampled_tokens() >= tc.token_budget);
     bool every = config.checkpoint.every > 0 && (step + 1) % config.checkpoint.every == 0;
-    const bool stop = run.stop_agreed();
+    // A stop request waits for the block's last step: its trees were grown by weights no
+    // checkpoint keeps, so a resumed run could not train on them.
+    const bool stop = run.stop_agreed() && step + 1 >= block_last;
     if (last || every || stop) result.checkpoint = run.checkpoint(step + 1);
     result.steps = step + 1;
     if (last) break;

@@ -195,6 +195,73 @@ TEST(Resume, RlKilledAtRandomMomentsEndsWithTheSameWeights) {
   EXPECT_EQ(lines, 6);
 }
 
+// One metric of every line of a run's metrics.jsonl.
+static std::vector<double> metric(const fs::path& run_dir, const std::string& key) {
+  std::vector<double> out;
+  std::ifstream in(run_dir / "metrics.jsonl");
+  for (std::string line; std::getline(in, line);)
+    out.push_back(nlohmann::json::parse(line)[key].get<double>());
+  return out;
+}
+
+// rollout.prompts_in_flight 3 over 6 steps, checkpoints every 3: two blocks, each grown at its first
+// step (trees sampled there, none at the next two, which train on trees one and two updates old);
+// killed at random moments, the run resumes at a block's start and ends with the same weights.
+TEST(Resume, PromptsInFlightGrowEachBlockOnceAndResumeToTheSameWeights) {
+  fs::path sft = scratch() / "rl-base";
+  ASSERT_EQ(run_cli(sft_args(sft)), 0);
+  const fs::path model = sft / "checkpoints/step-12";
+  auto args = [&](const fs::path& run) {
+    std::vector<std::string> a = rl_args(run, model);
+    a.insert(a.end(), {"--set", "rollout.prompts_in_flight=3", "--set", "checkpoint.every=3"});
+    return a;
+  };
+  const fs::path straight = scratch() / "flight-straight", killed = scratch() / "flight-killed";
+  ASSERT_EQ(run_cli(args(straight)), 0) << read_file(scratch() / "stderr.txt");
+  EXPECT_EQ(metric(straight, "rollout/lag"), (std::vector<double>{0, 1, 2, 0, 1, 2}));
+  const std::vector<double> generated = metric(straight, "tokens/generated");
+  ASSERT_EQ(generated.size(), 6u);
+  for (size_t i = 0; i < 6; ++i) EXPECT_EQ(generated[i] > 0, i % 3 == 0) << i;
+  EXPECT_FALSE(fs::exists(straight / "checkpoints/step-1"));
+  const std::string expected = read_file(straight / "checkpoints/step-6/model.safetensors");
+  ASSERT_FALSE(expected.empty());
+  EXPECT_EQ(weights_after_kills(args(killed), killed, 6, 4), expected);
+  EXPECT_EQ(metric(killed, "rollout/lag"), (std::vector<double>{0, 1, 2, 0, 1, 2}));
+}
+
+// A stop request (SIGTERM) in a block's first step waits for the block's last step: the block's
+// trees were grown by weights no checkpoint keeps. The run checkpoints after step 3, exits 130.
+TEST(Resume, PromptsInFlightStopWaitsForTheBlocksEnd) {
+  fs::path sft = scratch() / "rl-base";
+  ASSERT_EQ(run_cli(sft_args(sft)), 0);
+  const fs::path run = scratch() / "flight-stopped";
+  std::vector<std::string> args = rl_args(run, sft / "checkpoints/step-12");
+  // Long answers: the first block's rollout takes long enough for the signal to land in it.
+  args.insert(args.end(), {"--set", "rollout.prompts_in_flight=3", "--set", "checkpoint.every=3",
+                           "--set", "rollout.max_answer_tokens=400", "--set",
+                           "rollout.max_node_tokens=200", "--set", "train.prompts_per_step=4"});
+  std::vector<std::string> argv_s = {TREERPO_CLI, "--quiet"};
+  argv_s.insert(argv_s.end(), args.begin(), args.end());
+  std::vector<char*> argv;
+  for (auto& a : argv_s) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  pid_t pid = 0;
+  ASSERT_EQ(posix_spawn(&pid, argv[0], nullptr, nullptr, argv.data(), environ), 0);
+  // The plan is written just before the signal handlers go in.
+  for (int i = 0; i < 6000 && !fs::exists(run / "memory_plan.json"); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  kill(pid, SIGTERM);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 130);
+  EXPECT_EQ(metric(run, "rollout/lag"), (std::vector<double>{0, 1, 2}));
+  EXPECT_TRUE(fs::exists(run / "checkpoints/step-3"));
+  EXPECT_FALSE(fs::exists(run / "checkpoints/step-1"));
+}
+
 // train.optimizer adamw-bf16 on bf16 weights: the stochastic-rounding draws follow (seed, step),
 // so a run killed at random moments ends with the same weights as one that was not; it learns.
 TEST(Resume, LeanOptimiserKilledAtRandomMomentsEndsWithTheSameWeights) {

@@ -70,6 +70,10 @@ struct RolloutConfig {
   // scripts/gpu_check.sh has held the CUDA kernel equal to the CPU path on a GPU; on the CPU the
   // two run at the same speed on the demo's model (README "Benchmarks").
   std::string decode_attention = "torch";
+  // The trees of up to this many optimiser steps grow in one engine run (a block), so the batch
+  // holds several prompts' branches; each step then trains on its own trees, pi_old the sampling
+  // log-probs (the PPO ratio covers the lag). A block ends at a scheduled checkpoint.
+  int64_t prompts_in_flight = 1;
 };
 
 struct TrainConfig {
