@@ -23,10 +23,19 @@ bool may_change_under_nfc(std::string_view text) {
   return false;
 }
 
+// Ids index dense tables: one far beyond any real vocabulary (the largest in use are a few
+// hundred thousand) is a damaged file, not a reason to allocate gigabytes.
+constexpr int32_t kIdLimit = int32_t{1} << 22;
+
 int32_t max_id(const ByteLevelBpeSpec& spec) {
   int32_t m = -1;
   for (const auto& [bytes, id] : spec.vocab) m = std::max(m, id);
   for (const AddedToken& t : spec.added) m = std::max(m, t.id);
+  if (m >= kIdLimit) {
+    throw bad_input("token id " + std::to_string(m) + " is beyond " + std::to_string(kIdLimit) +
+                        ", far past any real vocabulary",
+                    spec.source, "check the file's vocab and added_tokens ids");
+  }
   return m;
 }
 

@@ -65,6 +65,33 @@ TEST(Loading, TokenIdThatIsNotAnInt32IsRejected) {
   }
 }
 
+// Found by fuzzing (tests/fuzz/tokenizer.cpp, the long run of stop 28): a vocabulary id of 111
+// million sized the id tables to 3.5 GB and the loader ran out of memory; 2^31 - 1 would have
+// overflowed the table size. Ids from 2^22 on are refused, in the vocab and in added_tokens.
+TEST(Loading, TokenIdFarBeyondAnyVocabularyIsRejected) {
+  for (int64_t id : {int64_t{111111111}, int64_t{2147483647}, int64_t{1} << 22}) {
+    for (bool added : {false, true}) {
+      const auto dir = scratch_dir();
+      write_byte_level_tokenizer(dir.string(), {{"a", "b"}}, {});
+      auto j = read_json_file(dir / "tokenizer.json");
+      if (added) {
+        j["added_tokens"].push_back({{"id", id},
+                                     {"content", "<x>"},
+                                     {"special", true},
+                                     {"single_word", false},
+                                     {"lstrip", false},
+                                     {"rstrip", false},
+                                     {"normalized", false}});
+      } else {
+        j["model"]["vocab"]["ab"] = id;
+      }
+      write_text_file(dir / "tokenizer.json", j.dump());
+      expect_rejected(dir.string(),
+                      {"token id " + std::to_string(id), "far past any real vocabulary"});
+    }
+  }
+}
+
 TEST(Loading, OtherModelTypeIsNamed) {
   expect_rejected(variant("model", {{"type", "WordPiece"}, {"vocab", nlohmann::json::object()}}),
                   {"WordPiece"});
