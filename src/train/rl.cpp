@@ -176,8 +176,6 @@ private:
   std::map<std::string, double> peaks_;
 };
 
-} // namespace
-
 // The first step after the block of rollout.prompts_in_flight steps that starts at `step`: a block
 // ends at the last step and at a scheduled checkpoint, so a checkpoint never falls inside one and a
 // resumed run grows the blocks an uninterrupted one does.
@@ -187,6 +185,8 @@ int64_t block_end(int64_t step, int64_t total, const Config& config) {
   if (every > 0) end = std::min(end, (step / every + 1) * every);
   return end;
 }
+
+} // namespace
 
 LoopResult run_rl(const Config& config, const RunOptions& options) {
   if (config.data.train.empty())
