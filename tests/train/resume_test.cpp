@@ -204,9 +204,10 @@ static std::vector<double> metric(const fs::path& run_dir, const std::string& ke
   return out;
 }
 
-// rollout.prompts_in_flight 3 over 6 steps, checkpoints every 3: two blocks, each grown at its first
-// step (trees sampled there, none at the next two, which train on trees one and two updates old);
-// killed at random moments, the run resumes at a block's start and ends with the same weights.
+// rollout.prompts_in_flight 3 over 6 steps, checkpoints every 3: two blocks, each grown at its
+// first step (trees sampled there, none at the next two, which train on trees one and two updates
+// old); killed at random moments, the run resumes at a block's start and ends with the same
+// weights.
 TEST(Resume, PromptsInFlightGrowEachBlockOnceAndResumeToTheSameWeights) {
   fs::path sft = scratch() / "rl-base";
   ASSERT_EQ(run_cli(sft_args(sft)), 0);
