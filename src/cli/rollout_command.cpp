@@ -71,7 +71,8 @@ void run_rollout(const std::string& config_path, const std::vector<std::string>&
   const auto dtype = dtype_of(config.model.dtype);
   auto model = model::Qwen2::load(config.model.path, dtype, device);
   Qwen2Branches branches(model, config.rollout.max_live_branches,
-                         kv_pool_tokens(config.rollout, longest(prompts)),
+                         kv_pool_tokens_on(config.rollout, longest(prompts), model.config(), dtype,
+                                           device, config.model.memory_gb),
                          config.rollout.kv_block_tokens, dtype, device,
                          model::decode_attention_from_name(config.rollout.decode_attention));
   RolloutSetup setup{config.rollout, tok->eos_ids(), static_cast<uint64_t>(config.train.seed)};

@@ -42,6 +42,7 @@ template <class ConfigT, class Visit> void for_each_field(ConfigT& c, Visit&& vi
   visit("rollout.repetition_penalty", c.rollout.repetition_penalty);
   visit("rollout.max_live_branches", c.rollout.max_live_branches);
   visit("rollout.kv_cache_tokens", c.rollout.kv_cache_tokens);
+  visit("rollout.kv_cache_memory_fraction", c.rollout.kv_cache_memory_fraction);
   visit("rollout.kv_block_tokens", c.rollout.kv_block_tokens);
   visit("rollout.decode_attention", c.rollout.decode_attention);
   visit("rollout.prompts_in_flight", c.rollout.prompts_in_flight);

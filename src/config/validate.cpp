@@ -182,6 +182,12 @@ void check_rollout(const Rules& r, const RolloutConfig& o) {
                        "rollout.max_answer_tokens ({}) plus a block ({}), got {}",
                        o.max_answer_tokens, o.kv_block_tokens, o.kv_cache_tokens),
            "raise it or leave it 0");
+  r.in_range("rollout.kv_cache_memory_fraction", o.kv_cache_memory_fraction, 0.0, 1.0, false, true);
+  if (o.kv_cache_tokens != 0 && o.kv_cache_memory_fraction != 0)
+    r.fail("rollout.kv_cache_memory_fraction",
+           fmt::format("sizes the KV pool, and so does rollout.kv_cache_tokens ({})",
+                       o.kv_cache_tokens),
+           "set one of the two, the other 0");
 }
 
 void check_train(const Rules& r, const TrainConfig& t) {

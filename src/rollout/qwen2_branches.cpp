@@ -2,6 +2,9 @@
 
 #include <c10/core/GradMode.h>
 
+#include <fmt/format.h>
+
+#include "treerpo/util/device_memory.h"
 #include "treerpo/util/error.h"
 
 namespace treerpo::rollout {
@@ -22,9 +25,46 @@ private:
 
 } // namespace
 
-int64_t kv_pool_tokens(const RolloutConfig& config, int64_t longest_prompt) {
+int64_t kv_pool_tokens(const RolloutConfig& config, int64_t longest_prompt, int64_t bytes_per_token,
+                       int64_t free_bytes) {
   if (config.kv_cache_tokens > 0) return config.kv_cache_tokens;
-  return config.max_live_branches * (longest_prompt + config.max_answer_tokens + 1);
+  if (config.kv_cache_memory_fraction <= 0)
+    return config.max_live_branches * (longest_prompt + config.max_answer_tokens + 1);
+  if (bytes_per_token <= 0) {
+    throw runtime_failure("a KV pool sized by memory needs the bytes of a token",
+                          "kv_pool_tokens(bytes_per_token=" + std::to_string(bytes_per_token) +
+                              ")");
+  }
+  const auto budget =
+      static_cast<int64_t>(config.kv_cache_memory_fraction * static_cast<double>(free_bytes));
+  const int64_t block = config.kv_block_tokens;
+  const int64_t tokens = budget / (bytes_per_token * block) * block;
+  const int64_t least = config.max_answer_tokens + block;
+  if (tokens < least) {
+    constexpr double kGiB = double(int64_t{1} << 30);
+    throw runtime_failure(
+        fmt::format("the KV pool would hold {} tokens ({} of {:.2f} GiB free, {} bytes a token), "
+                    "fewer than one answer and a block ({})",
+                    tokens, config.kv_cache_memory_fraction, static_cast<double>(free_bytes) / kGiB,
+                    bytes_per_token, least),
+        "rollout.kv_cache_memory_fraction",
+        "raise it, free memory on the device, or set rollout.kv_cache_tokens");
+  }
+  return tokens;
+}
+
+int64_t kv_bytes_per_token(const model::Qwen2Config& shape, torch::Dtype dtype) {
+  return 2 * shape.num_hidden_layers * shape.num_key_value_heads * shape.head_dim() *
+         static_cast<int64_t>(c10::elementSize(dtype));
+}
+
+int64_t kv_pool_tokens_on(const RolloutConfig& config, int64_t longest_prompt,
+                          const model::Qwen2Config& shape, torch::Dtype dtype, torch::Device device,
+                          double cap_gib) {
+  if (config.kv_cache_tokens > 0 || config.kv_cache_memory_fraction <= 0)
+    return kv_pool_tokens(config, longest_prompt);
+  return kv_pool_tokens(config, longest_prompt, kv_bytes_per_token(shape, dtype),
+                        free_memory_bytes(device, cap_gib));
 }
 
 Qwen2Branches::Qwen2Branches(model::Qwen2& model, int64_t max_live, int64_t kv_tokens,

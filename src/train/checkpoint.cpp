@@ -153,6 +153,7 @@ std::string config_hash(const Config& config) {
   // trees whatever the pool and block sizes): a run may resume under another memory budget.
   results.model.memory_gb = ModelConfig{}.memory_gb;
   results.rollout.kv_cache_tokens = RolloutConfig{}.kv_cache_tokens;
+  results.rollout.kv_cache_memory_fraction = RolloutConfig{}.kv_cache_memory_fraction;
   results.rollout.kv_block_tokens = RolloutConfig{}.kv_block_tokens;
   std::string text = to_yaml(results);
   uint64_t h = 1469598103934665603ULL; // FNV-1a 64

@@ -200,19 +200,35 @@ std::string memory_plan_json(const Config& config, const model::Qwen2Config& sha
   const int64_t e = bf16 ? 2 : kFloat, params = parameter_count(shape);
   const int64_t kv = shape.num_key_value_heads * shape.head_dim();
   const int64_t slots = config.rollout.max_live_branches;
-  // rl.cpp: the paged pool, rollout.kv_cache_tokens (0: slots x (longest prompt + answer + 1)).
+  // rl.cpp: the paged pool, rollout.kv_cache_tokens or kv_cache_memory_fraction (both 0: slots x
+  // (longest prompt + answer + 1)).
   const int64_t cache_tokens = options.prompt_tokens + config.rollout.max_answer_tokens + 1;
   const int64_t block = config.rollout.kv_block_tokens;
-  const int64_t pool_tokens =
-      (config.rollout.kv_cache_tokens > 0 ? config.rollout.kv_cache_tokens : slots * cache_tokens) +
-      block - 1;
+  const int64_t token_bytes = shape.num_hidden_layers * 2 * kv * e;
+  const bool cuda = config.model.device.rfind("cuda", 0) == 0;
+  const int64_t limit = static_cast<int64_t>(options.memory_gib * double(int64_t{1} << 30));
   const int64_t group = shape.num_attention_heads / shape.num_key_value_heads;
   nlohmann::json c;
   c["weights"] = params * e;
   c["gradients"] = params * e;
   c["optimizer_state"] = optimizer_state_bytes_per_element(config.train.optimizer, bf16) * params;
   c["optimizer_step_temporaries"] = optimizer_step_temporary_bytes(largest_parameter_numel(shape));
-  c["rollout_kv_cache"] = pool_tokens / block * block * shape.num_hidden_layers * 2 * kv * e;
+  c["cuda_context_allowance"] = cuda ? kCudaContextAllowance : 0;
+  int64_t pool_tokens = 0;
+  if (config.rollout.kv_cache_tokens > 0) {
+    pool_tokens = (config.rollout.kv_cache_tokens + block - 1) / block * block;
+  } else if (config.rollout.kv_cache_memory_fraction > 0) {
+    // The fraction of what is free when the rollout starts: the memory less the weights, the
+    // optimiser state and the context (gradients are released by then).
+    const int64_t free = limit - params * e - c["optimizer_state"].get<int64_t>() -
+                         c["cuda_context_allowance"].get<int64_t>();
+    const auto budget = static_cast<int64_t>(config.rollout.kv_cache_memory_fraction *
+                                             static_cast<double>(std::max<int64_t>(0, free)));
+    pool_tokens = budget / (token_bytes * block) * block;
+  } else {
+    pool_tokens = (slots * cache_tokens + block - 1) / block * block;
+  }
+  c["rollout_kv_cache"] = pool_tokens * token_bytes;
   // A decode step (qwen2.cpp extend). rollout.decode_attention = torch: each layer gathers every
   // live branch's keys and values up to the longest length, plus the float32 additive mask SDPA
   // makes; paged_kernel reads the blocks in place and needs only the CUDA kernel's split-K
@@ -248,8 +264,6 @@ std::string memory_plan_json(const Config& config, const model::Qwen2Config& sha
   }
   c["training_activations"] = t.peak() - t.lm_head_chunks();
   c["lm_head_chunks"] = t.lm_head_chunks();
-  const bool cuda = config.model.device.rfind("cuda", 0) == 0;
-  c["cuda_context_allowance"] = cuda ? kCudaContextAllowance : 0;
 
   auto sum = [&](std::initializer_list<const char*> keys) {
     int64_t total = 0;
@@ -268,7 +282,6 @@ std::string memory_plan_json(const Config& config, const model::Qwen2Config& sha
   for (const auto& [name, bytes] : phases.items()) {
     if (bytes.get<int64_t>() > peak) peak = bytes.get<int64_t>(), peak_phase = name;
   }
-  const int64_t limit = static_cast<int64_t>(options.memory_gib * double(int64_t{1} << 30));
   nlohmann::json out;
   out["components"] = c;
   out["phases"] = phases;
@@ -295,6 +308,12 @@ std::string memory_plan_json(const Config& config, const model::Qwen2Config& sha
       {"tree_unique_tokens", static_cast<int64_t>(tree.size())},
       {"live_branches", slots},
       {"kv_cache_tokens_per_slot", cache_tokens},
+      {"kv_pool_tokens", pool_tokens},
+      {"kv_pool", config.rollout.kv_cache_tokens > 0 ? "rollout.kv_cache_tokens"
+                  : config.rollout.kv_cache_memory_fraction > 0
+                      ? "rollout.kv_cache_memory_fraction of the memory less weights, optimizer "
+                        "state and the CUDA context allowance"
+                      : "max_live_branches x kv_cache_tokens_per_slot (a dense cache's size)"},
       {"autocast", "not modelled: activations are counted in model.dtype"},
       {"gradients", "released by the optimiser step, so not live during rollout"}};
   return out.dump(2);

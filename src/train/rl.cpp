@@ -267,10 +267,21 @@ LoopResult run_rl(const Config& config, const RunOptions& options) {
       {
         torch::NoGradGuard no_grad;
         // The KV cache lives only for the rollout: it is freed before the backward.
+        const int64_t pool_tokens =
+            rollout::kv_pool_tokens_on(config.rollout, longest, run.model().config(), dtype,
+                                       run.device(), config.model.memory_gb);
+        if (config.rollout.kv_cache_memory_fraction > 0 && step == run.start_step() && micro == 0) {
+          spdlog::info("rollout: KV pool of {} tokens, {:.2f} GiB ({} of the free memory)",
+                       pool_tokens,
+                       static_cast<double>(
+                           pool_tokens * rollout::kv_bytes_per_token(run.model().config(), dtype)) /
+                           double(int64_t{1} << 30),
+                       config.rollout.kv_cache_memory_fraction);
+        }
         rollout::Qwen2Branches branches(
-            run.model(), config.rollout.max_live_branches,
-            rollout::kv_pool_tokens(config.rollout, longest), config.rollout.kv_block_tokens, dtype,
-            run.device(), model::decode_attention_from_name(config.rollout.decode_attention));
+            run.model(), config.rollout.max_live_branches, pool_tokens,
+            config.rollout.kv_block_tokens, dtype, run.device(),
+            model::decode_attention_from_name(config.rollout.decode_attention));
         // Tree j of the run grows from (seed, first step's micro-batch, first_tree + j): the ranks'
         // ranges of j do not overlap.
         rollout::RolloutSetup setup{

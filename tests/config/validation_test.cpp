@@ -57,6 +57,13 @@ const std::vector<Case> kRejected = {
      "rollout.entropy_source: 'logits' is not one of: raw, processed"},
     {{"rollout.decode_attention=flash"},
      "rollout.decode_attention: 'flash' is not one of: torch, paged_kernel"},
+    {{"rollout.kv_cache_memory_fraction=1"},
+     "rollout.kv_cache_memory_fraction: must be in [0, 1), got 1"},
+    {{"rollout.kv_cache_memory_fraction=-0.1"},
+     "rollout.kv_cache_memory_fraction: must be in [0, 1), got -0.1"},
+    {{"rollout.kv_cache_tokens=65536", "rollout.kv_cache_memory_fraction=0.5"},
+     "rollout.kv_cache_memory_fraction: sizes the KV pool, and so does rollout.kv_cache_tokens "
+     "(65536)"},
     // the seed's coverage length X > L_min
     {{"rollout.coverage_min_tokens=150"},
      "rollout.coverage_min_tokens: must be greater than rollout.min_segment_tokens (150), got 150"},

@@ -2,6 +2,7 @@
 // depend only on the seed, and the log-probs recorded while sampling equal the packed training
 // forward's (ratio 1).
 #include <filesystem>
+#include <unistd.h>
 
 #include <gtest/gtest.h>
 
@@ -14,6 +15,7 @@
 #include "treerpo/tokenizer/byte_level_writer.h"
 #include "treerpo/tokenizer/chat.h"
 #include "treerpo/tokenizer/tokenizer.h"
+#include "treerpo/util/error.h"
 
 namespace fs = std::filesystem;
 using namespace treerpo;
@@ -267,4 +269,45 @@ TEST(Qwen2Engine, OneHostTransferPerStepWithOrWithoutParkedSplits) {
     // Seed coverage parked its splits and drew siblings from their distributions.
     EXPECT_EQ(coverage_nodes > 0, coverage == "seed");
   }
+}
+
+// rollout.kv_cache_memory_fraction: the pool is that fraction of the free bytes in whole blocks.
+// The tiny model's token: keys and values x 2 layers x 2 KV heads x head_dim 8 x 4 bytes = 256.
+// Half of 1,000,000 bytes is 1,953 tokens of 256 bytes: 122 blocks of 16, 1,952 tokens.
+TEST(Qwen2Engine, AMemoryFractionSizesThePoolInWholeBlocks) {
+  const model::Qwen2Config& shape = tiny().model->config();
+  EXPECT_EQ(rollout::kv_bytes_per_token(shape, torch::kFloat32), 256);
+  EXPECT_EQ(rollout::kv_bytes_per_token(shape, torch::kBFloat16), 128);
+  RolloutConfig cfg = tiny_rollout();
+  cfg.kv_block_tokens = 16;
+  cfg.kv_cache_memory_fraction = 0.5;
+  EXPECT_EQ(rollout::kv_pool_tokens(cfg, 50, 256, 1000000), 1952);
+  // Half of 100 tokens' bytes is 3 blocks, 48 tokens: less than one answer (40) and a block (16),
+  // a runtime failure naming the key.
+  try {
+    rollout::kv_pool_tokens(cfg, 50, 256, 100 * 256);
+    ADD_FAILURE() << "a pool of 48 tokens was accepted";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.exit_code(), 1);
+    EXPECT_NE(std::string(e.what()).find("would hold 48 tokens"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("rollout.kv_cache_memory_fraction"), std::string::npos);
+  }
+  // kv_cache_tokens, then the dense size, win without reading memory.
+  cfg.kv_cache_memory_fraction = 0;
+  EXPECT_EQ(rollout::kv_pool_tokens(cfg, 50), 128 * (50 + 40 + 1));
+  cfg.kv_cache_tokens = 4096;
+  EXPECT_EQ(rollout::kv_pool_tokens_on(cfg, 50, shape, torch::kFloat32, torch::kCPU, 0), 4096);
+}
+
+// On the CPU the free memory is the host's: a fraction of it is at most that fraction of the
+// machine's physical memory (what size of pool grows the same trees: the tests above).
+TEST(Qwen2Engine, AMemoryFractionOnTheCpuTakesPartOfTheHostsMemory) {
+  const model::Qwen2Config& shape = tiny().model->config();
+  RolloutConfig cfg = tiny_rollout();
+  cfg.kv_cache_memory_fraction = 1e-4;
+  const int64_t pool = rollout::kv_pool_tokens_on(cfg, 50, shape, torch::kFloat32, torch::kCPU, 0);
+  const double physical = static_cast<double>(sysconf(_SC_PHYS_PAGES)) * sysconf(_SC_PAGESIZE);
+  EXPECT_GE(pool, cfg.max_answer_tokens + cfg.kv_block_tokens);
+  EXPECT_LE(static_cast<double>(pool) * 256, 1e-4 * physical);
+  EXPECT_EQ(pool % cfg.kv_block_tokens, 0);
 }

@@ -239,6 +239,21 @@ TEST(MemoryPlan, ShippedRecipeFitsTwentyTwoGiB) {
             plan["components"]["decode_attention_transients"].get<int64_t>() / 10);
 }
 
+// rollout.kv_cache_memory_fraction in the plan: the fraction of 24 GiB less the recipe's bf16
+// weights (2 x 1,543,714,304), adamw-bf16 state (4 bytes a parameter) and the 1 GiB CUDA allowance:
+// 0.5 x 15,433,776,128 = 7,716,888,064 bytes, in blocks of 16 tokens of 28,672 bytes (28 layers x
+// keys and values x 256 x 2): 16,821 blocks, 269,136 tokens, 7,716,667,392 bytes.
+TEST(MemoryPlan, AMemoryFractionPoolIsThatFractionOfWhatTheRolloutFindsFree) {
+  const nlohmann::json plan =
+      plan_of("--shape qwen2.5-math-1.5b --set rollout.kv_cache_tokens=0 --set "
+              "rollout.kv_cache_memory_fraction=0.5");
+  EXPECT_EQ(plan["assumptions"]["kv_pool_tokens"].get<int64_t>(), 269136);
+  EXPECT_EQ(plan["components"]["rollout_kv_cache"].get<int64_t>(), int64_t{7716667392});
+  const nlohmann::json fixed = plan_of("--shape qwen2.5-math-1.5b");
+  EXPECT_EQ(fixed["assumptions"]["kv_pool_tokens"].get<int64_t>(), 131072);
+  EXPECT_EQ(fixed["components"]["rollout_kv_cache"].get<int64_t>(), int64_t{131072} * 28672);
+}
+
 // bench step runs real TreeRPO steps on the demo model with the CPU allocator counted. The
 // optimiser phase holds float32 weights, gradients and two float32 moments (16 bytes per parameter)
 // and, at most, the chunked update's six float32 temporaries of the largest parameter (the 460 x

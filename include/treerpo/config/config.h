@@ -64,6 +64,9 @@ struct RolloutConfig {
   // The paged KV pool in tokens (0: max_live_branches x (longest prompt + max_answer_tokens + 1),
   // a dense cache's size) and its block size.
   int64_t kv_cache_tokens = 0;
+  // Or the pool sized at each rollout's start to this fraction of the device memory then free
+  // (util/device_memory.h; 0: off). The rest of the free memory holds the step's transients.
+  double kv_cache_memory_fraction = 0;
   int64_t kv_block_tokens = 16;
   // Decode attention over the pool: torch (each sequence's blocks gathered for SDPA, LibTorch ops
   // only) or paged_kernel (read in place: a loop on the CPU, a CUDA kernel on GPUs). torch until

@@ -14,9 +14,20 @@
 
 namespace treerpo::rollout {
 
-// The KV pool a rollout gets, in tokens: rollout.kv_cache_tokens, or when 0 what a dense cache of
-// max_live_branches slots x (longest prompt + max_answer_tokens + 1) tokens would hold.
-int64_t kv_pool_tokens(const RolloutConfig& config, int64_t longest_prompt);
+// The KV pool a rollout gets, in tokens: rollout.kv_cache_tokens; or
+// rollout.kv_cache_memory_fraction of `free_bytes` in whole blocks of `bytes_per_token`-byte
+// tokens; or when both are 0 what a dense cache of max_live_branches slots x (longest prompt +
+// max_answer_tokens + 1) tokens would hold. Throws runtime_failure when the fraction holds less
+// than one answer and a block (what validation asks of kv_cache_tokens).
+int64_t kv_pool_tokens(const RolloutConfig& config, int64_t longest_prompt,
+                       int64_t bytes_per_token = 0, int64_t free_bytes = 0);
+// Bytes a token's keys and values take in the pool (every layer).
+int64_t kv_bytes_per_token(const model::Qwen2Config& shape, torch::Dtype dtype);
+// kv_pool_tokens with the device's free memory now (util/device_memory.h, within model.memory_gb
+// `cap_gib`), read only when the fraction is set.
+int64_t kv_pool_tokens_on(const RolloutConfig& config, int64_t longest_prompt,
+                          const model::Qwen2Config& shape, torch::Dtype dtype, torch::Device device,
+                          double cap_gib);
 
 class Qwen2Branches : public BranchModel {
 public:

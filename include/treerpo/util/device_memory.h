@@ -16,5 +16,10 @@ void reset_allocated_peak(const c10::Device& device);
 // Caps what the CUDA caching allocator may hold on `device` at `gib` GiB (its memory fraction):
 // allocations past it fail as out of memory. Throws bad_input when the device has less.
 void cap_device_memory(const c10::Device& device, double gib);
+// Bytes new tensors can still take on `device`: on CUDA the driver's free memory plus what the
+// caching allocator holds unused, within `cap_gib` (model.memory_gb; 0: none) less what is
+// allocated; on the CPU the kernel's MemAvailable (/proc/meminfo). Throws runtime_failure when
+// the CPU's figure cannot be read.
+int64_t free_memory_bytes(const c10::Device& device, double cap_gib = 0);
 
 } // namespace treerpo
