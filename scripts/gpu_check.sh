@@ -22,7 +22,9 @@
 # a GPU, Gloo on the CPU, with the gradient all-reduce) and its weights beside the plain run's;
 # decode throughput (scripts/peers/decode_throughput.py): `generate` with each decode attention
 # against transformers `generate` on a random Qwen2.5-Math-1.5B, tokens/s and the roofline
-# fraction, failing only when a side crashes. One run stays under 8 minutes (estimated: it has not
+# fraction, failing only when a side crashes; decode steps replayed as CUDA graphs (`bench rollout
+# --decode-shapes cuda_graphs`): float32 trees equal to eager steps', bfloat16 tokens/s beside
+# them. One run stays under 8 minutes (estimated: it has not
 # run on a GPU). `recipe` (its own call: up to 9 minutes, estimated) runs configs/qwen1.5b.yaml's
 # step on a random 1.5B under a 24 GB cap. `--device cpu` runs the same steps on the CPU, which is
 # how this script is tested without a GPU.
@@ -175,12 +177,35 @@ run() {
   grep '^\[peers\] batch' "$out/decode_throughput.log" >&2 || true
   [ "$throughput_rc" = 0 ] || tail -5 "$out/decode_throughput.log" >&2 || true
 
+  # rollout.cuda_graphs: decode steps padded to batch buckets and replayed as CUDA graphs against
+  # steps of their own shapes, same run (bench rollout --decode-shapes). The verdict is float32's
+  # same trees; bfloat16 at the rollout's batch is the speed figure. On the CPU (no graphs) the
+  # same bench runs the fixed shapes eagerly.
+  echo "== decode steps as CUDA graphs on $device (bench rollout --decode-shapes)" >&2
+  local graphs_rc=0 shapes=cuda_graphs graph_sizes
+  if [ "$device" = cpu ]; then
+    shapes=fixed
+    graph_sizes=("--dtype float32 --prompts 2 --slots 16 --max-answer-tokens 32")
+  else
+    graph_sizes=("--shape qwen2.5-math-1.5b --dtype float32 --prompts 4 --slots 64 --max-answer-tokens 128"
+      "--shape qwen2.5-math-1.5b --dtype bfloat16 --prompts 16 --slots 256 --max-answer-tokens 256")
+  fi
+  : > "$out/cuda_graphs.jsonl"
+  for size in "${graph_sizes[@]}"; do
+    # shellcheck disable=SC2086
+    timeout 120 "$cli" bench rollout --device "$device" $size --decode-shapes "$shapes" \
+      --dense-slots -1 >> "$out/cuda_graphs.jsonl" 2>> "$out/cuda_graphs.err" || graphs_rc=$?
+  done
+  tail -2 "$out/cuda_graphs.jsonl" >&2 || true
+  [ "$graphs_rc" = 0 ] || tail -3 "$out/cuda_graphs.err" >&2 || true
+
   "$python" - "$out" "$device" "$parity_rc" "$train_rc" "$(( $(date +%s) - start ))" "$dp_rc" \
-    "$attention_rc" "$throughput_rc" <<'PY'
+    "$attention_rc" "$throughput_rc" "$graphs_rc" <<'PY'
 import json, sys
 from pathlib import Path
 out, device, parity_rc, train_rc, seconds = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
 dp_rc, attention_rc, throughput_rc = int(sys.argv[6]), int(sys.argv[7]), int(sys.argv[8])
+graphs_rc = int(sys.argv[9])
 def lines(path):
     return [json.loads(l) for l in path.read_text().splitlines() if l.strip()] if path.exists() else []
 report = {"device": device, "seconds": seconds,
@@ -219,6 +244,10 @@ except ValueError:
     report["decode_throughput"] = {"passed": False, "exit_code": throughput_rc,
                                    "error": "no JSON; see decode_throughput.log"}
 report["decode_throughput"]["passed"] = throughput_rc == 0
+# CUDA graphs: float32 (the first run) must grow the trees steps of their own shapes grow.
+graphs = lines(out / "cuda_graphs.jsonl")
+report["cuda_graphs"] = {"runs": graphs, "passed": graphs_rc == 0 and bool(graphs)
+                         and graphs[0]["dynamic_shapes"]["same_trees"]}
 for run in ("sft", "rl"):
     metrics = lines(out / "train" / run / "metrics.jsonl")
     if metrics:
@@ -226,7 +255,7 @@ for run in ("sft", "rl"):
 (out / "gpu_check.json").write_text(json.dumps(report, indent=1) + "\n")
 print(json.dumps(report))
 ok = (parity_rc == 0 and train_rc == 0 and dp_rc == 0 and report["decode_attention"]["passed"]
-      and report["decode_throughput"]["passed"]
+      and report["decode_throughput"]["passed"] and report["cuda_graphs"]["passed"]
       and (device == "cpu" or report["version"]["cuda_available"]))
 sys.exit(0 if ok else 1)
 PY

@@ -74,7 +74,9 @@ void run_rollout(const std::string& config_path, const std::vector<std::string>&
                          kv_pool_tokens_on(config.rollout, longest(prompts), model.config(), dtype,
                                            device, config.model.memory_gb),
                          config.rollout.kv_block_tokens, dtype, device,
-                         model::decode_attention_from_name(config.rollout.decode_attention));
+                         model::decode_attention_from_name(config.rollout.decode_attention),
+                         decode_shapes_of(config.rollout),
+                         longest(prompts) + config.rollout.max_answer_tokens + 1);
   RolloutSetup setup{config.rollout, tok->eos_ids(), static_cast<uint64_t>(config.train.seed)};
   RolloutStats stats;
   auto trees = grow_trees(branches, tokenizer_streams(*tok), setup, prompts, log_step, &stats);
@@ -106,6 +108,7 @@ struct BenchOptions {
   int64_t prompts = 8, prompt_tokens = 64, slots = 64, samples = 8;
   int64_t kv_cache_tokens = 0, block_tokens = 16, dense_slots = 0;
   std::string decode_attention = "paged_kernel"; // torch | paged_kernel
+  std::string decode_shapes = "dynamic";         // dynamic | fixed | cuda_graphs
   int64_t min_segment_tokens = 32, max_answer_tokens = 256;
   uint64_t seed = 1;
 };
@@ -119,6 +122,20 @@ int64_t per_node_reprefill(const Tree& t) {
     total += static_cast<int64_t>(t.context_ids(n.id).size() + n.token_ids.size()) - 1;
   }
   return total;
+}
+
+// Every tree of `a` has the nodes of `b` with the same tokens (the float log-probs aside).
+bool same_tokens(const std::vector<Tree>& a, const std::vector<Tree>& b) {
+  if (a.size() != b.size()) return false;
+  for (size_t t = 0; t < a.size(); ++t) {
+    if (a[t].nodes.size() != b[t].nodes.size()) return false;
+    for (size_t i = 0; i < a[t].nodes.size(); ++i) {
+      if (a[t].nodes[i].token_ids != b[t].nodes[i].token_ids ||
+          a[t].nodes[i].parent != b[t].nodes[i].parent)
+        return false;
+    }
+  }
+  return true;
 }
 
 void run_bench(const BenchOptions& o) {
@@ -157,8 +174,20 @@ void run_bench(const BenchOptions& o) {
                     "bench rollout --decode-attention", "use torch or paged_kernel");
   }
   const model::DecodeAttention attention = model::decode_attention_from_name(o.decode_attention);
+  const DecodeShapes shapes = o.decode_shapes == "fixed"         ? DecodeShapes::Fixed
+                              : o.decode_shapes == "cuda_graphs" ? DecodeShapes::CudaGraphs
+                                                                 : DecodeShapes::Dynamic;
+  if (shapes == DecodeShapes::Dynamic && o.decode_shapes != "dynamic") {
+    throw bad_input("unknown decode shapes '" + o.decode_shapes + "'",
+                    "bench rollout --decode-shapes", "use dynamic, fixed or cuda_graphs");
+  }
+  if (shapes != DecodeShapes::Dynamic && attention != model::DecodeAttention::PagedKernel) {
+    throw bad_input("--decode-shapes " + o.decode_shapes + " runs the paged kernel",
+                    "bench rollout --decode-attention", "use paged_kernel");
+  }
   const int64_t pool_tokens = kv_pool_tokens(setup.config, o.prompt_tokens);
-  Qwen2Branches branches(model, o.slots, pool_tokens, o.block_tokens, dtype, device, attention);
+  Qwen2Branches branches(model, o.slots, pool_tokens, o.block_tokens, dtype, device, attention,
+                         shapes, context);
   RolloutStats s;
   auto trees = grow_trees(branches, tokenizer_streams(*tok), setup, prompts, {}, &s);
   int64_t reprefill = 0;
@@ -199,6 +228,21 @@ void run_bench(const BenchOptions& o) {
       {"seconds", s.seconds},
       {"tokens_per_s", s.tokens_per_s()},
       {"branches_per_s", s.seconds > 0 ? s.nodes / s.seconds : 0.0}};
+
+  // Fixed shapes (or their CUDA graphs) against steps of their own shapes, same run: the same
+  // tokens in every tree, and the speed.
+  if (shapes != DecodeShapes::Dynamic) {
+    Qwen2Branches dynamic(model, o.slots, pool_tokens, o.block_tokens, dtype, device, attention);
+    RolloutStats d;
+    const std::vector<Tree> dynamic_trees =
+        grow_trees(dynamic, tokenizer_streams(*tok), setup, prompts, {}, &d);
+    j["decode_shapes"] = o.decode_shapes;
+    j["graphs_captured"] = branches.graphs();
+    j["dynamic_shapes"] = {{"tokens_per_s", d.tokens_per_s()},
+                           {"seconds", d.seconds},
+                           {"same_trees", same_tokens(trees, dynamic_trees)}};
+    j["fixed_over_dynamic_tokens_per_s"] = ratio(s.tokens_per_s(), d.tokens_per_s());
+  }
 
   // The kernel against the LibTorch path (each sequence's blocks gathered for SDPA), same run.
   if (attention == model::DecodeAttention::PagedKernel) {
@@ -264,6 +308,9 @@ void add_rollout_command(CLI::App& app) {
   b->add_option("--block-tokens", o.block_tokens, "paged KV block size");
   b->add_option("--decode-attention", o.decode_attention,
                 "torch | paged_kernel (default; the torch path then runs beside it)");
+  b->add_option("--decode-shapes", o.decode_shapes,
+                "dynamic (default) | fixed | cuda_graphs (padded to batch buckets, eager or "
+                "replayed as CUDA graphs; dynamic steps then run beside it)");
   b->add_option("--dense-slots", o.dense_slots,
                 "slots of the dense baseline run beside it (0: 4 x --slots; -1: no baseline)");
   b->add_option("--samples", o.samples, "grpo / tempo samples per prompt");

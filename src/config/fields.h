@@ -45,6 +45,7 @@ template <class ConfigT, class Visit> void for_each_field(ConfigT& c, Visit&& vi
   visit("rollout.kv_cache_memory_fraction", c.rollout.kv_cache_memory_fraction);
   visit("rollout.kv_block_tokens", c.rollout.kv_block_tokens);
   visit("rollout.decode_attention", c.rollout.decode_attention);
+  visit("rollout.cuda_graphs", c.rollout.cuda_graphs);
   visit("rollout.prompts_in_flight", c.rollout.prompts_in_flight);
 
   visit("train.lr", c.train.lr);

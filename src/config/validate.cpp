@@ -291,6 +291,18 @@ void validate(const Config& config, const std::map<std::string, std::string>& or
                    config.model.dtype,
                "set model.dtype: float32 (the master weights) or train.autocast: false");
   }
+  // CUDA graphs record the paged kernel's decode step on a CUDA device.
+  if (config.rollout.cuda_graphs && config.rollout.decode_attention != "paged_kernel") {
+    rules.fail("rollout.cuda_graphs",
+               "records the paged kernel's decode steps, but rollout.decode_attention is " +
+                   config.rollout.decode_attention,
+               "set rollout.decode_attention: paged_kernel or rollout.cuda_graphs: false");
+  }
+  if (config.rollout.cuda_graphs && config.model.device.rfind("cuda", 0) != 0) {
+    rules.fail("rollout.cuda_graphs",
+               "needs a CUDA device, but model.device is " + config.model.device,
+               "set rollout.cuda_graphs: false");
+  }
   check_sft(rules, config.sft);
   check_checkpoint(rules, config.checkpoint);
   check_eval(rules, config.eval);

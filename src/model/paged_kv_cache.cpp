@@ -94,6 +94,11 @@ int32_t PagedKvCache::take_block() {
   return b;
 }
 
+int32_t PagedKvCache::scratch_block() {
+  if (scratch_ < 0) scratch_ = take_block();
+  return scratch_;
+}
+
 void PagedKvCache::unref(int32_t block) {
   if (--refs_[static_cast<size_t>(block)] == 0) free_.push_back(block);
 }

@@ -245,7 +245,7 @@ torch::Tensor Qwen2::extend(PagedKvCache& cache, const std::vector<int64_t>& seq
   up.upload(embed_.device());
   torch::Tensor rows = up[rows_at], block_idx = up[blocks_at], offset_idx = up[offsets_at];
   torch::Tensor tables = up[tables_at];
-  const int64_t heads = config_.num_attention_heads, kv_heads = config_.num_key_value_heads;
+  const int64_t kv_heads = config_.num_key_value_heads;
   const int64_t head_dim = config_.head_dim();
   // The new rows go into their blocks.
   auto write = [&](torch::Tensor& pool, const torch::Tensor& fresh) {
@@ -254,20 +254,13 @@ torch::Tensor Qwen2::extend(PagedKvCache& cache, const std::vector<int64_t>& seq
   };
   torch::Tensor out;
   if (attention == DecodeAttention::PagedKernel && max_new == 1) {
-    // rollout.decode_attention = paged_kernel: the kernel reads every sequence's blocks in place.
-    torch::Tensor tables32 = tables.view({batch, width}).to(torch::kInt32);
-    torch::Tensor lengths32 = up[lengths_at].to(torch::kInt32);
-    LayerAttention paged_kernel = [&](size_t layer, const torch::Tensor& q, const torch::Tensor& k,
-                                      const torch::Tensor& v) {
-      write(cache.keys[layer], k);
-      write(cache.values[layer], v);
-      return paged_decode_attention(q.reshape({batch, heads, head_dim}), cache.keys[layer],
-                                    cache.values[layer], tables32, lengths32, max_total)
-          .view({batch, heads, 1, head_dim});
-    };
-    torch::Tensor hidden =
-        hidden_states(up[ids_at].view({batch, 1}), up[positions_at].view({batch, 1}), paged_kernel);
-    out = logits(hidden.view({batch, -1}));
+    // rollout.decode_attention = paged_kernel: the kernel reads every sequence's blocks in place
+    // (every row is a real token: rows is 0..B-1).
+    out = logits(decode_hidden(cache,
+                               {up[ids_at], up[positions_at], block_idx, offset_idx,
+                                tables.view({batch, width}).to(torch::kInt32),
+                                up[lengths_at].to(torch::kInt32)},
+                               max_total));
   } else {
     // rollout.decode_attention = torch (and every prefill): each sequence's blocks are gathered
     // in table order into [B, kv_heads, L, head_dim] for SDPA.
@@ -287,6 +280,25 @@ torch::Tensor Qwen2::extend(PagedKvCache& cache, const std::vector<int64_t>& seq
     cache.commit(seqs[b], static_cast<int64_t>(tokens[b].size()));
   }
   return out;
+}
+
+torch::Tensor Qwen2::decode_hidden(PagedKvCache& cache, const DecodeStep& step,
+                                   int64_t max_length) const {
+  torch::NoGradGuard no_grad;
+  const int64_t batch = step.ids.size(0), heads = config_.num_attention_heads;
+  const int64_t kv_heads = config_.num_key_value_heads, head_dim = config_.head_dim();
+  LayerAttention paged_kernel = [&](size_t layer, const torch::Tensor& q, const torch::Tensor& k,
+                                    const torch::Tensor& v) {
+    cache.keys[layer].index_put_({step.write_blocks, step.write_offsets},
+                                 k.reshape({batch, kv_heads, head_dim}));
+    cache.values[layer].index_put_({step.write_blocks, step.write_offsets},
+                                   v.reshape({batch, kv_heads, head_dim}));
+    return paged_decode_attention(q.reshape({batch, heads, head_dim}), cache.keys[layer],
+                                  cache.values[layer], step.tables, step.lengths, max_length)
+        .view({batch, heads, 1, head_dim});
+  };
+  return hidden_states(step.ids.view({batch, 1}), step.positions.view({batch, 1}), paged_kernel)
+      .view({batch, -1});
 }
 
 torch::Tensor Qwen2::prefill(KvCache& cache, const std::vector<int64_t>& slots,

@@ -69,15 +69,35 @@ int64_t kv_pool_tokens_on(const RolloutConfig& config, int64_t longest_prompt,
 
 Qwen2Branches::Qwen2Branches(model::Qwen2& model, int64_t max_live, int64_t kv_tokens,
                              int64_t block_tokens, torch::Dtype dtype, torch::Device device,
-                             model::DecodeAttention attention)
+                             model::DecodeAttention attention, DecodeShapes shapes,
+                             int64_t max_length)
     : model_(model), max_live_(max_live),
-      cache_(model.config(), (kv_tokens + block_tokens - 1) / std::max<int64_t>(1, block_tokens),
+      cache_(model.config(),
+             (kv_tokens + block_tokens - 1) / std::max<int64_t>(1, block_tokens) +
+                 (shapes == DecodeShapes::Dynamic ? 0 : 1),
              block_tokens, dtype, device),
       device_(device), attention_(attention) {
   if (max_live < 1) {
     throw runtime_failure("a rollout needs at least one live branch",
                           "Qwen2Branches(max_live=" + std::to_string(max_live) + ")");
   }
+  if (shapes == DecodeShapes::Dynamic) return;
+  if (attention != model::DecodeAttention::PagedKernel) {
+    throw runtime_failure("fixed-shape decode steps run the paged kernel", "Qwen2Branches",
+                          "set rollout.decode_attention: paged_kernel");
+  }
+  fixed_ = std::make_unique<model::DecodeGraphs>(model, cache_, max_live, max_length,
+                                                 shapes == DecodeShapes::CudaGraphs);
+}
+
+Qwen2Branches::~Qwen2Branches() = default;
+
+int64_t Qwen2Branches::graphs() const {
+  return fixed_ ? fixed_->graphs() : 0;
+}
+
+DecodeShapes decode_shapes_of(const RolloutConfig& config) {
+  return config.cuda_graphs ? DecodeShapes::CudaGraphs : DecodeShapes::Dynamic;
 }
 
 int64_t Qwen2Branches::blocks_for(int64_t tokens) const {
@@ -93,6 +113,7 @@ at::Tensor Qwen2Branches::prefill(const std::vector<int64_t>& seqs,
 at::Tensor Qwen2Branches::decode(const std::vector<int64_t>& seqs,
                                  const std::vector<int32_t>& tokens) {
   c10::NoGradGuard no_grad;
+  if (fixed_) return fixed_->decode(seqs, tokens);
   return model_.decode(cache_, seqs, tokens, attention_);
 }
 

@@ -281,7 +281,9 @@ LoopResult run_rl(const Config& config, const RunOptions& options) {
         rollout::Qwen2Branches branches(
             run.model(), config.rollout.max_live_branches, pool_tokens,
             config.rollout.kv_block_tokens, dtype, run.device(),
-            model::decode_attention_from_name(config.rollout.decode_attention));
+            model::decode_attention_from_name(config.rollout.decode_attention),
+            rollout::decode_shapes_of(config.rollout),
+            longest + config.rollout.max_answer_tokens + 1);
         // Tree j of the run grows from (seed, first step's micro-batch, first_tree + j): the ranks'
         // ranges of j do not overlap.
         rollout::RolloutSetup setup{

@@ -57,6 +57,11 @@ const std::vector<Case> kRejected = {
      "rollout.entropy_source: 'logits' is not one of: raw, processed"},
     {{"rollout.decode_attention=flash"},
      "rollout.decode_attention: 'flash' is not one of: torch, paged_kernel"},
+    {{"model.device=cuda", "rollout.cuda_graphs=true"},
+     "rollout.cuda_graphs: records the paged kernel's decode steps, but "
+     "rollout.decode_attention is torch"},
+    {{"model.device=cpu", "rollout.decode_attention=paged_kernel", "rollout.cuda_graphs=true"},
+     "rollout.cuda_graphs: needs a CUDA device, but model.device is cpu"},
     {{"rollout.kv_cache_memory_fraction=1"},
      "rollout.kv_cache_memory_fraction: must be in [0, 1), got 1"},
     {{"rollout.kv_cache_memory_fraction=-0.1"},

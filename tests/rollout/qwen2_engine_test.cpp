@@ -55,6 +55,7 @@ struct Storage {
   int64_t block_tokens = 16;
   bool dense = false;
   model::DecodeAttention attention = model::DecodeAttention::Torch;
+  rollout::DecodeShapes shapes = rollout::DecodeShapes::Dynamic;
 };
 
 RolloutConfig tiny_rollout(const std::string& algorithm = "treerpo") {
@@ -98,9 +99,9 @@ std::vector<rollout::Tree> grow(uint64_t seed, rollout::RolloutStats* stats, siz
   } else {
     const int64_t pool =
         storage.kv_tokens > 0 ? storage.kv_tokens : cfg.max_live_branches * context;
-    branches = std::make_unique<rollout::Qwen2Branches>(*t.model, cfg.max_live_branches, pool,
-                                                        storage.block_tokens, torch::kFloat32,
-                                                        torch::kCPU, storage.attention);
+    branches = std::make_unique<rollout::Qwen2Branches>(
+        *t.model, cfg.max_live_branches, pool, storage.block_tokens, torch::kFloat32, torch::kCPU,
+        storage.attention, storage.shapes, context);
   }
   rollout::RolloutSetup setup{cfg, t.tok->eos_ids(), seed, static_cast<int64_t>(first)};
   return rollout::grow_trees(*branches, rollout::tokenizer_streams(*t.tok), setup, prompts, {},
@@ -247,6 +248,28 @@ TEST(Qwen2Engine, PagedKernelAndTorchAttentionGrowTheSameTrees) {
   const RolloutConfig cfg = tiny_rollout();
   expect_same_trees(grow(19, nullptr, 0, 4, cfg),
                     grow(19, &small_stats, 0, 4, cfg, Storage{30 * 16, 16, false, kernel}));
+  EXPECT_GT(small_stats.preemptions, 0);
+}
+
+// Decode steps padded to batch buckets (what rollout.cuda_graphs records, run eagerly here) grow
+// the trees steps of their own shapes grow, for every shape, with a pool small enough to wait and
+// preempt, and still with one host transfer per step.
+TEST(Qwen2Engine, FixedShapeStepsGrowTheSameTrees) {
+  const auto kernel = model::DecodeAttention::PagedKernel;
+  const auto fixed = rollout::DecodeShapes::Fixed;
+  for (const std::string shape : {"treerpo", "grpo", "tempo", "treepo", "fixed"}) {
+    SCOPED_TRACE(shape);
+    const RolloutConfig cfg = tiny_rollout(shape);
+    rollout::RolloutStats dynamic_stats, fixed_stats;
+    expect_same_trees(grow(13, &dynamic_stats, 0, 3, cfg, Storage{0, 16, false, kernel}),
+                      grow(13, &fixed_stats, 0, 3, cfg, Storage{0, 16, false, kernel, fixed}));
+    EXPECT_EQ(fixed_stats.tokens_forwarded, dynamic_stats.tokens_forwarded);
+    EXPECT_EQ(fixed_stats.host_transfers, fixed_stats.step);
+  }
+  rollout::RolloutStats small_stats;
+  const RolloutConfig cfg = tiny_rollout();
+  expect_same_trees(grow(19, nullptr, 0, 4, cfg),
+                    grow(19, &small_stats, 0, 4, cfg, Storage{30 * 16, 16, false, kernel, fixed}));
   EXPECT_GT(small_stats.preemptions, 0);
 }
 

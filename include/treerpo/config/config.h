@@ -73,6 +73,10 @@ struct RolloutConfig {
   // scripts/gpu_check.sh has held the CUDA kernel equal to the CPU path on a GPU; on the CPU the
   // two run at the same speed on the demo's model (README "Benchmarks").
   std::string decode_attention = "torch";
+  // Decode steps padded to batch buckets and replayed as CUDA graphs (model/decode_graphs.h):
+  // CUDA and the paged kernel only. Off until scripts/gpu_check.sh has held the replayed steps
+  // equal to the eager ones on a GPU.
+  bool cuda_graphs = false;
   // The trees of up to this many optimiser steps grow in one engine run (a block), so the batch
   // holds several prompts' branches; each step then trains on its own trees, pi_old the sampling
   // log-probs (the PPO ratio covers the lag). A block ends at a scheduled checkpoint.

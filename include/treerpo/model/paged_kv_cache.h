@@ -26,9 +26,15 @@ public:
                torch::Device device);
 
   int64_t block_tokens() const { return block_tokens_; }
+  // Blocks of the pool, those free, and those sequences hold (a scratch block is none of these
+  // last two).
   int64_t total_blocks() const { return static_cast<int64_t>(refs_.size()); }
   int64_t free_blocks() const { return static_cast<int64_t>(free_.size()); }
-  int64_t held_blocks() const { return total_blocks() - free_blocks(); }
+  int64_t held_blocks() const { return total_blocks() - free_blocks() - (scratch_ >= 0 ? 1 : 0); }
+  // A block taken from the pool for good, that no sequence will ever hold: where fixed-shape
+  // decode (model/decode_graphs.h) writes the keys and values of its padding rows. The same block
+  // on every call. Throws runtime_failure when no block is free.
+  int32_t scratch_block();
   int64_t length(int64_t seq) const;
   // Blocks appending n tokens to seq takes from the pool: new blocks plus the copy of a shared
   // partial last block that another holder has written past seq's length.
@@ -91,6 +97,7 @@ private:
   std::vector<int32_t> refs_;
   std::vector<int32_t> fill_;
   std::vector<int32_t> free_; // a stack: the most recently freed block is reused first
+  int32_t scratch_ = -1;
   std::vector<Sequence> seqs_;
 };
 

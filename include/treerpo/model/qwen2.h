@@ -70,6 +70,20 @@ public:
   torch::Tensor decode(PagedKvCache& cache, const std::vector<int64_t>& seqs,
                        const std::vector<int32_t>& tokens,
                        DecodeAttention attention = DecodeAttention::Torch);
+  // One-token decode over a paged cache from step tensors already on the device, in fixed shapes
+  // and with no host synchronisation (what model/decode_graphs.h records as a CUDA graph). Row b's
+  // token ids[b] at positions[b] writes its keys and values to (write_blocks[b],
+  // write_offsets[b]) (int64 [B] each), then attends, with the paged kernel, to positions
+  // [0, lengths[b]) of its block table tables[b] (int32 [B, W] and [B]); `max_length` >= every
+  // length sizes the CUDA kernel's key partitions. The cache's bookkeeping (reserve, commit) is
+  // the caller's. Returns the last layer's output [B, hidden]; logits() makes the logits.
+  struct DecodeStep {
+    torch::Tensor ids, positions, write_blocks, write_offsets, tables, lengths;
+  };
+  torch::Tensor decode_hidden(PagedKvCache& cache, const DecodeStep& step,
+                              int64_t max_length) const;
+  // Final norm + LM head, in float32: [..., hidden] -> [..., vocab].
+  torch::Tensor logits(const torch::Tensor& hidden) const;
   // (c) Packed tree forward: log p(tokens[i] | ancestors) for every i with parent[i] >= 0 (0 for
   // roots), shape [N], float32, with autograd through everything (ancestors' keys/values included).
   torch::Tensor tree_logprobs(const PackedTree& tree);
@@ -121,8 +135,6 @@ private:
                               const torch::Tensor& mask, const KvSource& kv) const;
   torch::Tensor hidden_states(const torch::Tensor& ids, const torch::Tensor& positions,
                               const LayerAttention& attend) const;
-  // Final norm + LM head, in float32: [..., hidden] -> [..., vocab].
-  torch::Tensor logits(const torch::Tensor& hidden) const;
   // Shared by prefill and decode: appends each token list to its slot, returns last-token logits.
   torch::Tensor extend(KvCache& cache, const std::vector<int64_t>& slots,
                        const std::vector<std::vector<int32_t>>& tokens);

@@ -7,6 +7,7 @@
 #include <set>
 
 #include "treerpo/config/config.h"
+#include "treerpo/model/decode_graphs.h"
 #include "treerpo/model/paged_kv_cache.h"
 #include "treerpo/model/qwen2.h"
 #include "treerpo/rollout/engine.h"
@@ -29,12 +30,20 @@ int64_t kv_pool_tokens_on(const RolloutConfig& config, int64_t longest_prompt,
                           const model::Qwen2Config& shape, torch::Dtype dtype, torch::Device device,
                           double cap_gib);
 
+// How decode steps run: as Qwen2::decode (each step its own shapes), or padded to fixed shapes
+// (model/decode_graphs.h), eagerly or replayed as CUDA graphs (rollout.cuda_graphs). Fixed shapes
+// need the paged kernel and the longest a sequence may grow.
+enum class DecodeShapes { Dynamic, Fixed, CudaGraphs };
+
 class Qwen2Branches : public BranchModel {
 public:
-  // A pool of ceil(kv_tokens / block_tokens) blocks; at most `max_live` branches per step.
+  // A pool of ceil(kv_tokens / block_tokens) blocks (one more for fixed shapes' padding rows); at
+  // most `max_live` branches per step; with fixed shapes no sequence longer than `max_length`.
   Qwen2Branches(model::Qwen2& model, int64_t max_live, int64_t kv_tokens, int64_t block_tokens,
                 torch::Dtype dtype, torch::Device device,
-                model::DecodeAttention attention = model::DecodeAttention::Torch);
+                model::DecodeAttention attention = model::DecodeAttention::Torch,
+                DecodeShapes shapes = DecodeShapes::Dynamic, int64_t max_length = 0);
+  ~Qwen2Branches() override;
   int64_t max_live_branches() const override { return max_live_; }
   int64_t vocab_size() const override { return model_.config().vocab_size; }
   at::Device device() const override { return device_; }
@@ -50,6 +59,8 @@ public:
   }
   int64_t kv_tokens_held() const override { return cache_.held_blocks() * cache_.block_tokens(); }
   const model::PagedKvCache& cache() const { return cache_; }
+  // CUDA graphs captured so far (DecodeShapes::CudaGraphs; 0 otherwise).
+  int64_t graphs() const;
 
 private:
   model::Qwen2& model_;
@@ -57,7 +68,11 @@ private:
   model::PagedKvCache cache_;
   torch::Device device_;
   model::DecodeAttention attention_;
+  std::unique_ptr<model::DecodeGraphs> fixed_; // fixed-shape steps, when asked for
 };
+
+// rollout.cuda_graphs as DecodeShapes: CudaGraphs or Dynamic.
+DecodeShapes decode_shapes_of(const RolloutConfig& config);
 
 // The dense baseline: one slot of `max_tokens` per sequence, a fork copies the parent's rows.
 // Throws runtime_failure when the rollout needs more than `slots` sequences at once.
