@@ -10,7 +10,7 @@
 
 #include <torch/torch.h>
 
-#include "tiny_model.h"
+#include "tiny_decoder.h"
 #include "treerpo/model/decode_graphs.h"
 #include "treerpo/model/paged_kv_cache.h"
 #include "treerpo/model/qwen2.h"
@@ -19,16 +19,9 @@
 namespace treerpo::model {
 namespace {
 
+using testing::last_logits;
 using testing::tiny_config;
-
-Qwen2 tiny_model() {
-  return Qwen2::random(tiny_config(false), 11, torch::kFloat32, torch::kCPU);
-}
-
-torch::Tensor last_logits(Qwen2& model, const std::vector<int32_t>& ids) {
-  torch::NoGradGuard no_grad;
-  return model.forward(ids)[static_cast<int64_t>(ids.size()) - 1];
-}
+using testing::tiny_model;
 
 // Buckets by hand: 1, 2, 4, 8, then multiples of 8.
 TEST(DecodeGraphs, BatchesArePaddedToPowersOfTwoThenMultiplesOfEight) {

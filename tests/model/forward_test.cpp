@@ -6,30 +6,22 @@
 
 #include <torch/csrc/autograd/autograd.h>
 
-#include "tiny_model.h"
+#include "tiny_decoder.h"
 #include "treerpo/model/qwen2.h"
 #include "treerpo/util/error.h"
 
 namespace treerpo::model {
 namespace {
 
+using testing::last_logits;
 using testing::tiny_config;
+using testing::tiny_model;
 
 constexpr double kTol = 1e-5;
-
-Qwen2 tiny_model(uint64_t seed = 11) {
-  return Qwen2::random(tiny_config(false), seed, torch::kFloat32, torch::kCPU);
-}
 
 std::vector<int32_t> concat(std::vector<int32_t> a, const std::vector<int32_t>& b) {
   a.insert(a.end(), b.begin(), b.end());
   return a;
-}
-
-// Logits of the last token of `ids` from the reference full forward.
-torch::Tensor last_logits(Qwen2& model, const std::vector<int32_t>& ids) {
-  torch::NoGradGuard no_grad;
-  return model.forward(ids)[static_cast<int64_t>(ids.size()) - 1];
 }
 
 TEST(KvCacheDecode, EqualsFullForwardAtEveryStep) {

@@ -11,7 +11,7 @@
 
 #include <torch/torch.h>
 
-#include "tiny_model.h"
+#include "tiny_decoder.h"
 #include "treerpo/model/paged_attention.h"
 #include "treerpo/model/paged_kv_cache.h"
 #include "treerpo/model/qwen2.h"
@@ -20,7 +20,9 @@
 namespace treerpo::model {
 namespace {
 
+using testing::last_logits;
 using testing::tiny_config;
+using testing::tiny_model;
 
 struct Case {
   torch::Tensor q, keys, values, tables, lengths;
@@ -124,15 +126,6 @@ TEST(PagedAttention, InputsOutsideTheTableAreRefused) {
   EXPECT_THROW(paged_decode_attention(c.q, c.keys, c.values, c.tables, c.lengths), Error);
   EXPECT_THROW(decode_attention_from_name("flash"), Error);
   EXPECT_EQ(decode_attention_from_name("paged_kernel"), DecodeAttention::PagedKernel);
-}
-
-Qwen2 tiny_model() {
-  return Qwen2::random(tiny_config(false), 11, torch::kFloat32, torch::kCPU);
-}
-
-torch::Tensor last_logits(Qwen2& model, const std::vector<int32_t>& ids) {
-  torch::NoGradGuard no_grad;
-  return model.forward(ids)[static_cast<int64_t>(ids.size()) - 1];
 }
 
 // Three branches off one prefix (6 tokens in blocks of 4: forks inside a block), one of them
