@@ -24,9 +24,9 @@
 # against transformers `generate` on a random Qwen2.5-Math-1.5B, tokens/s and the roofline
 # fraction, failing only when a side crashes; decode steps replayed as CUDA graphs (`bench rollout
 # --decode-shapes cuda_graphs`): float32 trees equal to eager steps', bfloat16 tokens/s beside
-# them. One run stays under 8 minutes (estimated: it has not
-# run on a GPU). `recipe` (its own call: up to 9 minutes, estimated) runs configs/qwen1.5b.yaml's
-# step on a random 1.5B under a 24 GB cap. `--device cpu` runs the same steps on the CPU, which is
+# them. One run stays under 9 minutes (estimated: it has not run on a GPU). `recipe` (its own
+# call: up to 9 minutes, estimated) runs configs/qwen1.5b.yaml's step on a random 1.5B under a
+# 24 GB cap. `--device cpu` runs the same steps on the CPU, which is
 # how this script is tested without a GPU.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)

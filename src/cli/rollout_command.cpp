@@ -181,6 +181,11 @@ void run_bench(const BenchOptions& o) {
     throw bad_input("unknown decode shapes '" + o.decode_shapes + "'",
                     "bench rollout --decode-shapes", "use dynamic, fixed or cuda_graphs");
   }
+  if (shapes == DecodeShapes::CudaGraphs && !device.is_cuda()) {
+    throw bad_input("--decode-shapes cuda_graphs records CUDA graphs; the device is " +
+                        device.str(),
+                    "bench rollout --device", "use --device cuda, or --decode-shapes fixed");
+  }
   if (shapes != DecodeShapes::Dynamic && attention != model::DecodeAttention::PagedKernel) {
     throw bad_input("--decode-shapes " + o.decode_shapes + " runs the paged kernel",
                     "bench rollout --decode-attention", "use paged_kernel");
