@@ -1,36 +1,46 @@
 #!/usr/bin/env bash
 # The GPU checks, prepared here and run on a lent GPU host (PyTorch 2.11 + CUDA 13 + transformers, no
-# package access, at most 64 MiB of the tree travels, one command at most 10 minutes).
+# package access, at most 64 MiB of the tree travels, one command at most 10 minutes, 15 device-minutes
+# a session with the start-up, at most 8 files back from $OUT).
 #
-#   scripts/gpu_check.sh prepare               here: build (bootstrap.sh), then bundle the binary and
-#                                              the Debian libraries it needs into .gpu/ (git-ignored;
-#                                              name it in the device tool's `carry`)
-#   scripts/gpu_check.sh run [--device D] [OUT]
-#                                              on the GPU host: run the bundled binary against that
-#                                              host's torch and write OUT/gpu_check.json (default
-#                                              $OUT, else runs/gpu_check) with the logs beside it
-#   scripts/gpu_check.sh recipe [--device D] [OUT]
-#                                              on the GPU host, a second call: the 1.5B recipe's
-#                                              TreeRPO step under a 24 GB cap -> OUT/recipe_step.json
+#   scripts/gpu_check.sh prepare     here: build (bootstrap.sh), then bundle the binary, the Debian
+#                                    libraries it needs and the recipe step's inputs into .gpu/
+#                                    (git-ignored; name it in the device tool's `carry`)
+#   scripts/gpu_check.sh run [--device D] [--budget SECONDS] [--only STEP,...] [OUT]
+#                                    on the GPU host: the steps below in order, each under its own
+#                                    time limit, until the budget (default 540 s) is spent; writes
+#                                    three files to OUT (default $OUT, else runs/gpu_check):
+#                                    gpu_check.json (every verdict and figure), gpu_check.log (the
+#                                    progress lines) and logs.tar.gz (the steps' logs and metrics)
 #
-# `run` checks, each recorded in the report: `version` (cuda_compiled, cuda_available, the archs);
-# the transformers parity tests on the device in float32 and bfloat16 (tests/oracles/
-# test_model_parity.py: log-probs and greedy generation); `bench decode-attention` in float32 and
-# bfloat16 (the paged kernel against its CPU path: at most 1e-4 and 2e-2 apart); a short training
-# run in bfloat16 weights on the device (demo data: SFT steps, then TreeRPO steps) with its metrics;
-# the same TreeRPO steps as a data-parallel job of one rank (`launch --nproc 1`: the NCCL group on
-# a GPU, Gloo on the CPU, with the gradient all-reduce) and its weights beside the plain run's;
-# decode throughput (scripts/peers/decode_throughput.py): `generate` with each decode attention
-# against transformers `generate` on a random Qwen2.5-Math-1.5B, tokens/s and the roofline
-# fraction, failing only when a side crashes; decode steps replayed as CUDA graphs (`bench rollout
-# --decode-shapes cuda_graphs`): float32 trees equal to eager steps', bfloat16 tokens/s beside
-# them. One run stays under 9 minutes (estimated: it has not run on a GPU). `recipe` (its own
-# call: up to 9 minutes, estimated) runs configs/qwen1.5b.yaml's step on a random 1.5B under a
-# 24 GB cap. `--device cpu` runs the same steps on the CPU, which is
-# how this script is tested without a GPU.
+# The steps, most needed first (a step that no longer fits in what is left of the budget is recorded
+# as skipped; rerun it with --only in a second call):
+#   attention     `bench decode-attention` in float32 and bfloat16: the CUDA paged kernel against its
+#                 CPU path on the same data (at most 1e-4 / 2e-2 apart), its speed against the gather
+#                 + SDPA path and the copy-bandwidth roofline
+#   graphs        `bench rollout --decode-shapes cuda_graphs` on the 1.5B shape in float32: decode
+#                 steps replayed as CUDA graphs grow the trees steps of their own shapes grow
+#   recipe        configs/qwen1.5b.yaml's whole TreeRPO step (one step, no evaluation) on a random
+#                 Qwen2.5-Math-1.5B with Qwen's tokenizer and 16 GSM8K problems under a 24 GB cap:
+#                 each phase's allocator peak beside the plan for the step's tree (with the paged
+#                 kernel and CUDA graphs when this run's attention and graphs steps passed)
+#   throughput    scripts/peers/decode_throughput.py: `generate` with each decode attention against
+#                 transformers `generate` on a random 1.5B at 64, 128 and 256 rows, tokens/s and the
+#                 roofline fraction (fails only when a side crashes)
+#   graphs_speed  the graphs bench in bfloat16 at the rollout's batch (256 slots): tokens/s
+#   parity        tests/oracles/test_model_parity.py on the device in float32 and bfloat16
+#   training      a bfloat16-weight run on the demo data (20 SFT steps, 3 TreeRPO steps), then the
+#                 same TreeRPO steps as a data-parallel job of one rank (NCCL on a GPU)
+# `version` and the host's versions are always recorded. `--device cpu` runs the same steps on the CPU
+# with small shapes (the tiny model, no cap), which is how this script is tested without a GPU.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 bundle="$root/.gpu"
+# name:minimum seconds:cap seconds, in the order they run. A step starts only when the minimum fits in
+# what is left of the budget (less a reserve for the report); it runs under min(cap, what is left).
+steps=(attention:30:150 graphs:45:150 recipe:120:330 throughput:90:240 graphs_speed:45:120
+  parity:30:200 training:40:150)
+reserve=20
 
 prepare() {
   "$root/scripts/bootstrap.sh" --build-dir "$root/build" >&2
@@ -58,13 +68,18 @@ prepare() {
   echo "gpu_check: prepared $bundle; on the host run: scripts/gpu_check.sh run" >&2
 }
 
-# The bundled binary against the host's torch: sets python and cli, exports the library path.
+# The binary against the host's torch: exports TREERPO_CLI, TREERPO_PYTHON and the library path. The
+# bundle's binary, or TREERPO_CLI when it is set (a binary built on this machine, for the CPU mode).
 host_env() {
-  [ -x "$bundle/bin/treerpo-train" ] || {
-    echo "gpu_check: no $bundle/bin/treerpo-train; run 'scripts/gpu_check.sh prepare' here and carry .gpu" >&2
-    exit 2
-  }
-  python=${TREERPO_PYTHON:-python3}
+  if [ -z "${TREERPO_CLI:-}" ]; then
+    [ -x "$bundle/bin/treerpo-train" ] || {
+      echo "gpu_check: no $bundle/bin/treerpo-train; run 'scripts/gpu_check.sh prepare' here and carry .gpu" >&2
+      exit 2
+    }
+    TREERPO_CLI="$bundle/bin/treerpo-train"
+  fi
+  [ -x "$TREERPO_CLI" ] || { echo "gpu_check: TREERPO_CLI=$TREERPO_CLI is not an executable" >&2; exit 2; }
+  local python=${TREERPO_PYTHON:-python3}
   # The host's LibTorch and CUDA libraries: torch/lib, and the nvidia/* wheels' lib folders.
   local torch_lib nvidia_libs
   torch_lib=$("$python" -c 'import os, torch; print(os.path.join(os.path.dirname(torch.__file__), "lib"))')
@@ -75,208 +90,182 @@ print(":".join(sorted({os.path.dirname(p) for p in glob.glob(os.path.join(site, 
 PY
 )
   export LD_LIBRARY_PATH="$torch_lib:$nvidia_libs:$bundle/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-  export TREERPO_CLI="$bundle/bin/treerpo-train" PYTHONPATH="$root/tests/oracles" PYTHONUNBUFFERED=1
+  export PYTHONPATH="$root/tests/oracles${PYTHONPATH:+:$PYTHONPATH}"
+  export TREERPO_CLI TREERPO_PYTHON="$python" PYTHONUNBUFFERED=1
   export TREERPO_SOURCE_DIR="$root" HF_HUB_OFFLINE=1 TRANSFORMERS_VERBOSITY=error
-  cli="$TREERPO_CLI"
-}
-
-# `run`'s and `recipe`'s arguments: [--device D] [OUT].
-parse_args() {
-  device=cuda out="${OUT:-$root/runs/$1}"
-  shift
-  while [ $# -gt 0 ]; do
-    case "$1" in
-      --device) device=$2; shift 2 ;;
-      *) out=$1; shift ;;
-    esac
-  done
-  mkdir -p "$out"
 }
 
 run() {
-  local device out python cli start
-  parse_args gpu_check "$@"
+  local device=cuda budget=540 only="" out="${OUT:-$root/runs/gpu_check}"
+  while [ $# -gt 0 ]; do
+    case "$1" in
+      --device) device=$2; shift 2 ;;
+      --budget) budget=$2; shift 2 ;;
+      --only) only=$2; shift 2 ;;
+      -*) echo "gpu_check: unknown option '$1' (run --device D --budget SECONDS --only STEP,... OUT)" >&2; exit 2 ;;
+      *) out=$1; shift ;;
+    esac
+  done
+  [[ "$budget" =~ ^[0-9]+$ ]] || { echo "gpu_check: --budget '$budget' is not a whole number of seconds" >&2; exit 2; }
+  local name
+  for name in ${only//,/ }; do
+    case " ${steps[*]%%:*} " in
+      *" $name "*) ;;
+      *) echo "gpu_check: --only: no step '$name' (the steps: ${steps[*]%%:*})" >&2; exit 2 ;;
+    esac
+  done
   host_env
+  mkdir -p "$out"
+  rm -f "$out/gpu_check.json" "$out/gpu_check.log" "$out/logs.tar.gz"
+  exec 2> >(tee "$out/gpu_check.log" >&2)
+  local start work="${TMPDIR:-/tmp}/treerpo-gpu-check"
   start=$(date +%s)
+  rm -rf "$work"
+  mkdir -p "$work"
+  export GPU_CHECK_DEVICE="$device" GPU_CHECK_WORK="$work"
 
   echo "== version" >&2
-  "$cli" version | tee "$out/version.json"
-  "$python" -c 'import json, torch, transformers; print(json.dumps({"torch": torch.__version__, "transformers": transformers.__version__, "cuda_device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None}))' \
-    | tee "$out/host.json"
+  "$TREERPO_CLI" version > "$work/version.json"
+  "$TREERPO_PYTHON" - > "$work/host.json" <<'PY'
+import json, torch
+try:
+    import transformers
+    version = transformers.__version__
+except ImportError as error:  # parity and throughput then fail; the other steps still run
+    version = f"not importable: {error}"
+print(json.dumps({"torch": torch.__version__, "transformers": version,
+                  "cuda_device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None}))
+PY
+  cat "$work/version.json" "$work/host.json" >&2
 
-  echo "== transformers parity on $device" >&2
-  local parity_rc=0
-  TREERPO_ORACLE_DEVICE=$device timeout 300 "$python" "$root/tests/oracles/test_model_parity.py" \
-    > "$out/parity.log" 2>&1 || parity_rc=$?
-  grep -o '{"parity".*}' "$out/parity.log" > "$out/parity.jsonl" || true
-  tail -3 "$out/parity.log" >&2
-
-  echo "== paged decode attention on $device (bench decode-attention, float32 and bfloat16)" >&2
-  local attention_rc=0 attention_size=()
-  # On the CPU the step is only run, kept small; on a GPU it is the Qwen2.5-Math-1.5B shape.
-  if [ "$device" = cpu ]; then attention_size=(--batch 4 --context 64 --repeats 1); fi
-  for dtype in float32 bfloat16; do
-    timeout 300 "$cli" bench decode-attention --device "$device" --dtype "$dtype" \
-      "${attention_size[@]}" > "$out/decode_attention_$dtype.json" \
-      2> "$out/decode_attention_$dtype.err" || attention_rc=$?
-    tail -1 "$out/decode_attention_$dtype.json" >&2 || true
+  local entry minimum cap left limit rc began
+  : > "$work/steps.jsonl"
+  for entry in "${steps[@]}"; do
+    IFS=: read -r name minimum cap <<< "$entry"
+    if [ -n "$only" ] && [[ ",$only," != *",$name,"* ]]; then continue; fi
+    left=$(( budget - ($(date +%s) - start) - reserve ))
+    if [ "$left" -lt "$minimum" ]; then
+      echo "== $name: skipped (${left}s left of the budget, it needs ${minimum}s; rerun with --only $name)" >&2
+      echo "{\"step\": \"$name\", \"skipped\": true}" >> "$work/steps.jsonl"
+      continue
+    fi
+    limit=$(( cap < left ? cap : left ))
+    echo "== $name on $device (at most ${limit}s)" >&2
+    began=$(date +%s) rc=0
+    # Its own process group under timeout, so a step past its limit is killed with its children (KILL:
+    # a trainer given TERM would finish its step first).
+    timeout -s KILL "$limit" bash "$0" _step "$name" || rc=$?
+    echo "== $name: exit $rc in $(( $(date +%s) - began ))s" >&2
+    echo "{\"step\": \"$name\", \"skipped\": false, \"exit_code\": $rc, \"limit\": $limit, \"seconds\": $(( $(date +%s) - began ))}" >> "$work/steps.jsonl"
   done
-  [ "$attention_rc" = 0 ] || tail -3 "$out"/decode_attention_*.err >&2 || true
 
-  echo "== bfloat16 training on $device (demo data: 20 SFT steps, 3 TreeRPO steps)" >&2
-  local work="$out/train" train_rc=0
-  rm -rf "$work"
-  (
-    set -e
-    "$cli" -q demo-data "$work/ws" > /dev/null
-    on_device=(--set "model.device=$device" --set model.dtype=bfloat16 --set train.autocast=false)
-    "$cli" -q sft --config "$root/configs/demo.yaml" "${on_device[@]}" \
-      --set "model.path=$work/ws/model" --set "sft.data=$work/ws/data/sft.jsonl" \
-      --set "checkpoint.dir=$work/sft" --set sft.steps=20 --set checkpoint.every=20 \
-      > "$work/sft.out" 2> "$work/sft.err"
-    "$cli" -q train --config "$root/configs/demo.yaml" "${on_device[@]}" \
-      --set "model.path=$(tail -1 "$work/sft.out")" --set "data.train=$work/ws/data/train.jsonl" \
-      --set "checkpoint.dir=$work/rl" --set train.steps=3 --set checkpoint.every=3 \
-      --set eval.every=0 > "$work/rl.out" 2> "$work/rl.err"
-  ) || train_rc=$?
-  [ "$train_rc" = 0 ] || tail -5 "$work"/*.err >&2 || true
-  # The allocator's peak per phase of the last TreeRPO step (util/device_memory.h) and the plan's.
-  grep -o '"memory/[a-z]*_peak_bytes": *[0-9.e+]*' "$work/rl/metrics.jsonl" 2>/dev/null | tail -3 >&2 || true
-  grep -A4 '"phases"' "$work/rl/memory_plan.json" 2>/dev/null >&2 || true
-
-  echo "== data-parallel job of one rank on $device (launch --nproc 1: NCCL on a GPU)" >&2
-  local dp_rc=0
-  (
-    set -e
-    "$cli" -q launch --nproc 1 -- train --config "$root/configs/demo.yaml" --set "model.device=$device" \
-      --set model.dtype=bfloat16 --set train.autocast=false \
-      --set "model.path=$(tail -1 "$work/sft.out")" --set "data.train=$work/ws/data/train.jsonl" \
-      --set "checkpoint.dir=$work/dp" --set train.steps=3 --set checkpoint.every=3 \
-      --set eval.every=0 > "$work/dp.out" 2> "$work/dp.err"
-  ) || dp_rc=$?
-  [ "$dp_rc" = 0 ] || tail -5 "$work/dp.err" >&2 || true
-
-  echo "== decode throughput on $device: generate (torch, paged_kernel) vs transformers" >&2
-  local throughput_rc=0 throughput_size=()
-  if [ "$device" = cpu ]; then
-    # On the CPU the step is only run, kept small.
-    throughput_size=(--shape tiny --batches 2,4 --prompt-tokens 8 --new-tokens 8 --dtype float32)
-  else
-    # Rollout's model at 64 to 256 rows decoded together, 256 prompt tokens (a math question in the
-    # chat template) and 128 new ones: each side's decode a few seconds a batch (estimated at 20 to
-    # 50 ms a step), the whole step about 2 minutes with the six model loads of our processes.
-    # Short contexts: the KV share of a step is smaller than in a rollout of thousands of tokens.
-    throughput_size=(--shape qwen2.5-math-1.5b --batches 64,128,256 --prompt-tokens 256
-      --new-tokens 128 --dtype bfloat16 --side-timeout 90)
-  fi
-  timeout 300 "$python" "$root/scripts/peers/decode_throughput.py" --device "$device" \
-    "${throughput_size[@]}" --cli "$cli" --workdir "$out/decode_throughput" \
-    > "$out/decode_throughput.json" 2> "$out/decode_throughput.log" || throughput_rc=$?
-  # The random model (3 GB on a GPU) is an input, not a result: it does not travel back.
-  rm -rf "$out/decode_throughput/model"
-  grep '^\[peers\] batch' "$out/decode_throughput.log" >&2 || true
-  [ "$throughput_rc" = 0 ] || tail -5 "$out/decode_throughput.log" >&2 || true
-
-  # rollout.cuda_graphs: decode steps padded to batch buckets and replayed as CUDA graphs against
-  # steps of their own shapes, same run (bench rollout --decode-shapes). The verdict is float32's
-  # same trees; bfloat16 at the rollout's batch is the speed figure. On the CPU (no graphs) the
-  # same bench runs the fixed shapes eagerly.
-  echo "== decode steps as CUDA graphs on $device (bench rollout --decode-shapes)" >&2
-  local graphs_rc=0 shapes=cuda_graphs graph_sizes
-  if [ "$device" = cpu ]; then
-    shapes=fixed
-    graph_sizes=("--dtype float32 --prompts 2 --slots 16 --max-answer-tokens 32")
-  else
-    graph_sizes=("--shape qwen2.5-math-1.5b --dtype float32 --prompts 4 --slots 64 --max-answer-tokens 128"
-      "--shape qwen2.5-math-1.5b --dtype bfloat16 --prompts 16 --slots 256 --max-answer-tokens 256")
-  fi
-  : > "$out/cuda_graphs.jsonl"
-  for size in "${graph_sizes[@]}"; do
-    # shellcheck disable=SC2086
-    timeout 120 "$cli" bench rollout --device "$device" $size --decode-shapes "$shapes" \
-      --dense-slots -1 >> "$out/cuda_graphs.jsonl" 2>> "$out/cuda_graphs.err" || graphs_rc=$?
-  done
-  tail -2 "$out/cuda_graphs.jsonl" >&2 || true
-  [ "$graphs_rc" = 0 ] || tail -3 "$out/cuda_graphs.err" >&2 || true
-
-  "$python" - "$out" "$device" "$parity_rc" "$train_rc" "$(( $(date +%s) - start ))" "$dp_rc" \
-    "$attention_rc" "$throughput_rc" "$graphs_rc" <<'PY'
+  local report_rc=0
+  "$TREERPO_PYTHON" - "$work" "$out" "$device" "$budget" "$(( $(date +%s) - start ))" <<'PY' || report_rc=$?
 import json, sys
 from pathlib import Path
-out, device, parity_rc, train_rc, seconds = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
-dp_rc, attention_rc, throughput_rc = int(sys.argv[6]), int(sys.argv[7]), int(sys.argv[8])
-graphs_rc = int(sys.argv[9])
+work, out, device, budget, seconds = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
 def lines(path):
     return [json.loads(l) for l in path.read_text().splitlines() if l.strip()] if path.exists() else []
-report = {"device": device, "seconds": seconds,
-          "version": json.loads((out / "version.json").read_text()),
-          "host": json.loads((out / "host.json").read_text()),
-          "parity": {"passed": parity_rc == 0, "models": lines(out / "parity.jsonl")},
-          "training": {"passed": train_rc == 0},
-          "data_parallel": {"passed": dp_rc == 0, "ranks": 1,
-                            "backend": "nccl" if device.startswith("cuda") else "gloo"}}
-dp = lines(out / "train" / "dp" / "metrics.jsonl")
-if dp:
-    report["data_parallel"].update(steps=len(dp), last=dp[-1])
-    rl = lines(out / "train" / "rl" / "metrics.jsonl")
-    if rl:
-        # A group of one sums nothing: its losses equal the plain run's.
-        report["data_parallel"]["max_loss_difference"] = max(
-            abs(a["loss"] - b["loss"]) for a, b in zip(dp, rl))
-# The kernel against its CPU path, per dtype: the largest difference over the batch sizes.
-attention_tolerance = {"float32": 1e-4, "bfloat16": 2e-2}
-report["decode_attention"] = {"passed": attention_rc == 0}
-for dtype, tolerance in attention_tolerance.items():
-    path = out / f"decode_attention_{dtype}.json"
-    bench = json.loads(path.read_text()) if path.exists() and path.read_text().strip() else None
-    diff = (max((b["max_abs_diff_vs_cpu_path"] for b in bench["batches"]), default=None)
-            if bench else None)
-    report["decode_attention"][dtype] = {"bench": bench, "max_abs_diff_vs_cpu_path": diff,
-                                         "tolerance": tolerance}
-    if diff is None or not diff <= tolerance:
-        report["decode_attention"]["passed"] = False
-# Speed is a figure, not a verdict: the step fails only when a side crashed (exit 1) or it ran out
-# of time (124).
-throughput_text = (out / "decode_throughput.json").read_text()
-try:
-    report["decode_throughput"] = json.loads(throughput_text)
-except ValueError:
-    report["decode_throughput"] = {"passed": False, "exit_code": throughput_rc,
-                                   "error": "no JSON; see decode_throughput.log"}
-report["decode_throughput"]["passed"] = throughput_rc == 0
-# CUDA graphs: float32 (the first run) must grow the trees steps of their own shapes grow.
-graphs = lines(out / "cuda_graphs.jsonl")
-report["cuda_graphs"] = {"runs": graphs, "passed": graphs_rc == 0 and bool(graphs)
-                         and graphs[0]["dynamic_shapes"]["same_trees"]}
-for run in ("sft", "rl"):
-    metrics = lines(out / "train" / run / "metrics.jsonl")
-    if metrics:
-        report["training"][run] = {"steps": len(metrics), "first": metrics[0], "last": metrics[-1]}
+def load(path):
+    return json.loads(path.read_text()) if path.exists() and path.read_text().strip() else None
+steps = {s["step"]: s for s in lines(work / "steps.jsonl")}
+report = {"device": device, "seconds": seconds, "budget": budget,
+          "version": load(work / "version.json"), "host": load(work / "host.json"), "steps": steps}
+for name, step in steps.items():
+    detail = load(work / name / "result.json") if not step["skipped"] else None
+    # A step's exit code is its verdict (0 passed, 124 or 137 out of time); result.json its figures.
+    report[name] = {"passed": None if step["skipped"] else step["exit_code"] == 0, **(detail or {})}
+report["skipped"] = [n for n, s in steps.items() if s["skipped"]]
+report["failed"] = [n for n, s in steps.items() if not s["skipped"] and s["exit_code"] != 0]
+if device != "cpu" and not (report["version"] or {}).get("cuda_available"):
+    report["failed"].insert(0, "version")
 (out / "gpu_check.json").write_text(json.dumps(report, indent=1) + "\n")
-print(json.dumps(report))
-ok = (parity_rc == 0 and train_rc == 0 and dp_rc == 0 and report["decode_attention"]["passed"]
-      and report["decode_throughput"]["passed"] and report["cuda_graphs"]["passed"]
-      and (device == "cpu" or report["version"]["cuda_available"]))
+print(json.dumps({k: report[k] for k in ("device", "seconds", "failed", "skipped")}))
+sys.exit(1 if report["failed"] or report["skipped"] else 0)
+PY
+  # The steps' logs and metrics; models and checkpoints stay behind.
+  (cd "$work" && find . -type f \( -name '*.json' -o -name '*.jsonl' -o -name '*.log' -o -name '*.err' \
+    -o -name '*.out' \) -not -path '*/ws/*' -not -path '*/checkpoints/*' -size -4M -print0 |
+    tar -czf "$out/logs.tar.gz" --null -T -)
+  return "$report_rc"
+}
+
+# One step, in a process of its own (run's timeout stops it with its children): its files in
+# $GPU_CHECK_WORK/NAME, its figures in result.json there, its exit code the verdict.
+step() {
+  device=$GPU_CHECK_DEVICE python=$TREERPO_PYTHON cli=$TREERPO_CLI dir="$GPU_CHECK_WORK/$1"
+  rm -rf "$dir"
+  mkdir -p "$dir"
+  "step_$1"
+}
+
+step_attention() {
+  local dtype size=() rc=0
+  # On the CPU the step is only run, kept small; on a GPU it is the Qwen2.5-Math-1.5B shape.
+  if [ "$device" = cpu ]; then size=(--batch 4 --context 64 --repeats 1); fi
+  for dtype in float32 bfloat16; do
+    "$cli" bench decode-attention --device "$device" --dtype "$dtype" "${size[@]}" \
+      > "$dir/$dtype.json" 2> "$dir/$dtype.err" || { rc=$?; tail -3 "$dir/$dtype.err" >&2; }
+  done
+  "$python" - "$dir" "$rc" <<'PY'
+import json, sys
+from pathlib import Path
+dir, rc = Path(sys.argv[1]), int(sys.argv[2])
+# The kernel against its CPU path, per dtype: the largest difference over the batch sizes.
+result, ok = {}, rc == 0
+for dtype, tolerance in (("float32", 1e-4), ("bfloat16", 2e-2)):
+    text = (dir / f"{dtype}.json").read_text() if (dir / f"{dtype}.json").exists() else ""
+    bench = json.loads(text) if text.strip() else None
+    diff = max((b["max_abs_diff_vs_cpu_path"] for b in bench["batches"]), default=None) if bench else None
+    result[dtype] = {"max_abs_diff_vs_cpu_path": diff, "tolerance": tolerance, "bench": bench}
+    ok = ok and diff is not None and diff <= tolerance
+    print(f"decode attention {dtype}: max difference {diff} (tolerance {tolerance})", file=sys.stderr)
+(dir / "result.json").write_text(json.dumps(result))
 sys.exit(0 if ok else 1)
 PY
 }
 
+# bench rollout --decode-shapes: cuda_graphs on a GPU, the same fixed shapes run eagerly on the CPU
+# (no graphs there). $1: the dtype; $2: the sizes on a GPU; $3: whether the trees must be equal.
+graphs_bench() {
+  local shapes=cuda_graphs bench_size=$2 rc=0
+  if [ "$device" = cpu ]; then shapes=fixed bench_size="--prompts 2 --slots 16 --max-answer-tokens 32"; fi
+  # shellcheck disable=SC2086
+  "$cli" bench rollout --device "$device" --dtype "$1" $bench_size --decode-shapes "$shapes" \
+    --dense-slots -1 > "$dir/bench.json" 2> "$dir/bench.err" || { rc=$?; tail -3 "$dir/bench.err" >&2; }
+  "$python" - "$dir" "$rc" "$3" <<'PY'
+import json, sys
+from pathlib import Path
+dir, rc, must_match = Path(sys.argv[1]), int(sys.argv[2]), sys.argv[3] == "1"
+text = (dir / "bench.json").read_text()
+bench = json.loads(text) if text.strip() else None
+same = bench["dynamic_shapes"]["same_trees"] if bench else None
+(dir / "result.json").write_text(json.dumps({"same_trees": same, "bench": bench}))
+if bench:
+    print(f"decode shapes {bench['decode_shapes']}: same trees {same}, tokens/s {bench['tokens_per_s']:.0f}, "
+          f"{bench['fixed_over_dynamic_tokens_per_s']:.2f}x steps of their own shapes", file=sys.stderr)
+sys.exit(0 if rc == 0 and bench and (same or not must_match) else 1)
+PY
+}
+
+step_graphs() {
+  graphs_bench float32 "--shape qwen2.5-math-1.5b --prompts 4 --slots 64 --max-answer-tokens 128" 1
+}
+
+step_graphs_speed() {
+  graphs_bench bfloat16 "--shape qwen2.5-math-1.5b --prompts 16 --slots 256 --max-answer-tokens 256" 0
+}
+
 # The 1.5B recipe's whole TreeRPO step (rollout, training, update) under a 24 GB cap: configs/
-# qwen1.5b.yaml unchanged but for one step and no evaluation, on the demo's data and tokenizer with
-# a random Qwen2.5-Math-1.5B (demo-data --shape; random weights rarely stop early, so the tree runs
-# to the recipe's limits). Writes OUT/recipe_step.json: each phase's allocator peak beside the plan
-# for the step's tree size, the tree, the seconds. On the CPU the same commands run on the tiny demo
-# model with short answers and no cap (model.memory_gb is CUDA's).
-recipe() {
-  local device out python cli start rc=0
-  parse_args recipe "$@"
-  host_env
-  start=$(date +%s)
-  local work="${TMPDIR:-/tmp}/treerpo-recipe" # the 3 GB model stays off OUT
-  rm -rf "$work"
-  local shape=(--shape qwen2.5-math-1.5b)
-  local sets=(--set "model.path=$work/ws/model" --set "data.train=$work/ws/data/train.jsonl"
-    --set "checkpoint.dir=$work/rl" --set train.steps=1 --set checkpoint.every=0 --set eval.every=0
+# qwen1.5b.yaml unchanged but for one step and no evaluation, with a random Qwen2.5-Math-1.5B
+# (demo-data --shape; random weights rarely stop early, so the tree runs to the recipe's limits) and
+# the bundle's Qwen tokenizer and GSM8K problems when prepare found them. result.json: each phase's
+# allocator peak beside the plan for the step's tree size, the tree, the seconds. On the CPU the same
+# commands run on the tiny demo model with short answers and no cap (model.memory_gb is CUDA's).
+step_recipe() {
+  local rc=0 shape=(--shape qwen2.5-math-1.5b) real_inputs=0 engine=""
+  local sets=(--set "model.path=$dir/ws/model" --set "data.train=$dir/ws/data/train.jsonl"
+    --set "checkpoint.dir=$dir/rl" --set train.steps=1 --set checkpoint.every=0 --set eval.every=0
     --set "model.device=$device")
   if [ "$device" = cpu ]; then
     shape=()
@@ -284,43 +273,44 @@ recipe() {
       --set rollout.min_segment_tokens=8 --set rollout.coverage_min_tokens=9 --set rollout.kv_cache_tokens=8192)
   else
     sets+=(--set model.memory_gb=24)
+    # The engine choices this run's checks have held equal to the default path.
+    if grep -q '"exit_code": 0' <(grep '"attention"' "$GPU_CHECK_WORK/steps.jsonl"); then
+      sets+=(--set rollout.decode_attention=paged_kernel) engine=paged_kernel
+      if grep -q '"exit_code": 0' <(grep '"graphs"' "$GPU_CHECK_WORK/steps.jsonl"); then
+        sets+=(--set rollout.cuda_graphs=true) engine+=",cuda_graphs"
+      fi
+    fi
+    if [ -f "$bundle/recipe/tokenizer.json" ]; then
+      real_inputs=1
+      sets+=(--set "data.train=$bundle/recipe/gsm8k-16.jsonl")
+    fi
   fi
-  echo "== the 1.5B recipe's TreeRPO step on $device (configs/qwen1.5b.yaml, ${shape[*]:-tiny model})" >&2
-  # On a GPU, with the bundle's Qwen tokenizer and GSM8K problems when prepare found them.
-  local real_inputs=0
-  if [ "$device" != cpu ] && [ -f "$bundle/recipe/tokenizer.json" ]; then
-    real_inputs=1
-    sets+=(--set "data.train=$bundle/recipe/gsm8k-16.jsonl")
-  fi
+  echo "recipe: ${shape[*]:-tiny model}, engine ${engine:-the defaults}" >&2
   (
     set -e
-    "$cli" -q demo-data "$work/ws" "${shape[@]}" --train 16 --test 4 > /dev/null
+    "$cli" -q demo-data "$dir/ws" "${shape[@]}" --train 16 --test 4 > /dev/null
     if [ "$real_inputs" = 1 ]; then
-      cp "$bundle/recipe/tokenizer.json" "$bundle/recipe/tokenizer_config.json" "$work/ws/model/"
+      cp "$bundle/recipe/tokenizer.json" "$bundle/recipe/tokenizer_config.json" "$dir/ws/model/"
     fi
-    timeout 540 "$cli" train --config "$root/configs/qwen1.5b.yaml" "${sets[@]}" \
-      > "$out/recipe_train.out" 2> "$out/recipe_train.err"
-  ) || rc=$?
-  [ "$rc" = 0 ] || tail -5 "$out/recipe_train.err" >&2 || true
+    "$cli" train --config "$root/configs/qwen1.5b.yaml" "${sets[@]}" > "$dir/train.out" 2> "$dir/train.err"
+  ) || { rc=$?; tail -5 "$dir/train.err" >&2 || true; }
   # The plan for the step's tree: a prompt of 64 tokens (the demo's are at most 63 with the chat
   # template; GSM8K's about 150: 256 then) and the rest of the packed tokens.
   local packed prompt=64
   [ "$real_inputs" = 1 ] && prompt=256
-  packed=$(grep -o '"tokens/packed": *[0-9.e+]*' "$work/rl/metrics.jsonl" 2>/dev/null | tail -1 | sed 's/.*: *//' || true)
+  packed=$(grep -o '"tokens/packed": *[0-9.e+]*' "$dir/rl/metrics.jsonl" 2>/dev/null | tail -1 | sed 's/.*: *//' || true)
   if [ -n "$packed" ]; then
     "$cli" plan --config "$root/configs/qwen1.5b.yaml" "${sets[@]}" --prompt-tokens "$prompt" \
-      --tree-tokens "$(( ${packed%.*} > prompt ? ${packed%.*} - prompt : 1 ))" > "$out/recipe_plan.json" || true
+      --tree-tokens "$(( ${packed%.*} > prompt ? ${packed%.*} - prompt : 1 ))" > "$dir/plan.json" || true
   fi
-  cp "$work/rl/metrics.jsonl" "$out/recipe_metrics.jsonl" 2>/dev/null || true
-  rm -rf "$work"
-  "$python" - "$out" "$device" "$rc" "$(( $(date +%s) - start ))" "$real_inputs" <<'PY'
+  rm -rf "$dir/ws/model" # 3 GB of random weights
+  "$python" - "$dir" "$device" "$rc" "$real_inputs" "$engine" <<'PY'
 import json, sys
 from pathlib import Path
-out, device, rc, seconds = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
-real_inputs = sys.argv[5] == "1"
-metrics = [json.loads(l) for l in (out / "recipe_metrics.jsonl").read_text().splitlines()
-           if l.strip()] if (out / "recipe_metrics.jsonl").exists() else []
-plan = json.loads((out / "recipe_plan.json").read_text()) if (out / "recipe_plan.json").exists() else None
+dir, device, rc, real_inputs, engine = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3]), sys.argv[4] == "1", sys.argv[5]
+metrics = [json.loads(l) for l in (dir / "rl" / "metrics.jsonl").read_text().splitlines()
+           if l.strip()] if (dir / "rl" / "metrics.jsonl").exists() else []
+plan = json.loads((dir / "plan.json").read_text()) if (dir / "plan.json").exists() else None
 step = metrics[-1] if metrics else {}
 phases = {}
 for measured, planned in (("rollout", "rollout"), ("train", "train_forward_backward"),
@@ -330,23 +320,108 @@ for measured, planned in (("rollout", "rollout"), ("train", "train_forward_backw
     phases[measured] = {"measured_peak_bytes": m, "plan_bytes": p,
                         "plan_over_measured": p / m if m and p else None}
 cap = 24e9
-report = {"device": device, "seconds": seconds, "exit_code": rc, "cap_bytes": cap if device != "cpu" else None,
+result = {"exit_code": rc, "cap_bytes": cap if device != "cpu" else None,
+          "engine": engine or "defaults",
           "inputs": "Qwen tokenizer, 16 GSM8K problems" if real_inputs else "the demo's tokenizer and data",
           "tree": {k: step.get(k) for k in ("tree/nodes", "tree/leaves", "tree/max_depth",
                                             "tokens/generated", "tokens/packed")},
           "time": {k: step.get(k) for k in ("time/rollout", "time/train")},
           "phases": phases, "plan_peak_bytes": plan["peak_bytes"] if plan else None}
 peaks = [v["measured_peak_bytes"] for v in phases.values() if v["measured_peak_bytes"]]
-report["passed"] = rc == 0 and bool(metrics) and (device == "cpu" or (peaks and max(peaks) <= cap))
-(out / "recipe_step.json").write_text(json.dumps(report, indent=1) + "\n")
-print(json.dumps(report))
-sys.exit(0 if report["passed"] else 1)
+(dir / "result.json").write_text(json.dumps(result))
+print("recipe:", json.dumps({"tree": result["tree"], "time": result["time"],
+                             "peaks": {k: v["measured_peak_bytes"] for k, v in phases.items()}}), file=sys.stderr)
+sys.exit(0 if rc == 0 and metrics and (device == "cpu" or (peaks and max(peaks) <= cap)) else 1)
+PY
+}
+
+# shellcheck disable=SC2054 # the batch lists are one argument each
+step_throughput() {
+  local rc=0 size
+  if [ "$device" = cpu ]; then
+    # On the CPU the step is only run, kept small.
+    size=(--shape tiny --batches 2,4 --prompt-tokens 8 --new-tokens 8 --dtype float32)
+  else
+    # Rollout's model at 64 to 256 rows decoded together, 256 prompt tokens (a math question in the
+    # chat template) and 128 new ones: each side's decode a few seconds a batch (estimated at 20 to
+    # 50 ms a step), the whole step about 2 minutes with the six model loads of our processes.
+    # Short contexts: the KV share of a step is smaller than in a rollout of thousands of tokens.
+    size=(--shape qwen2.5-math-1.5b --batches 64,128,256 --prompt-tokens 256 --new-tokens 128
+      --dtype bfloat16 --side-timeout 90)
+  fi
+  "$python" "$root/scripts/peers/decode_throughput.py" --device "$device" "${size[@]}" --cli "$cli" \
+    --workdir "$dir/work" > "$dir/throughput.json" 2> "$dir/throughput.log" || rc=$?
+  rm -rf "$dir/work/model" # the random model (3 GB on a GPU) is an input, not a result
+  grep '^\[peers\] batch' "$dir/throughput.log" >&2 || true
+  [ "$rc" = 0 ] || tail -5 "$dir/throughput.log" >&2 || true
+  # Speed is a figure, not a verdict: the step fails only when a side crashed (exit 1).
+  cp "$dir/throughput.json" "$dir/result.json" 2>/dev/null || true
+  return "$rc"
+}
+
+step_parity() {
+  local rc=0
+  TREERPO_ORACLE_DEVICE=$device "$python" "$root/tests/oracles/test_model_parity.py" \
+    > "$dir/parity.log" 2>&1 || rc=$?
+  tail -3 "$dir/parity.log" >&2
+  "$python" - "$dir" <<'PY'
+import json, re, sys
+from pathlib import Path
+dir = Path(sys.argv[1])
+models = [json.loads(m) for m in re.findall(r'\{"parity".*\}', (dir / "parity.log").read_text())]
+(dir / "result.json").write_text(json.dumps({"models": models}))
+PY
+  return "$rc"
+}
+
+# A bfloat16-weight run on the device (demo data: 20 SFT steps, 3 TreeRPO steps), then the same TreeRPO
+# steps as a data-parallel job of one rank (launch --nproc 1: the NCCL group on a GPU, Gloo on the CPU,
+# with the gradient all-reduce); a group of one sums nothing, so its losses equal the plain run's.
+step_training() {
+  local on_device=(--set "model.device=$device" --set model.dtype=bfloat16 --set train.autocast=false)
+  local rl=(--config "$root/configs/demo.yaml" "${on_device[@]}" --set "data.train=$dir/ws/data/train.jsonl"
+    --set train.steps=3 --set checkpoint.every=3 --set eval.every=0)
+  local rc=0 dp_rc=0
+  (
+    set -e
+    "$cli" -q demo-data "$dir/ws" > /dev/null
+    "$cli" -q sft --config "$root/configs/demo.yaml" "${on_device[@]}" \
+      --set "model.path=$dir/ws/model" --set "sft.data=$dir/ws/data/sft.jsonl" \
+      --set "checkpoint.dir=$dir/sft" --set sft.steps=20 --set checkpoint.every=20 \
+      > "$dir/sft.out" 2> "$dir/sft.err"
+    "$cli" -q train "${rl[@]}" --set "model.path=$(tail -1 "$dir/sft.out")" \
+      --set "checkpoint.dir=$dir/rl" > "$dir/rl.out" 2> "$dir/rl.err"
+  ) || { rc=$?; tail -5 "$dir"/*.err >&2 || true; }
+  if [ "$rc" = 0 ]; then
+    "$cli" -q launch --nproc 1 -- train "${rl[@]}" --set "model.path=$(tail -1 "$dir/sft.out")" \
+      --set "checkpoint.dir=$dir/dp" > "$dir/dp.out" 2> "$dir/dp.err" || { dp_rc=$?; tail -5 "$dir/dp.err" >&2; }
+  fi
+  # The allocator's peak per phase of the last TreeRPO step (util/device_memory.h).
+  grep -o '"memory/[a-z]*_peak_bytes": *[0-9.e+]*' "$dir/rl/metrics.jsonl" 2>/dev/null | tail -3 >&2 || true
+  "$python" - "$dir" "$device" "$rc" "$dp_rc" <<'PY'
+import json, sys
+from pathlib import Path
+dir, device, rc, dp_rc = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+def lines(path):
+    return [json.loads(l) for l in path.read_text().splitlines() if l.strip()] if path.exists() else []
+result = {"exit_code": rc}
+for run in ("sft", "rl"):
+    metrics = lines(dir / run / "metrics.jsonl")
+    if metrics:
+        result[run] = {"steps": len(metrics), "first": metrics[0], "last": metrics[-1]}
+dp, rl = lines(dir / "dp" / "metrics.jsonl"), lines(dir / "rl" / "metrics.jsonl")
+result["data_parallel"] = {"exit_code": dp_rc, "ranks": 1,
+                           "backend": "nccl" if device.startswith("cuda") else "gloo", "steps": len(dp)}
+if dp and rl:
+    result["data_parallel"]["max_loss_difference"] = max(abs(a["loss"] - b["loss"]) for a, b in zip(dp, rl))
+(dir / "result.json").write_text(json.dumps(result))
+sys.exit(0 if rc == 0 and dp_rc == 0 and len(dp) == 3 else 1)
 PY
 }
 
 case "${1:-}" in
   prepare) shift; prepare "$@" ;;
   run) shift; run "$@" ;;
-  recipe) shift; recipe "$@" ;;
-  *) sed -n '2,28p' "$0"; exit 2 ;;
+  _step) step "$2" ;;
+  *) sed -n '2,35p' "$0"; exit 2 ;;
 esac

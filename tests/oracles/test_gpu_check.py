@@ -1,0 +1,79 @@
+"""scripts/gpu_check.sh in its CPU mode, as it runs on a lent GPU host: the steps in order under a budget,
+three files back (the device tool brings back at most eight), skipped steps named for a rerun with
+--only, bad arguments refused with one line and exit code 2. The steps that other tests already cover on
+the CPU (parity, training) are left out to keep the suite short; transformers is the throughput step's
+peer."""
+import json
+import os
+import subprocess
+import sys
+import tarfile
+import tempfile
+import unittest
+from pathlib import Path
+
+from oracle import CLI, SOURCE_DIR
+
+SCRIPT = SOURCE_DIR / "scripts/gpu_check.sh"
+STEPS = "attention,graphs,recipe,throughput,graphs_speed"
+
+
+def gpu_check(tmp, *args):
+    env = dict(os.environ, TREERPO_CLI=str(Path(CLI).resolve()), TREERPO_PYTHON=sys.executable,
+               TMPDIR=str(tmp), OMP_NUM_THREADS="1")
+    env.pop("OUT", None)
+    return subprocess.run(["bash", str(SCRIPT), "run", "--device", "cpu", *args], env=env,
+                          capture_output=True, text=True)
+
+
+class GpuCheck(unittest.TestCase):
+    def test_the_steps_pass_on_the_cpu_and_three_files_come_back(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            out = Path(tmp) / "out"
+            done = gpu_check(tmp, "--only", STEPS, out)
+            self.assertEqual(done.returncode, 0, done.stderr[-3000:])
+            self.assertEqual(sorted(p.name for p in out.rglob("*")),
+                             ["gpu_check.json", "gpu_check.log", "logs.tar.gz"])
+            report = json.loads((out / "gpu_check.json").read_text())
+            self.assertEqual((report["failed"], report["skipped"]), ([], []))
+            self.assertEqual(list(report["steps"]), STEPS.split(","))
+            self.assertTrue(report["version"]["cuda_compiled"])
+            for dtype in ("float32", "bfloat16"):
+                # On the CPU the "kernel" is the CPU path itself.
+                self.assertEqual(report["attention"][dtype]["max_abs_diff_vs_cpu_path"], 0.0)
+            self.assertTrue(report["graphs"]["same_trees"])
+            self.assertEqual(report["graphs"]["bench"]["decode_shapes"], "fixed")
+            self.assertGreater(report["recipe"]["tree"]["tree/leaves"], 1)
+            self.assertEqual([b["batch"] for b in report["throughput"]["batches"]], [2, 4])
+            log = (out / "gpu_check.log").read_text()
+            self.assertIn("== graphs_speed: exit 0", log)
+            with tarfile.open(out / "logs.tar.gz") as logs:
+                names = logs.getnames()
+            self.assertIn("./recipe/rl/metrics.jsonl", names)
+            self.assertFalse([n for n in names if "/ws/" in n or "/checkpoints/" in n], names)
+
+    def test_a_step_past_the_budget_is_skipped_and_named(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            out = Path(tmp) / "out"
+            # A budget below the reserve plus any step's minimum: nothing runs, everything is named.
+            done = gpu_check(tmp, "--only", "attention,recipe", "--budget", "30", out)
+            self.assertEqual(done.returncode, 1, done.stderr[-3000:])
+            report = json.loads((out / "gpu_check.json").read_text())
+            self.assertEqual(report["skipped"], ["attention", "recipe"])
+            self.assertEqual(report["failed"], [])
+            self.assertIn("rerun with --only recipe", done.stderr)
+
+    def test_bad_arguments_are_one_line_and_exit_2(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            for args, message in ((["--only", "attention,bogus"], "--only: no step 'bogus'"),
+                                  (["--budget", "ten"], "--budget 'ten' is not a whole number"),
+                                  (["--frob"], "unknown option '--frob'")):
+                done = gpu_check(tmp, *args, Path(tmp) / "out")
+                self.assertEqual(done.returncode, 2, args)
+                self.assertEqual(len(done.stderr.strip().splitlines()), 1, done.stderr)
+                self.assertIn(message, done.stderr)
+                self.assertFalse((Path(tmp) / "out").exists(), args)
+
+
+if __name__ == "__main__":
+    unittest.main()
