@@ -24,9 +24,9 @@
 #                 Qwen2.5-Math-1.5B with Qwen's tokenizer and 16 GSM8K problems under a 24 GB cap:
 #                 each phase's allocator peak beside the plan for the step's tree (with the paged
 #                 kernel and CUDA graphs when this run's attention and graphs steps passed)
-#   throughput    scripts/peers/decode_throughput.py: `generate` with each decode attention against
-#                 transformers `generate` on a random 1.5B at 64, 128 and 256 rows, tokens/s and the
-#                 roofline fraction (fails only when a side crashes)
+#   throughput    scripts/peers/decode_throughput.py: `generate` with each decode attention and with
+#                 CUDA graphs against transformers `generate` on a random 1.5B at 64, 128 and 256
+#                 rows, tokens/s and the roofline fraction (fails only when a side crashes)
 #   graphs_speed  the graphs bench in bfloat16 at the rollout's batch (256 slots): tokens/s
 #   parity        tests/oracles/test_model_parity.py on the device in float32 and bfloat16
 #   training      a bfloat16-weight run on the demo data (20 SFT steps, 3 TreeRPO steps), then the
@@ -38,7 +38,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 bundle="$root/.gpu"
 # name:minimum seconds:cap seconds, in the order they run. A step starts only when the minimum fits in
 # what is left of the budget (less a reserve for the report); it runs under min(cap, what is left).
-steps=(attention:30:150 graphs:45:150 recipe:120:330 throughput:90:240 graphs_speed:45:120
+steps=(attention:30:150 graphs:45:150 recipe:120:330 throughput:90:270 graphs_speed:45:120
   parity:30:200 training:40:150)
 reserve=20
 
@@ -344,7 +344,7 @@ step_throughput() {
   else
     # Rollout's model at 64 to 256 rows decoded together, 256 prompt tokens (a math question in the
     # chat template) and 128 new ones: each side's decode a few seconds a batch (estimated at 20 to
-    # 50 ms a step), the whole step about 2 minutes with the six model loads of our processes.
+    # 50 ms a step), the whole step about 2 to 3 minutes with the nine model loads of our processes.
     # Short contexts: the KV share of a step is smaller than in a rollout of thousands of tokens.
     size=(--shape qwen2.5-math-1.5b --batches 64,128,256 --prompt-tokens 256 --new-tokens 128
       --dtype bfloat16 --side-timeout 90)

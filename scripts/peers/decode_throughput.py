@@ -1,5 +1,7 @@
 """Decode throughput on one device: `treerpo-train generate` with each decode attention (`torch`,
-`paged_kernel`; one process each) against transformers `generate`, greedy, on a seeded random Qwen2
+`paged_kernel`) and with the paged kernel's steps padded to batch buckets and replayed as CUDA graphs
+(`graphs`: `--decode-shapes cuda_graphs`; on the CPU the same steps run eagerly, `fixed`), one process
+each, against transformers `generate`, greedy, on a seeded random Qwen2
 of a built-in shape, the same prompts and batch, every row N new tokens; with how near each side's
 decode step comes to the memory-bandwidth roofline. One JSON object on stdout, progress on stderr;
 exit 1 when a side crashed (never for speed).
@@ -35,15 +37,16 @@ SHAPES = {
 # Qwen's <|im_end|> and <|endoftext|>; the tiny vocabulary's are the two ids after the 256 bytes, as
 # the byte-level tokenizer places them.
 SHAPE_EOS = {"qwen2.5-math-1.5b": (EOS_IDS, PAD_ID), "tiny": ([257, 256], 256)}
-MODES = ("torch", "paged_kernel")
+MODES = ("torch", "paged_kernel", "graphs")
 TIMING = ("decode only: the N-1 steps after each row's first token, which comes out of the "
           "prefill. transformers: seconds of generate(max_new_tokens=N) less those of "
           "generate(max_new_tokens=1) on the same batch, after an untimed warm-up call, the device "
           "synchronised around each; treerpo: the command's own stderr line (from the end of its "
           "first step to the end of its last; each step ends in a host transfer), so model loading "
-          "and the prefill are outside")
+          "and the prefill are outside; with graphs, each batch bucket's capture is inside (its first "
+          "step runs eagerly and is recorded)")
 OURS_LINE = re.compile(r"generate: (\d+) prompts, prefill and first tokens in ([0-9.]+) s, then "
-                       r"(\d+) decode steps: (\d+) tokens in ([0-9.]+) s")
+                       r"(\d+) decode steps: (\d+) tokens in ([0-9.]+) s.*, (\d+) CUDA graphs")
 
 
 def synchronize(device):
@@ -101,13 +104,21 @@ def transformers_side(model, prompts, new_tokens, device):
             "decode_steps": new_tokens - 1}, None
 
 
+def mode_flags(mode, device):
+    """`generate`'s flags for one of MODES."""
+    if mode != "graphs":
+        return ["--decode-attention", mode]
+    shapes = "cuda_graphs" if torch.device(device).type == "cuda" else "fixed"
+    return ["--decode-attention", "paged_kernel", "--decode-shapes", shapes]
+
+
 def ours_side(cli, model_dir, prompts_path, args, batch, mode, workdir):
     """`treerpo-train generate` in its own process; its decode timing from its stderr line."""
     out, err = workdir / f"treerpo-{mode}-{batch}.jsonl", workdir / f"treerpo-{mode}-{batch}.err"
     command = [cli, "generate", "--model", str(model_dir), "--input", str(prompts_path),
                "--batch", str(batch), "--max-new-tokens", str(args.new_tokens),
                "--temperature", "0", "--device", args.device, "--dtype", args.dtype,
-               "--decode-attention", mode]
+               *mode_flags(mode, args.device)]
     start = time.perf_counter()
     with open(out, "w") as stdout, open(err, "w") as stderr:
         done = subprocess.run(command, stdout=stdout, stderr=stderr, timeout=args.side_timeout,
@@ -119,14 +130,14 @@ def ours_side(cli, model_dir, prompts_path, args, batch, mode, workdir):
     found = OURS_LINE.findall(log_text)
     if len(found) != 1:
         raise RuntimeError(f"expected one timing line in {err}, found {len(found)}")
-    _, prefill_seconds, steps, tokens, seconds = found[0]
+    _, prefill_seconds, steps, tokens, seconds, graphs = found[0]
     rows = [r["ids"] for r in read_jsonl(out)]
     # `generate` ends a row at an eos or at --max-new-tokens, nothing else.
     early = sum(1 for r in rows if len(r) < args.new_tokens)
     return {"rows": len(rows), "rows_stopped_early": early,
             "prefill_seconds": float(prefill_seconds), "process_seconds": process_seconds,
             "decode_tokens": int(tokens), "decode_seconds": float(seconds),
-            "decode_steps": int(steps)}, rows
+            "decode_steps": int(steps), "graphs_captured": int(graphs)}, rows
 
 
 def run_side(name, measure, bytes_per_step, bandwidth):
@@ -205,17 +216,18 @@ def main():
                 f"batch {batch} treerpo {mode}",
                 lambda: ours_side(args.cli, model_dir, prompts_path, args, batch, mode, workdir),
                 row["bytes_per_step"], bandwidth)
-        # Greedy ids of the two attentions, for information: random weights give near-tied
-        # logits, so rounding alone can part them.
-        if all(ids.values()):
-            row["treerpo_paged_kernel"]["rows_identical_to_torch"] = sum(
-                a == b for a, b in zip(ids["torch"], ids["paged_kernel"]))
+        # Greedy ids of the paged modes beside the gather's, for information: random weights give
+        # near-tied logits, so rounding alone can part them.
+        for mode in MODES[1:]:
+            if ids["torch"] and ids[mode]:
+                row[f"treerpo_{mode}"]["rows_identical_to_torch"] = sum(
+                    a == b for a, b in zip(ids["torch"], ids[mode]))
         for mode in MODES:
             ours, peer = row[f"treerpo_{mode}"], row["transformers"]
             if "tokens_per_s" in ours and "tokens_per_s" in peer:
                 row[f"ratio_{mode}"] = ours["tokens_per_s"] / peer["tokens_per_s"]
         passed &= not any("error" in row[side] for side in
-                          ("transformers", "treerpo_torch", "treerpo_paged_kernel"))
+                          ("transformers", *(f"treerpo_{mode}" for mode in MODES)))
         results.append(row)
 
     print(json.dumps({

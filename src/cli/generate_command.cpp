@@ -15,6 +15,7 @@
 #include <torch/types.h>
 
 #include "command.h"
+#include "decode_options.h"
 #include "device_options.h"
 #include "treerpo/model/paged_attention.h"
 #include "treerpo/model/qwen2.h"
@@ -30,7 +31,8 @@ namespace {
 namespace fs = std::filesystem;
 
 struct GenerateOptions {
-  std::string model, input, device = "cpu", dtype = "float32", decode_attention = "torch";
+  std::string model, input, device = "cpu", dtype = "float32", decode_attention = "torch",
+                            decode_shapes = "dynamic";
   bool chat = false;
   int64_t max_new_tokens = 256, batch = 8;
   double temperature = 0.0, top_p = 1.0, repetition_penalty = 1.0;
@@ -46,10 +48,6 @@ void validate(const GenerateOptions& o) {
   if (o.top_k < 0) throw bad_input("must be >= 0 (0 = off)", "--top-k");
   if (!(o.repetition_penalty > 0.0)) {
     throw bad_input("must be > 0 (1 = off)", "--repetition-penalty");
-  }
-  if (o.decode_attention != "torch" && o.decode_attention != "paged_kernel") {
-    throw bad_input("unknown decode attention '" + o.decode_attention + "'", "--decode-attention",
-                    "use torch or paged_kernel");
   }
 }
 
@@ -114,7 +112,8 @@ void run_generate(const GenerateOptions& o) {
   validate(o);
   const torch::Device device = parse_device(o.device);
   const torch::Dtype dtype = parse_dtype(o.dtype);
-  const model::DecodeAttention attention = model::decode_attention_from_name(o.decode_attention);
+  const model::DecodeAttention attention = parse_decode_attention(o.decode_attention, "");
+  const rollout::DecodeShapes shapes = parse_decode_shapes(o.decode_shapes, attention, device, "");
   model::Qwen2 model = model::Qwen2::load(o.model, dtype, device);
   std::unique_ptr<tokenizer::Tokenizer> tok;
   const fs::path folder(o.model);
@@ -168,7 +167,8 @@ void run_generate(const GenerateOptions& o) {
     const int64_t row_blocks =
         (static_cast<int64_t>(longest) + o.max_new_tokens + block - 1) / block;
     rollout::Qwen2Branches branches(model, 2 * rows, (rows * row_blocks + 2) * block, block, dtype,
-                                    device, attention);
+                                    device, attention, shapes,
+                                    static_cast<int64_t>(longest) + o.max_new_tokens);
     // The first step prefills the prompts and samples their first tokens; the steps after it are
     // the decode. Each step ends in a host transfer of the draws, so its clock is synchronised.
     rollout::RolloutStats first, last;
@@ -181,9 +181,9 @@ void run_generate(const GenerateOptions& o) {
     const int64_t decode_tokens = last.tokens_generated - first.tokens_generated;
     const double decode_seconds = last.seconds - first.seconds;
     spdlog::info("generate: {} prompts, prefill and first tokens in {:.4f} s, then {} decode "
-                 "steps: {} tokens in {:.4f} s ({:.1f} tok/s)",
+                 "steps: {} tokens in {:.4f} s ({:.1f} tok/s), {} CUDA graphs captured",
                  batch.size(), first.seconds, last.step - first.step, decode_tokens, decode_seconds,
-                 decode_seconds > 0 ? decode_tokens / decode_seconds : 0.0);
+                 decode_seconds > 0 ? decode_tokens / decode_seconds : 0.0, branches.graphs());
     for (const rollout::Tree& tree : trees) {
       const std::vector<int32_t> ids = tree.answer_ids(tree.root().children.front());
       const bool stopped =
@@ -220,6 +220,11 @@ void add_generate_command(CLI::App& app) {
   cmd->add_option("--dtype", o->dtype, "float32 | bfloat16");
   cmd->add_option("--decode-attention", o->decode_attention,
                   "torch (gather the KV blocks for SDPA) | paged_kernel (read them in place)")
+      ->capture_default_str();
+  cmd->add_option("--decode-shapes", o->decode_shapes,
+                  "dynamic (each step its own batch) | fixed (steps padded to batch buckets) | "
+                  "cuda_graphs (fixed, replayed as CUDA graphs); fixed and cuda_graphs run the "
+                  "paged kernel")
       ->capture_default_str();
   cmd->callback([o] { run_generate(*o); });
 }

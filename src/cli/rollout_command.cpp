@@ -10,6 +10,7 @@
 #include <torch/types.h>
 
 #include "command.h"
+#include "decode_options.h"
 #include "treerpo/config/config.h"
 #include "treerpo/eval/dataset.h"
 #include "treerpo/rl/credit.h"
@@ -169,27 +170,10 @@ void run_bench(const BenchOptions& o) {
   setup.config.kv_cache_tokens = o.kv_cache_tokens;
   setup.config.kv_block_tokens = o.block_tokens;
   setup.config.decode_attention = o.decode_attention;
-  if (o.decode_attention != "torch" && o.decode_attention != "paged_kernel") {
-    throw bad_input("unknown decode attention '" + o.decode_attention + "'",
-                    "bench rollout --decode-attention", "use torch or paged_kernel");
-  }
-  const model::DecodeAttention attention = model::decode_attention_from_name(o.decode_attention);
-  const DecodeShapes shapes = o.decode_shapes == "fixed"         ? DecodeShapes::Fixed
-                              : o.decode_shapes == "cuda_graphs" ? DecodeShapes::CudaGraphs
-                                                                 : DecodeShapes::Dynamic;
-  if (shapes == DecodeShapes::Dynamic && o.decode_shapes != "dynamic") {
-    throw bad_input("unknown decode shapes '" + o.decode_shapes + "'",
-                    "bench rollout --decode-shapes", "use dynamic, fixed or cuda_graphs");
-  }
-  if (shapes == DecodeShapes::CudaGraphs && !device.is_cuda()) {
-    throw bad_input("--decode-shapes cuda_graphs records CUDA graphs; the device is " +
-                        device.str(),
-                    "bench rollout --device", "use --device cuda, or --decode-shapes fixed");
-  }
-  if (shapes != DecodeShapes::Dynamic && attention != model::DecodeAttention::PagedKernel) {
-    throw bad_input("--decode-shapes " + o.decode_shapes + " runs the paged kernel",
-                    "bench rollout --decode-attention", "use paged_kernel");
-  }
+  const model::DecodeAttention attention =
+      parse_decode_attention(o.decode_attention, "bench rollout ");
+  const DecodeShapes shapes =
+      parse_decode_shapes(o.decode_shapes, attention, device, "bench rollout ");
   const int64_t pool_tokens = kv_pool_tokens(setup.config, o.prompt_tokens);
   Qwen2Branches branches(model, o.slots, pool_tokens, o.block_tokens, dtype, device, attention,
                          shapes, context);

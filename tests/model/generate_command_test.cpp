@@ -66,6 +66,12 @@ TEST(GenerateCommand, PagedKernelDecodesWhatTheGatherDecodes) {
   ASSERT_EQ(paged.exit_code, 0) << (paged.err.empty() ? "" : paged.err[0]);
   ASSERT_EQ(paged.out.size(), 2u);
   EXPECT_EQ(paged.out, gather.out);
+  // Steps padded to batch buckets (the path CUDA graphs replay), run eagerly on the CPU.
+  CliResult fixed = generate(work, model_dir.str(), input,
+                             "--max-new-tokens 20 --batch 2 --decode-attention paged_kernel "
+                             "--decode-shapes fixed");
+  ASSERT_EQ(fixed.exit_code, 0) << (fixed.err.empty() ? "" : fixed.err[0]);
+  EXPECT_EQ(fixed.out, gather.out);
 }
 
 TEST(GenerateCommand, UnreadableGenerationConfigExitsTwoNamingTheFile) {
@@ -90,7 +96,11 @@ TEST(GenerateCommand, BadInputExitsTwoWithOneLine) {
         Case{"{\"ids\": []}\n", "", "no tokens"}, Case{"[1, 2]\n", "", "expected"},
         Case{"{\"ids\": [1]}\n", "--temperature -1", "--temperature"},
         Case{"{\"ids\": [1]}\n", "--top-p 0", "--top-p"},
-        Case{"{\"ids\": [1]}\n", "--decode-attention flash", "--decode-attention"}}) {
+        Case{"{\"ids\": [1]}\n", "--decode-attention flash", "--decode-attention"},
+        Case{"{\"ids\": [1]}\n", "--decode-shapes ragged", "--decode-shapes"},
+        Case{"{\"ids\": [1]}\n", "--decode-shapes fixed", "--decode-attention"},
+        Case{"{\"ids\": [1]}\n", "--decode-attention paged_kernel --decode-shapes cuda_graphs",
+             "--device"}}) {
     SCOPED_TRACE(c.input + c.flags);
     CliResult run = generate(work, model_dir.str(), c.input, c.flags);
     EXPECT_EQ(run.exit_code, 2);

@@ -45,6 +45,10 @@ class GpuCheck(unittest.TestCase):
             self.assertEqual(report["graphs"]["bench"]["decode_shapes"], "fixed")
             self.assertGreater(report["recipe"]["tree"]["tree/leaves"], 1)
             self.assertEqual([b["batch"] for b in report["throughput"]["batches"]], [2, 4])
+            for batch in report["throughput"]["batches"]:
+                # The three modes of ours beside transformers; the bucketed steps run eagerly here.
+                self.assertEqual(batch["treerpo_graphs"]["graphs_captured"], 0)
+                self.assertGreater(batch["ratio_graphs"], 0)
             log = (out / "gpu_check.log").read_text()
             self.assertIn("== graphs_speed: exit 0", log)
             with tarfile.open(out / "logs.tar.gz") as logs:
