@@ -27,7 +27,8 @@
 #   throughput    scripts/peers/decode_throughput.py: `generate` with each decode attention and with
 #                 CUDA graphs against transformers `generate` on a random 1.5B at 64, 128 and 256
 #                 rows, tokens/s and the roofline fraction (fails only when a side crashes)
-#   graphs_speed  the graphs bench in bfloat16 at the rollout's batch (256 slots): tokens/s
+#   in_flight     the graphs bench in bfloat16 at the rollout's 256 slots with 1, 2 and 4 prompts' trees
+#                 growing together: tokens/s, for rollout.prompts_in_flight's default
 #   parity        tests/oracles/test_model_parity.py on the device in float32 and bfloat16
 #   training      a bfloat16-weight run on the demo data (20 SFT steps, 3 TreeRPO steps), then the
 #                 same TreeRPO steps as a data-parallel job of one rank (NCCL on a GPU)
@@ -38,7 +39,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 bundle="$root/.gpu"
 # name:minimum seconds:cap seconds, in the order they run. A step starts only when the minimum fits in
 # what is left of the budget (less a reserve for the report); it runs under min(cap, what is left).
-steps=(attention:30:150 graphs:45:150 recipe:120:330 throughput:90:270 graphs_speed:45:120
+steps=(attention:30:150 graphs:45:150 recipe:120:330 throughput:90:270 in_flight:60:150
   parity:30:200 training:40:150)
 reserve=20
 
@@ -226,34 +227,57 @@ PY
 }
 
 # bench rollout --decode-shapes: cuda_graphs on a GPU, the same fixed shapes run eagerly on the CPU
-# (no graphs there). $1: the dtype; $2: the sizes on a GPU; $3: whether the trees must be equal.
+# (no graphs there); each run also grows the trees with steps of their own shapes and with the gather
+# path. $1: the dtype; $2: whether the trees must equal those of steps of their own shapes; then one
+# argument per run: its sizes on a GPU (on the CPU: 16 slots, 32-token answers, the run's --prompts).
 graphs_bench() {
-  local shapes=cuda_graphs bench_size=$2 rc=0
-  if [ "$device" = cpu ]; then shapes=fixed bench_size="--prompts 2 --slots 16 --max-answer-tokens 32"; fi
-  # shellcheck disable=SC2086
-  "$cli" bench rollout --device "$device" --dtype "$1" $bench_size --decode-shapes "$shapes" \
-    --dense-slots -1 > "$dir/bench.json" 2> "$dir/bench.err" || { rc=$?; tail -3 "$dir/bench.err" >&2; }
-  "$python" - "$dir" "$rc" "$3" <<'PY'
+  local dtype=$1 must_match=$2 shapes=cuda_graphs sizes run=0 rc=0
+  shift 2
+  [ "$device" = cpu ] && shapes=fixed
+  for sizes in "$@"; do
+    run=$((run + 1))
+    if [ "$device" = cpu ]; then
+      sizes="$(grep -o -- '--prompts [0-9]*' <<< "$sizes") --slots 16 --max-answer-tokens 32"
+    fi
+    # shellcheck disable=SC2086
+    "$cli" bench rollout --device "$device" --dtype "$dtype" $sizes --decode-shapes "$shapes" \
+      --dense-slots -1 > "$dir/bench-$run.json" 2> "$dir/bench-$run.err" ||
+      { rc=$?; tail -3 "$dir/bench-$run.err" >&2; }
+  done
+  "$python" - "$dir" "$rc" "$must_match" "$run" <<'PY'
 import json, sys
 from pathlib import Path
-dir, rc, must_match = Path(sys.argv[1]), int(sys.argv[2]), sys.argv[3] == "1"
-text = (dir / "bench.json").read_text()
-bench = json.loads(text) if text.strip() else None
-same = bench["dynamic_shapes"]["same_trees"] if bench else None
-(dir / "result.json").write_text(json.dumps({"same_trees": same, "bench": bench}))
-if bench:
-    print(f"decode shapes {bench['decode_shapes']}: same trees {same}, tokens/s {bench['tokens_per_s']:.0f}, "
-          f"{bench['fixed_over_dynamic_tokens_per_s']:.2f}x steps of their own shapes", file=sys.stderr)
-sys.exit(0 if rc == 0 and bench and (same or not must_match) else 1)
+dir, rc, must_match, count = Path(sys.argv[1]), int(sys.argv[2]), sys.argv[3] == "1", int(sys.argv[4])
+runs, ok = [], rc == 0
+for run in range(1, count + 1):
+    text = (dir / f"bench-{run}.json").read_text()
+    bench = json.loads(text) if text.strip() else None
+    ok = ok and bench is not None and (bench["dynamic_shapes"]["same_trees"] or not must_match)
+    runs.append(bench)
+    if bench:
+        print(f"decode shapes {bench['decode_shapes']}, {bench['prompts']} prompt(s), "
+              f"{bench['mean_live_branches']:.1f} live branches: same trees "
+              f"{bench['dynamic_shapes']['same_trees']}, {bench['tokens_per_s']:.0f} tokens/s, "
+              f"{bench['fixed_over_dynamic_tokens_per_s']:.2f}x steps of their own shapes, "
+              f"{bench['paged_kernel_over_torch_gather_tokens_per_s']:.2f}x the gather", file=sys.stderr)
+result = {"same_trees": all(r and r["dynamic_shapes"]["same_trees"] for r in runs), "runs": runs}
+if len(runs) > 1 and all(runs):
+    result["tokens_per_s_over_first"] = [r["tokens_per_s"] / runs[0]["tokens_per_s"] for r in runs]
+(dir / "result.json").write_text(json.dumps(result))
+sys.exit(0 if ok else 1)
 PY
 }
 
 step_graphs() {
-  graphs_bench float32 "--shape qwen2.5-math-1.5b --prompts 4 --slots 64 --max-answer-tokens 128" 1
+  graphs_bench float32 1 "--shape qwen2.5-math-1.5b --prompts 4 --slots 64 --max-answer-tokens 128"
 }
 
-step_graphs_speed() {
-  graphs_bench bfloat16 "--shape qwen2.5-math-1.5b --prompts 16 --slots 256 --max-answer-tokens 256" 0
+# rollout.prompts_in_flight: the seed recipe trains one prompt a step, and one tree keeps about 66 of
+# the 256 slots busy. The rollout's tokens/s with 1, 2 and 4 prompts' trees growing together (bfloat16,
+# graphs) is what picks the default.
+step_in_flight() {
+  local sizes="--shape qwen2.5-math-1.5b --slots 256 --max-answer-tokens 256"
+  graphs_bench bfloat16 0 "$sizes --prompts 1" "$sizes --prompts 2" "$sizes --prompts 4"
 }
 
 # The 1.5B recipe's whole TreeRPO step (rollout, training, update) under a 24 GB cap: configs/

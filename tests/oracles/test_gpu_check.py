@@ -15,7 +15,7 @@ from pathlib import Path
 from oracle import CLI, SOURCE_DIR
 
 SCRIPT = SOURCE_DIR / "scripts/gpu_check.sh"
-STEPS = "attention,graphs,recipe,throughput,graphs_speed"
+STEPS = "attention,graphs,recipe,throughput,in_flight"
 
 
 def gpu_check(tmp, *args):
@@ -42,7 +42,7 @@ class GpuCheck(unittest.TestCase):
                 # On the CPU the "kernel" is the CPU path itself.
                 self.assertEqual(report["attention"][dtype]["max_abs_diff_vs_cpu_path"], 0.0)
             self.assertTrue(report["graphs"]["same_trees"])
-            self.assertEqual(report["graphs"]["bench"]["decode_shapes"], "fixed")
+            self.assertEqual(report["graphs"]["runs"][0]["decode_shapes"], "fixed")
             self.assertGreater(report["recipe"]["tree"]["tree/leaves"], 1)
             self.assertEqual([b["batch"] for b in report["throughput"]["batches"]], [2, 4])
             for batch in report["throughput"]["batches"]:
@@ -50,7 +50,10 @@ class GpuCheck(unittest.TestCase):
                 self.assertEqual(batch["treerpo_graphs"]["graphs_captured"], 0)
                 self.assertGreater(batch["ratio_graphs"], 0)
             log = (out / "gpu_check.log").read_text()
-            self.assertIn("== graphs_speed: exit 0", log)
+            self.assertIn("== in_flight: exit 0", log)
+            in_flight = report["in_flight"]
+            self.assertEqual([r["prompts"] for r in in_flight["runs"]], [1, 2, 4])
+            self.assertEqual(in_flight["tokens_per_s_over_first"][0], 1.0)
             with tarfile.open(out / "logs.tar.gz") as logs:
                 names = logs.getnames()
             self.assertIn("./recipe/rl/metrics.jsonl", names)
