@@ -118,7 +118,9 @@ run() {
   host_env
   mkdir -p "$out"
   rm -f "$out/gpu_check.json" "$out/gpu_check.log" "$out/logs.tar.gz"
-  exec 2> >(tee "$out/gpu_check.log" >&2)
+  local tee_pid
+  exec 3>&2 2> >(tee "$out/gpu_check.log" >&3)
+  tee_pid=$!
   local start work="${TMPDIR:-/tmp}/treerpo-gpu-check"
   start=$(date +%s)
   rm -rf "$work"
@@ -188,6 +190,9 @@ PY
   (cd "$work" && find . -type f \( -name '*.json' -o -name '*.jsonl' -o -name '*.log' -o -name '*.err' \
     -o -name '*.out' \) -not -path '*/ws/*' -not -path '*/checkpoints/*' -size -4M -print0 |
     tar -czf "$out/logs.tar.gz" --null -T -)
+  # The log complete before OUT is collected: tee ends when the shell's end of its pipe closes.
+  exec 2>&3 3>&-
+  wait "$tee_pid" || true
   return "$report_rc"
 }
 
