@@ -128,7 +128,14 @@ run() {
   export GPU_CHECK_DEVICE="$device" GPU_CHECK_WORK="$work"
 
   echo "== version" >&2
-  "$TREERPO_CLI" version > "$work/version.json"
+  # A binary that does not start on this host (a library missing or too old) fails every step: say
+  # why and run none.
+  local binary_runs=1
+  if ! "$TREERPO_CLI" version > "$work/version.json" 2> "$work/version.err"; then
+    binary_runs=0
+    cat "$work/version.err" >&2
+    ldd "$TREERPO_CLI" 2>&1 | grep -E 'not found|version' >&2 || true
+  fi
   "$TREERPO_PYTHON" - > "$work/host.json" <<'PY'
 import json, torch
 try:
@@ -146,6 +153,7 @@ PY
   for entry in "${steps[@]}"; do
     IFS=: read -r name minimum cap <<< "$entry"
     if [ -n "$only" ] && [[ ",$only," != *",$name,"* ]]; then continue; fi
+    [ "$binary_runs" = 1 ] || break
     left=$(( budget - ($(date +%s) - start) - reserve ))
     if [ "$left" -lt "$minimum" ]; then
       echo "== $name: skipped (${left}s left of the budget, it needs ${minimum}s; rerun with --only $name)" >&2
@@ -176,11 +184,11 @@ report = {"device": device, "seconds": seconds, "budget": budget,
           "version": load(work / "version.json"), "host": load(work / "host.json"), "steps": steps}
 for name, step in steps.items():
     detail = load(work / name / "result.json") if not step["skipped"] else None
-    # A step's exit code is its verdict (0 passed, 124 or 137 out of time); result.json its figures.
+    # A step's exit code is its verdict (0 passed, 137 killed at its limit); result.json its figures.
     report[name] = {"passed": None if step["skipped"] else step["exit_code"] == 0, **(detail or {})}
 report["skipped"] = [n for n, s in steps.items() if s["skipped"]]
 report["failed"] = [n for n, s in steps.items() if not s["skipped"] and s["exit_code"] != 0]
-if device != "cpu" and not (report["version"] or {}).get("cuda_available"):
+if report["version"] is None or (device != "cpu" and not report["version"].get("cuda_available")):
     report["failed"].insert(0, "version")
 (out / "gpu_check.json").write_text(json.dumps(report, indent=1) + "\n")
 print(json.dumps({k: report[k] for k in ("device", "seconds", "failed", "skipped")}))
