@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cmath>
 #include <filesystem>
+#include <functional>
 #include <map>
 
 #include <nlohmann/json.hpp>
@@ -40,6 +41,19 @@ using Clock = std::chrono::steady_clock;
 
 double seconds_since(Clock::time_point t) {
   return std::chrono::duration<double>(Clock::now() - t).count();
+}
+
+// A rollout long enough to look stalled (the 1.5B recipe's runs for minutes) reports its progress
+// every 30 s of its own clock; a short one says nothing.
+std::function<void(const rollout::RolloutStats&)> rollout_progress() {
+  return [next = 30.0](const rollout::RolloutStats& s) mutable {
+    if (s.seconds < next) return;
+    next = s.seconds + 30.0;
+    spdlog::info("rollout: {:.0f} s, step {}, {} live branches, {} nodes ({} leaves, depth {}), {} "
+                 "tokens generated ({:.0f} tok/s), KV peak {} tokens",
+                 s.seconds, s.step, s.live_branches, s.nodes, s.leaves, s.max_depth,
+                 s.tokens_generated, s.tokens_per_s(), s.kv_tokens_held_peak);
+  };
 }
 
 // What one step measured, summed over its trees.
@@ -291,8 +305,8 @@ LoopResult run_rl(const Config& config, const RunOptions& options) {
             derive_seed(seed, static_cast<uint64_t>(block_first * tc.grad_accum + micro)),
             mine.begin * steps};
         rollout::RolloutStats stats;
-        trees = rollout::grow_trees(branches, rollout::tokenizer_streams(tok), setup, prompts, {},
-                                    &stats);
+        trees = rollout::grow_trees(branches, rollout::tokenizer_streams(tok), setup, prompts,
+                                    rollout_progress(), &stats);
         generated += stats.tokens_generated;
       }
       peaks.end("rollout");
