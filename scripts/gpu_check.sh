@@ -329,8 +329,11 @@ step_recipe() {
     if [ "$real_inputs" = 1 ]; then
       cp "$bundle/recipe/tokenizer.json" "$bundle/recipe/tokenizer_config.json" "$dir/ws/model/"
     fi
-    "$cli" train --config "$root/configs/qwen1.5b.yaml" "${sets[@]}" > "$dir/train.out" 2> "$dir/train.err"
+    # -v: each phase's allocator peak in the log as it ends (a step killed at the limit still shows
+    # the phases that fit); the rollout logs its progress every 30 s.
+    "$cli" -v train --config "$root/configs/qwen1.5b.yaml" "${sets[@]}" > "$dir/train.out" 2> "$dir/train.err"
   ) || { rc=$?; tail -5 "$dir/train.err" >&2 || true; }
+  grep -E 'memory:|rollout:' "$dir/train.err" >&2 || true
   # The plan for the step's tree: a prompt of 64 tokens (the demo's are at most 63 with the chat
   # template; GSM8K's about 150: 256 then) and the rest of the packed tokens.
   local packed prompt=64

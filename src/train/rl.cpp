@@ -179,6 +179,10 @@ public:
     if (const std::optional<int64_t> peak = allocated_peak_bytes(device_)) {
       double& slot = peaks_[std::string("memory/") + phase + "_peak_bytes"];
       slot = std::max(slot, static_cast<double>(*peak));
+      // With -v: each phase's peak as it ends, so a run stopped mid-step still shows how far it
+      // fit.
+      spdlog::debug("memory: {} peak {:.2f} GiB", phase,
+                    static_cast<double>(*peak) / double(int64_t{1} << 30));
     }
   }
   void append_to(std::vector<std::pair<std::string, double>>& values) const {
