@@ -13,8 +13,9 @@
 #                                    gpu_check.json (every verdict and figure), gpu_check.log (the
 #                                    progress lines) and logs.tar.gz (the steps' logs and metrics)
 #
-# The steps, most needed first (a step that no longer fits in what is left of the budget is recorded
-# as skipped; rerun it with --only in a second call):
+# The steps, most needed first, each under a cap of its own (a step that no longer fits in what is
+# left of the budget is recorded as skipped; rerun it with --only in a second call; a step run alone,
+# --only NAME, may take the whole budget):
 #   attention     `bench decode-attention` in float32 and bfloat16: the CUDA paged kernel against its
 #                 CPU path on the same data (at most 1e-4 / 2e-2 apart), its speed against the gather
 #                 + SDPA path and the copy-bandwidth roofline
@@ -160,6 +161,9 @@ PY
       echo "{\"step\": \"$name\", \"skipped\": true}" >> "$work/steps.jsonl"
       continue
     fi
+    # A step run alone (--only NAME) may take the whole budget: a recipe step that outgrew its cap
+    # gets a call of its own.
+    [[ -n "$only" && "$only" != *,* ]] && cap=$left
     limit=$(( cap < left ? cap : left ))
     echo "== $name on $device (at most ${limit}s)" >&2
     began=$(date +%s) rc=0
@@ -463,5 +467,5 @@ case "${1:-}" in
   prepare) shift; prepare "$@" ;;
   run) shift; run "$@" ;;
   _step) step "$2" ;;
-  *) sed -n '2,35p' "$0"; exit 2 ;;
+  *) sed -n '2,37p' "$0"; exit 2 ;;
 esac
