@@ -467,5 +467,5 @@ case "${1:-}" in
   prepare) shift; prepare "$@" ;;
   run) shift; run "$@" ;;
   _step) step "$2" ;;
-  *) sed -n '2,37p' "$0"; exit 2 ;;
+  *) sed -n '2,37p' "$0" >&2; exit 2 ;;
 esac
