@@ -102,8 +102,12 @@ build() {
   # Objects per source, so targets sharing sources compile each once; an object is redone when its
   # source or any project header is newer.
   mkdir -p "${out}/obj"
-  local newest_header
-  newest_header="$(ls -t "${root}"/tests/fuzz/*.h $(find "${root}/include" "${root}/src" -name '*.h') | head -1)"
+  # The newest header, found without a pipe into head: under pipefail, head leaving early kills ls with
+  # SIGPIPE (exit 141) whenever the list outgrows one write.
+  local newest_header="" h
+  for h in "${root}"/tests/fuzz/*.h $(find "${root}/include" "${root}/src" -name '*.h'); do
+    [[ -z "${newest_header}" || "${h}" -nt "${newest_header}" ]] && newest_header="${h}"
+  done
   for f in "${sources[@]}"; do
     local o="${out}/obj/$(echo "${f#"${root}"/}" | tr '/' '_').o"
     if [[ ! -f "${o}" || "${f}" -nt "${o}" || "${newest_header}" -nt "${o}" ]]; then

@@ -128,7 +128,9 @@ TEST(MemoryPlan, SyntheticTreeHasAnswersOfTheLongestLengthAndTheRequestedSize) {
   int64_t total = 0;
   for (size_t l = 0; l < nodes.size(); ++l) {
     total += nodes[l];
-    if (l > 0) EXPECT_GE(nodes[l], nodes[l - 1]);
+    if (l > 0) {
+      EXPECT_GE(nodes[l], nodes[l - 1]);
+    }
   }
   EXPECT_EQ(nodes[0], 1);
   EXPECT_EQ(static_cast<int64_t>(parent.size()), 200 + 371 * total);

@@ -84,7 +84,7 @@ TEST(Checksums, ParserRefusesMalformedLines) {
   const std::string ok = kAbc + "  b.txt\n";
   EXPECT_EQ(treerpo::parse_checksums(ok, "S").size(), 1u);
   EXPECT_TRUE(treerpo::parse_checksums("", "S").empty());
-  for (const std::string bad :
+  for (const std::string& bad :
        {kAbc + "  b.txt", kAbc + " b.txt\n", kAbc.substr(1) + "  b.txt\n", kAbc + "  ../x\n",
         kAbc + "  sub/x\n", kAbc + "  \n", ok + ok, "ZZ" + kAbc.substr(2) + "  b\n"}) {
     EXPECT_THROW(treerpo::parse_checksums(bad, "S"), treerpo::Error) << bad;
