@@ -82,7 +82,10 @@ TEST(DecodeGraphs, FixedShapeStepsEqualPagedDecodeAndTheFullForward) {
       EXPECT_EQ(a.table(ids[i]).size(), b.table(ids[i]).size());
     }
   }
-  // Every sequence's j-th block holds the same keys and values in both pools (up to its length).
+  // Every sequence's j-th block holds the same keys and values in both pools (up to its length),
+  // within the 1e-5 of the logits: padding changes the GEMMs' row counts, and with two OpenMP
+  // threads their split, so keys and values of about 3 differ by a few float32 ulps (up to 1.9e-6
+  // seen) — the same step, not the same rounding.
   for (int64_t id : ids) {
     const int64_t length = a.length(id);
     for (size_t j = 0; j < a.table(id).size(); ++j) {
@@ -90,9 +93,9 @@ TEST(DecodeGraphs, FixedShapeStepsEqualPagedDecodeAndTheFullForward) {
       const int64_t rows = std::min<int64_t>(4, length - static_cast<int64_t>(j) * 4);
       for (size_t l = 0; l < a.keys.size(); ++l) {
         EXPECT_TRUE(torch::allclose(a.keys[l][x].narrow(0, 0, rows),
-                                    b.keys[l][y].narrow(0, 0, rows), 1e-6, 1e-6));
+                                    b.keys[l][y].narrow(0, 0, rows), 1e-5, 1e-5));
         EXPECT_TRUE(torch::allclose(a.values[l][x].narrow(0, 0, rows),
-                                    b.values[l][y].narrow(0, 0, rows), 1e-6, 1e-6));
+                                    b.values[l][y].narrow(0, 0, rows), 1e-5, 1e-5));
       }
     }
   }
