@@ -7,7 +7,7 @@ decode step comes to the memory-bandwidth roofline. One JSON object on stdout, p
 exit 1 when a side crashed (never for speed).
     decode_throughput.py --device D --shape qwen2.5-math-1.5b|tiny --batches 64,128,256
                          --prompt-tokens P --new-tokens N --dtype bfloat16|float32 --cli PATH
-                         --workdir DIR"""
+                         --workdir DIR [--repeats R]"""
 import argparse
 import json
 import re
@@ -40,11 +40,12 @@ SHAPE_EOS = {"qwen2.5-math-1.5b": (EOS_IDS, PAD_ID), "tiny": ([257, 256], 256)}
 MODES = ("torch", "paged_kernel", "graphs")
 TIMING = ("decode only: the N-1 steps after each row's first token, which comes out of the "
           "prefill. transformers: seconds of generate(max_new_tokens=N) less those of "
-          "generate(max_new_tokens=1) on the same batch, after an untimed warm-up call, the device "
-          "synchronised around each; treerpo: the command's own stderr line (from the end of its "
-          "first step to the end of its last; each step ends in a host transfer), so model loading "
-          "and the prefill are outside; with graphs, each batch bucket's capture is inside (its first "
-          "step runs eagerly and is recorded)")
+          "generate(max_new_tokens=1) on the same batch (each the fastest of --repeats calls), "
+          "after an untimed warm-up call, the device synchronised around each; treerpo: the "
+          "command's own stderr line (from the end of its first step to the end of its last; each "
+          "step ends in a host transfer), so model loading and the prefill are outside; with "
+          "graphs, each batch bucket's capture is inside (its first step runs eagerly and is "
+          "recorded)")
 OURS_LINE = re.compile(r"generate: (\d+) prompts, prefill and first tokens in ([0-9.]+) s, then "
                        r"(\d+) decode steps: (\d+) tokens in ([0-9.]+) s.*, (\d+) CUDA graphs")
 
@@ -82,18 +83,23 @@ def copy_bandwidth(device):
     return 2 * size * repeats / (time.perf_counter() - start)
 
 
-def transformers_side(model, prompts, new_tokens, device):
-    """transformers generate, greedy, every row exactly NEW_TOKENS (min_new_tokens masks eos)."""
+def transformers_side(model, prompts, new_tokens, device, repeats):
+    """transformers generate, greedy, every row exactly NEW_TOKENS (min_new_tokens masks eos); each
+    length timed REPEATS times, the fastest kept (a pause of the host in one call is not decode)."""
     ids = torch.tensor([p["ids"] for p in prompts], device=device)
     eos = set(model.generation_config.eos_token_id)
 
     def timed(n):
-        synchronize(device)
-        start = time.perf_counter()
-        out = model.generate(ids, attention_mask=torch.ones_like(ids), do_sample=False,
-                             max_new_tokens=n, min_new_tokens=n)
-        synchronize(device)
-        return generated_tokens(out, ids.shape[1], eos), time.perf_counter() - start
+        fastest = None
+        for _ in range(repeats):
+            synchronize(device)
+            start = time.perf_counter()
+            out = model.generate(ids, attention_mask=torch.ones_like(ids), do_sample=False,
+                                 max_new_tokens=n, min_new_tokens=n)
+            synchronize(device)
+            seconds = time.perf_counter() - start
+            fastest = seconds if fastest is None else min(fastest, seconds)
+        return generated_tokens(out, ids.shape[1], eos), fastest
 
     with torch.no_grad():
         timed(2)
@@ -148,6 +154,12 @@ def run_side(name, measure, bytes_per_step, bandwidth):
     except Exception as error:  # a crash is a result of the check
         log(f"{name}: FAILED: {error}")
         return {"error": str(error)[-2000:]}, None
+    if side["decode_seconds"] <= 0:
+        # generate(N) timed no slower than generate(1): noise swamped the decode, no figure to give.
+        error = (f"decode took {side['decode_seconds']:.6f} s: timing noise beyond the decode; "
+                 "raise --new-tokens or --repeats")
+        log(f"{name}: FAILED: {error}")
+        return {"error": error, **side}, None
     step = side["decode_seconds"] / side["decode_steps"]
     side.update(tokens_per_s=side["decode_tokens"] / side["decode_seconds"], step_seconds=step,
                 roofline_fraction=bytes_per_step / step / bandwidth)
@@ -167,12 +179,14 @@ def main():
     parser.add_argument("--cli", required=True, help="treerpo-train binary")
     parser.add_argument("--workdir", required=True, help="model folder, prompts and logs")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--repeats", type=int, default=1,
+                        help="times each transformers generate is timed, the fastest kept")
     parser.add_argument("--side-timeout", type=float, default=150,
                         help="seconds one treerpo-train process may take")
     args = parser.parse_args()
     batches = [int(b) for b in args.batches.split(",")]
-    if args.new_tokens < 2 or args.prompt_tokens < 1 or min(batches) < 1:
-        parser.error("--new-tokens must be >= 2, --prompt-tokens and every batch >= 1")
+    if args.new_tokens < 2 or args.prompt_tokens < 1 or min(batches) < 1 or args.repeats < 1:
+        parser.error("--new-tokens must be >= 2, --prompt-tokens, --repeats and every batch >= 1")
     device, dtype = torch.device(args.device), getattr(torch, args.dtype)
     transformers.utils.logging.disable_progress_bar()  # stderr holds progress lines only
     threads = set_threads()
@@ -206,7 +220,7 @@ def main():
                "bytes_per_step": weight_bytes + kv_bytes}
         row["transformers"], _ = run_side(
             f"batch {batch} transformers",
-            lambda: transformers_side(model, prompts, args.new_tokens, device),
+            lambda: transformers_side(model, prompts, args.new_tokens, device, args.repeats),
             row["bytes_per_step"], bandwidth)
         if device.type == "cuda":
             torch.cuda.empty_cache()  # our process gets the memory transformers' cache held
@@ -234,7 +248,8 @@ def main():
         "passed": passed, "command": " ".join(sys.argv), "device": str(device),
         "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
         "shape": args.shape, "dtype": args.dtype, "prompt_tokens": args.prompt_tokens,
-        "new_tokens": args.new_tokens, "seed": args.seed, "threads": threads,
+        "new_tokens": args.new_tokens, "repeats": args.repeats, "seed": args.seed,
+        "threads": threads,
         "torch": torch.__version__, "transformers": transformers.__version__,
         "attn_implementation": model.config._attn_implementation,
         "parameters": sum(p.numel() for p in model.parameters()), "weight_bytes": weight_bytes,

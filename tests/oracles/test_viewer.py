@@ -18,6 +18,7 @@ from pathlib import Path
 import jsonschema
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
@@ -126,9 +127,24 @@ class ViewerInChromium(unittest.TestCase):
         cls.driver.quit()
 
     def click(self, css):
-        element = WebDriverWait(self.driver, 10).until(
-            lambda d: d.find_elements(By.CSS_SELECTOR, css))[0]
-        element.click()
+        """Clicks the first element matching CSS, found again if the page replaced it meanwhile."""
+        def find_and_click(d):
+            found = d.find_elements(By.CSS_SELECTOR, css)
+            if not found:
+                return False
+            found[0].click()
+            return True
+        WebDriverWait(self.driver, 10, ignored_exceptions=(StaleElementReferenceException,)).until(
+            find_and_click)
+
+    def wait_for_tree(self, step, tree=None):
+        """Waits until the page shows STEP's trees (and tree TREE of them): a step's trees load
+        asynchronously, and the page opens on the last step's, so a tree button found before that
+        may be the wrong step's, or replaced under the click."""
+        prefix = f"step {step}, tree " + ("" if tree is None else f"{tree}:")
+        WebDriverWait(self.driver, 10).until(lambda d: d.execute_script(
+            "const b = document.querySelector('#treeinfo b'); return b ? b.textContent : '';")
+            .startswith(prefix))
 
     def test_selected_node_shows_its_tokens_from_trees_jsonl(self):
         d = self.driver
@@ -141,7 +157,9 @@ class ViewerInChromium(unittest.TestCase):
         leaf = max((n for n in tree["nodes"] if n["leaf"]), key=lambda n: n["depth"])
         self.assertGreaterEqual(leaf["depth"], 2)
         self.click(f'#steps button[data-step="{step}"]')
+        self.wait_for_tree(step)
         self.click(f'#trees button[data-tree="{tree_index}"]')
+        self.wait_for_tree(step, tree_index)
         self.click(f'#graph .node[data-node="{leaf["id"]}"] circle')
         WebDriverWait(d, 10).until(lambda d: d.find_elements(By.CSS_SELECTOR, "#tokens .tok"))
 
