@@ -6,7 +6,7 @@
 #   scripts/gpu_check.sh prepare     here: build (bootstrap.sh), then bundle the binary, the Debian
 #                                    libraries it needs and the recipe step's inputs into .gpu/
 #                                    (git-ignored; name it in the device tool's `carry`)
-#   scripts/gpu_check.sh run [--device D] [--budget SECONDS] [--only STEP,...] [OUT]
+#   scripts/gpu_check.sh run [--device D] [--budget SECONDS] [--only STEP,...] [--after FILE] [OUT]
 #                                    on the GPU host: the steps below in order, each under its own
 #                                    time limit, until the budget (default 540 s) is spent; writes
 #                                    three files to OUT (default $OUT, else runs/gpu_check):
@@ -15,7 +15,8 @@
 #
 # The steps, most needed first, each under a cap of its own (a step that no longer fits in what is
 # left of the budget is recorded as skipped; rerun it with --only in a second call; a step run alone,
-# --only NAME, may take the whole budget):
+# --only NAME, may take the whole budget; --after names the first call's gpu_check.json, whose passed
+# steps then count as passed here too, so a rerun recipe takes the engine those checks held equal):
 #   attention     `bench decode-attention` in float32 and bfloat16: the CUDA paged kernel against its
 #                 CPU path on the same data (at most 1e-4 / 2e-2 apart), its speed against the gather
 #                 + SDPA path and the copy-bandwidth roofline
@@ -24,7 +25,8 @@
 #   recipe        configs/qwen1.5b.yaml's whole TreeRPO step (one step, no evaluation) on a random
 #                 Qwen2.5-Math-1.5B with Qwen's tokenizer and 16 GSM8K problems under a 24 GB cap:
 #                 each phase's allocator peak beside the plan for the step's tree (with the paged
-#                 kernel and CUDA graphs when this run's attention and graphs steps passed)
+#                 kernel and CUDA graphs when the attention and graphs steps passed, in this run or
+#                 in the --after report)
 #   throughput    scripts/peers/decode_throughput.py: `generate` with each decode attention and with
 #                 CUDA graphs against transformers `generate` on a random 1.5B at 64, 128 and 256
 #                 rows, tokens/s and the roofline fraction (fails only when a side crashes)
@@ -98,13 +100,15 @@ PY
 }
 
 run() {
-  local device=cuda budget=540 only="" out="${OUT:-$root/runs/gpu_check}"
+  local device=cuda budget=540 only="" after="" out="${OUT:-$root/runs/gpu_check}"
   while [ $# -gt 0 ]; do
     case "$1" in
       --device) device=$2; shift 2 ;;
       --budget) budget=$2; shift 2 ;;
       --only) only=$2; shift 2 ;;
-      -*) echo "gpu_check: unknown option '$1' (run --device D --budget SECONDS --only STEP,... OUT)" >&2; exit 2 ;;
+      --after) after=$2; shift 2 ;;
+      -*) echo "gpu_check: unknown option '$1' (run --device D --budget SECONDS --only STEP,... --after FILE OUT)" >&2
+        exit 2 ;;
       *) out=$1; shift ;;
     esac
   done
@@ -117,6 +121,26 @@ run() {
     esac
   done
   host_env
+  # The steps an earlier call on this host passed (its gpu_check.json), checked before anything is written.
+  local passed_before=""
+  if [ -n "$after" ]; then
+    passed_before=$("$TREERPO_PYTHON" - "$after" "$device" <<'PY'
+import json, sys
+path, device = sys.argv[1], sys.argv[2]
+try:
+    with open(path) as file:
+        report = json.load(file)
+    steps, earlier = report["steps"], report["device"]
+except (OSError, ValueError, KeyError, TypeError) as error:
+    sys.exit(f"gpu_check: --after {path}: not an earlier call's gpu_check.json ({error}); "
+             "give the file that call wrote to its OUT")
+if earlier != device:
+    sys.exit(f"gpu_check: --after {path}: that call ran on '{earlier}', this one on '{device}'; "
+             "give a report from this device")
+print(" ".join(n for n in steps if isinstance(report.get(n), dict) and report[n].get("passed") is True))
+PY
+    ) || exit 2
+  fi
   mkdir -p "$out"
   rm -f "$out/gpu_check.json" "$out/gpu_check.log" "$out/logs.tar.gz"
   local tee_pid
@@ -127,6 +151,11 @@ run() {
   rm -rf "$work"
   mkdir -p "$work"
   export GPU_CHECK_DEVICE="$device" GPU_CHECK_WORK="$work"
+  : > "$work/passed_before"
+  if [ -n "$after" ]; then
+    for name in $passed_before; do echo "$name" >> "$work/passed_before"; done
+    echo "== after $after: passed there: ${passed_before:-none}" >&2
+  fi
 
   echo "== version" >&2
   # A binary that does not start on this host (a library missing or too old) fails every step: say
@@ -175,10 +204,11 @@ PY
   done
 
   local report_rc=0
-  "$TREERPO_PYTHON" - "$work" "$out" "$device" "$budget" "$(( $(date +%s) - start ))" <<'PY' || report_rc=$?
+  "$TREERPO_PYTHON" - "$work" "$out" "$device" "$budget" "$(( $(date +%s) - start ))" "$after" <<'PY' || report_rc=$?
 import json, sys
 from pathlib import Path
 work, out, device, budget, seconds = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
+after = sys.argv[6]
 def lines(path):
     return [json.loads(l) for l in path.read_text().splitlines() if l.strip()] if path.exists() else []
 def load(path):
@@ -186,6 +216,8 @@ def load(path):
 steps = {s["step"]: s for s in lines(work / "steps.jsonl")}
 report = {"device": device, "seconds": seconds, "budget": budget,
           "version": load(work / "version.json"), "host": load(work / "host.json"), "steps": steps}
+if after:
+    report["after"] = {"file": after, "passed": (work / "passed_before").read_text().split()}
 for name, step in steps.items():
     detail = load(work / name / "result.json") if not step["skipped"] else None
     # A step's exit code is its verdict (0 passed, 137 killed at its limit); result.json its figures.
@@ -206,6 +238,17 @@ PY
   exec 2>&3 3>&-
   wait "$tee_pid" || true
   return "$report_rc"
+}
+
+# Whether step NAME passed: this run's verdict when it ran the step, else the --after report's.
+passed() {
+  local line
+  line=$(grep -F "\"step\": \"$1\"" "$GPU_CHECK_WORK/steps.jsonl" || true)
+  if [ -n "$line" ] && [[ "$line" != *'"skipped": true'* ]]; then
+    [[ "$line" == *'"exit_code": 0,'* ]]
+    return
+  fi
+  grep -qxF "$1" "$GPU_CHECK_WORK/passed_before"
 }
 
 # One step, in a process of its own (run's timeout stops it with its children): its files in
@@ -314,16 +357,17 @@ step_recipe() {
       --set rollout.min_segment_tokens=8 --set rollout.coverage_min_tokens=9 --set rollout.kv_cache_tokens=8192)
   else
     sets+=(--set model.memory_gb=24)
-    # The engine choices this run's checks have held equal to the default path.
-    if grep -q '"exit_code": 0' <(grep '"attention"' "$GPU_CHECK_WORK/steps.jsonl"); then
-      sets+=(--set rollout.decode_attention=paged_kernel) engine=paged_kernel
-      if grep -q '"exit_code": 0' <(grep '"graphs"' "$GPU_CHECK_WORK/steps.jsonl"); then
-        sets+=(--set rollout.cuda_graphs=true) engine+=",cuda_graphs"
-      fi
-    fi
     if [ -f "$bundle/recipe/tokenizer.json" ]; then
       real_inputs=1
       sets+=(--set "data.train=$bundle/recipe/gsm8k-16.jsonl")
+    fi
+  fi
+  # The engine choices the checks (this run's or the --after report's) have held equal to the default
+  # path; on the CPU the "kernel" is its CPU path, and CUDA graphs are CUDA's only.
+  if passed attention; then
+    sets+=(--set rollout.decode_attention=paged_kernel) engine=paged_kernel
+    if [ "$device" != cpu ] && passed graphs; then
+      sets+=(--set rollout.cuda_graphs=true) engine+=",cuda_graphs"
     fi
   fi
   echo "recipe: ${shape[*]:-tiny model}, engine ${engine:-the defaults}" >&2

@@ -1,8 +1,8 @@
 """scripts/gpu_check.sh in its CPU mode, as it runs on a lent GPU host: the steps in order under a budget,
 three files back (the device tool brings back at most eight), skipped steps named for a rerun with
---only, bad arguments refused with one line and exit code 2. The steps that other tests already cover on
-the CPU (parity, training) are left out to keep the suite short; transformers is the throughput step's
-peer."""
+--only (and --after, the first call's verdicts), bad arguments refused with one line and exit code 2.
+The steps that other tests already cover on the CPU (parity, training) are left out to keep the suite
+short; transformers is the throughput step's peer."""
 import json
 import os
 import subprocess
@@ -74,11 +74,37 @@ class GpuCheck(unittest.TestCase):
             self.assertEqual(report["failed"], [])
             self.assertIn("rerun with --only recipe", done.stderr)
 
+    def test_a_rerun_after_an_earlier_report_takes_the_engine_its_checks_passed(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            first, second, alone = (Path(tmp) / name for name in ("first", "second", "alone"))
+            done = gpu_check(tmp, "--only", "attention", first)
+            self.assertEqual(done.returncode, 0, done.stderr[-3000:])
+            done = gpu_check(tmp, "--only", "recipe", "--after", first / "gpu_check.json", second)
+            self.assertEqual(done.returncode, 0, done.stderr[-3000:])
+            report = json.loads((second / "gpu_check.json").read_text())
+            self.assertEqual(list(report["steps"]), ["recipe"])
+            self.assertEqual(report["after"]["passed"], ["attention"])
+            # The paged kernel's CPU path; CUDA graphs are never taken on the CPU.
+            self.assertEqual(report["recipe"]["engine"], "paged_kernel")
+            self.assertGreater(report["recipe"]["tree"]["tree/leaves"], 1)
+            # Without the earlier report nothing has been held equal: the defaults.
+            done = gpu_check(tmp, "--only", "recipe", alone)
+            self.assertEqual(done.returncode, 0, done.stderr[-3000:])
+            report = json.loads((alone / "gpu_check.json").read_text())
+            self.assertNotIn("after", report)
+            self.assertEqual(report["recipe"]["engine"], "defaults")
+
     def test_bad_arguments_are_one_line_and_exit_2(self):
         with tempfile.TemporaryDirectory() as tmp:
+            cuda_report = Path(tmp) / "cuda.json"
+            cuda_report.write_text(json.dumps({"device": "cuda", "steps": {}}))
+            (Path(tmp) / "torn.json").write_text('{"device": "cpu", "st')
             for args, message in ((["--only", "attention,bogus"], "--only: no step 'bogus'"),
                                   (["--budget", "ten"], "--budget 'ten' is not a whole number"),
-                                  (["--frob"], "unknown option '--frob'")):
+                                  (["--frob"], "unknown option '--frob'"),
+                                  (["--after", Path(tmp) / "none.json"], "not an earlier call's gpu_check.json"),
+                                  (["--after", Path(tmp) / "torn.json"], "not an earlier call's gpu_check.json"),
+                                  (["--after", cuda_report], "that call ran on 'cuda', this one on 'cpu'")):
                 done = gpu_check(tmp, *args, Path(tmp) / "out")
                 self.assertEqual(done.returncode, 2, args)
                 self.assertEqual(len(done.stderr.strip().splitlines()), 1, done.stderr)
