@@ -14,7 +14,17 @@
 # command (it is a check of a build artefact for another machine, run after changing `prepare`).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
+case "${1:-}" in
+  -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+  -*) echo "bundle_check: unknown option '$1' (scripts/bundle_check.sh [ROOTFS])" >&2; exit 2 ;;
+esac
 rootfs=${1:-/tmp/treerpo-bare}
+# The bare system is ours only when this script made it: never mount into (or unmount /proc of) another.
+marker="$rootfs/.treerpo-bundle-check"
+if [ ! -f "$marker" ] && [ -e "$rootfs" ] && [ -n "$(ls -A "$rootfs" 2> /dev/null || echo x)" ]; then
+  echo "bundle_check: $rootfs is not a bare system this script made; name an empty or new folder" >&2
+  exit 2
+fi
 [ -x "$root/.gpu/bin/treerpo-train" ] ||
   { echo "bundle_check: no $root/.gpu/bin/treerpo-train; run 'scripts/gpu_check.sh prepare' first" >&2; exit 2; }
 [ "$(id -u)" = 0 ] || { echo "bundle_check: needs root (debootstrap, chroot and bind mounts); run it as root" >&2; exit 2; }
@@ -23,11 +33,12 @@ rootfs=${1:-/tmp/treerpo-bare}
 # The interpreter .venv was made from, mounted where the venv expects it.
 python_prefix=$(dirname "$(sed -n 's/^home *= *//p' "$root/.venv/pyvenv.cfg")")
 
-if [ ! -x "$rootfs/bin/bash" ]; then
+if [ ! -f "$marker" ]; then
   command -v debootstrap > /dev/null || apt-get install -y -q debootstrap >&2
   debootstrap --variant=minbase bookworm "$rootfs" http://deb.debian.org/debian >&2
   cp /etc/resolv.conf "$rootfs/etc/"
   chroot "$rootfs" apt-get install -y -q libssl3 >&2 # for this machine's Python's ssl module, not the binary
+  touch "$marker"
 fi
 
 mounted=()

@@ -93,6 +93,16 @@ class GpuCheck(unittest.TestCase):
             report = json.loads((alone / "gpu_check.json").read_text())
             self.assertNotIn("after", report)
             self.assertEqual(report["recipe"]["engine"], "defaults")
+            # An earlier report whose attention failed holds nothing equal either: the defaults.
+            failed = json.loads((first / "gpu_check.json").read_text())
+            failed["attention"]["passed"] = False
+            failed["failed"] = ["attention"]
+            (Path(tmp) / "failed.json").write_text(json.dumps(failed))
+            done = gpu_check(tmp, "--only", "recipe", "--after", Path(tmp) / "failed.json", alone)
+            self.assertEqual(done.returncode, 0, done.stderr[-3000:])
+            report = json.loads((alone / "gpu_check.json").read_text())
+            self.assertEqual(report["after"]["passed"], [])
+            self.assertEqual(report["recipe"]["engine"], "defaults")
 
     def test_bad_arguments_are_one_line_and_exit_2(self):
         with tempfile.TemporaryDirectory() as tmp:
