@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include <ATen/Parallel.h>
 #include <nlohmann/json.hpp>
 #include <torch/cuda.h>
 #include <torch/types.h>
@@ -190,6 +191,11 @@ void run_bench(const DecodeAttentionOptions& o) {
                       {"block_tokens", o.block_tokens},
                       {"repeats", o.repeats},
                       {"seed", o.seed}};
+  if (device.is_cpu()) {
+    // The CPU path's speed follows the intra-op threads it spreads its sequences over.
+    j["cpu_threads"] = at::get_num_threads();
+    j["cpu_path_uses_threads"] = model::paged_decode_attention_cpu_uses_threads();
+  }
   double copy = 0;
   if (device.is_cuda()) {
     copy = copy_gb_per_s(device, o.repeats);

@@ -244,6 +244,14 @@ torch::Tensor paged_decode_attention_cpu(const torch::Tensor& q, const torch::Te
   return out;
 }
 
+bool paged_decode_attention_cpu_uses_threads() {
+#ifdef INTRA_OP_PARALLEL
+  return true;
+#else
+  return false;
+#endif
+}
+
 torch::Tensor paged_decode_attention(const torch::Tensor& q, const torch::Tensor& key_pool,
                                      const torch::Tensor& value_pool,
                                      const torch::Tensor& block_tables,

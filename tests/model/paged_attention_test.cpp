@@ -95,6 +95,19 @@ TEST(PagedAttention, BFloat16AccumulatesInFloat32) {
   EXPECT_TRUE(torch::allclose(got.to(torch::kFloat32), by_hand(c), 8e-3, 8e-3));
 }
 
+TEST(PagedAttention, CpuPathSpreadsOverThreadsWithTheSameBits) {
+  // Built without OpenMP, LibTorch's parallel_for (a header template) runs on one thread only.
+  EXPECT_TRUE(paged_decode_attention_cpu_uses_threads());
+  Case c = random_case({1, 7, 8, 29, 16, 3, 30, 12}, 12, 2, 64, 4, 16, 6);
+  const int threads = at::get_num_threads();
+  at::set_num_threads(1);
+  const torch::Tensor one = paged_decode_attention(c.q, c.keys, c.values, c.tables, c.lengths);
+  at::set_num_threads(4);
+  const torch::Tensor four = paged_decode_attention(c.q, c.keys, c.values, c.tables, c.lengths);
+  at::set_num_threads(threads);
+  EXPECT_TRUE(torch::equal(one, four));
+}
+
 TEST(PagedAttention, PositionsPastTheLengthAreNeverRead) {
   Case c = random_case({6, 3}, 4, 2, 8, 4, 6, 5);
   torch::Tensor before = paged_decode_attention(c.q, c.keys, c.values, c.tables, c.lengths);

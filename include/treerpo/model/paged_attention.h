@@ -37,4 +37,9 @@ torch::Tensor paged_decode_attention_cpu(const torch::Tensor& q, const torch::Te
                                          const torch::Tensor& block_tables,
                                          const torch::Tensor& lengths);
 
+// Whether the CPU path spreads its (sequence, kv head) pairs over LibTorch's intra-op threads
+// (at::parallel_for is serial in a file built without OpenMP). Each pair is computed alone, so the
+// result is the same bits whatever the number of threads.
+bool paged_decode_attention_cpu_uses_threads();
+
 } // namespace treerpo::model
