@@ -76,8 +76,22 @@ template <typename T> const float* as_float(const T* row, int64_t n, std::vector
 
 // Per-thread scratch of attend_one.
 struct Scratch {
-  std::vector<float> q, scores, acc, row;
+  std::vector<float> q, scores, acc, row, total;
 };
+
+// Calls f(p, row) for positions p = 0 .. length-1 of one kv head in table order, row pointing at
+// the position's head_dim elements in `pool`: block by block, so no position needs a division.
+template <typename T, typename F>
+void for_each_row(const T* pool, const int32_t* table, int64_t length, int64_t block_tokens,
+                  int64_t kv_heads, int64_t kv_head, int64_t head_dim, F&& f) {
+  const int64_t stride = kv_heads * head_dim;
+  for (int64_t first = 0, j = 0; first < length; first += block_tokens, ++j) {
+    const T* r =
+        pool + (static_cast<int64_t>(table[j]) * block_tokens * kv_heads + kv_head) * head_dim;
+    const int64_t end = std::min(length, first + block_tokens);
+    for (int64_t p = first; p < end; ++p, r += stride) f(p, r);
+  }
+}
 
 // One (sequence, kv head): its `group` query heads read the keys once into per-head scores, then
 // softmax in float32 (max subtracted, as SDPA does) and a weighted sum of the values.
@@ -89,37 +103,34 @@ void attend_one(const T* q, const T* keys, const T* values, const int32_t* table
   s.row.resize(static_cast<size_t>(head_dim));
   s.scores.assign(static_cast<size_t>(group * length), 0.0f);
   s.acc.assign(static_cast<size_t>(group * head_dim), 0.0f);
+  s.total.assign(static_cast<size_t>(group), 0.0f);
   for (int64_t i = 0; i < group * head_dim; ++i)
     s.q[static_cast<size_t>(i)] = static_cast<float>(q[i]);
-  auto row = [&](const T* pool, int64_t p) {
-    const int64_t block = table[p / block_tokens];
-    const T* r = pool + ((block * block_tokens + p % block_tokens) * kv_heads + kv_head) * head_dim;
-    return as_float(r, head_dim, s.row);
-  };
-  for (int64_t p = 0; p < length; ++p) {
-    const float* k = row(keys, p);
-    for (int64_t h = 0; h < group; ++h) {
-      s.scores[static_cast<size_t>(h * length + p)] =
-          dot(s.q.data() + h * head_dim, k, head_dim) * scale;
-    }
-  }
-  std::vector<float> total(static_cast<size_t>(group));
+  for_each_row(keys, table, length, block_tokens, kv_heads, kv_head, head_dim,
+               [&](int64_t p, const T* r) {
+                 const float* k = as_float(r, head_dim, s.row);
+                 for (int64_t h = 0; h < group; ++h) {
+                   s.scores[static_cast<size_t>(h * length + p)] =
+                       dot(s.q.data() + h * head_dim, k, head_dim) * scale;
+                 }
+               });
   for (int64_t h = 0; h < group; ++h) {
     float* sc = s.scores.data() + h * length;
     const float max = *std::max_element(sc, sc + length);
     float sum = 0.0f;
     for (int64_t p = 0; p < length; ++p) sum += (sc[p] = std::exp(sc[p] - max));
-    total[static_cast<size_t>(h)] = sum;
+    s.total[static_cast<size_t>(h)] = sum;
   }
-  for (int64_t p = 0; p < length; ++p) {
-    const float* v = row(values, p);
-    for (int64_t h = 0; h < group; ++h) {
-      add_scaled(s.scores[static_cast<size_t>(h * length + p)], v, s.acc.data() + h * head_dim,
-                 head_dim);
-    }
-  }
+  for_each_row(values, table, length, block_tokens, kv_heads, kv_head, head_dim,
+               [&](int64_t p, const T* r) {
+                 const float* v = as_float(r, head_dim, s.row);
+                 for (int64_t h = 0; h < group; ++h) {
+                   add_scaled(s.scores[static_cast<size_t>(h * length + p)], v,
+                              s.acc.data() + h * head_dim, head_dim);
+                 }
+               });
   for (int64_t h = 0; h < group; ++h) {
-    const float inv = 1.0f / total[static_cast<size_t>(h)];
+    const float inv = 1.0f / s.total[static_cast<size_t>(h)];
     for (int64_t d = 0; d < head_dim; ++d) {
       out[h * head_dim + d] = static_cast<T>(s.acc[static_cast<size_t>(h * head_dim + d)] * inv);
     }
