@@ -17,10 +17,13 @@
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
+#include "launch.cuh"
 #include "paged_attention_cuda.h"
 
 namespace treerpo::model::cuda {
 namespace {
+
+using cuda_launch::launch_kernel;
 
 constexpr int kWarps = 4;
 constexpr int kThreads = kWarps * 32;
@@ -289,11 +292,12 @@ template <typename T, int D, int HB> cudaError_t launch(const PagedDecodeArgs& a
   if (s.partitions > 1 && a.workspace == nullptr) return cudaErrorInvalidValue;
   const dim3 grid(static_cast<unsigned>(a.batch), static_cast<unsigned>(a.kv_heads * s.head_chunks),
                   static_cast<unsigned>(s.partitions));
-  attend_partition<T, D, HB><<<grid, kThreads, 0, st>>>(a, s);
-  if (s.partitions > 1) {
-    merge_partitions<T><<<static_cast<unsigned>(a.batch * a.heads), D, 0, st>>>(a, s.partitions);
+  cudaError_t err = launch_kernel(attend_partition<T, D, HB>, grid, dim3(kThreads), st, a, s);
+  if (err == cudaSuccess && s.partitions > 1) {
+    err = launch_kernel(merge_partitions<T>, dim3(static_cast<unsigned>(a.batch * a.heads)),
+                        dim3(D), st, a, s.partitions);
   }
-  return cudaGetLastError();
+  return err;
 }
 
 template <typename T, int D>

@@ -1,0 +1,310 @@
+// The simulator's scheduler: the threads of one block are ucontext fibers run in turn on the
+// calling thread. A fiber runs until it reaches a barrier (a warp collective or __syncthreads) or
+// returns; when every runnable fiber has had its turn, the barriers whose threads have all arrived
+// are released, and a barrier that can no longer be completed is a fault.
+#include "cuda_sim.h"
+
+#include <ucontext.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <memory>
+#include <stdexcept>
+#include <vector>
+
+namespace treerpo::cuda_sim {
+namespace {
+
+constexpr int kWarpSize = 32;
+constexpr unsigned kFullMask = 0xffffffffu;
+// Each fiber's stack: the kernels keep their state in registers, i.e. here in locals of a few
+// KiB; sanitizer builds make frames larger.
+constexpr size_t kStackBytes = 256 * 1024;
+
+enum class State { Runnable, AtWarpCollective, AtSyncThreads, Exited, Faulted };
+
+struct Thread {
+  ucontext_t context;
+  std::unique_ptr<char[]> stack;
+  uint3 index{};
+  int warp = 0, lane = 0;
+  State state = State::Runnable;
+  int line = 0;            // the source line of the barrier it waits at
+  int64_t collectives = 0; // warp collectives reached so far
+};
+
+// One warp's exchange slots, two sets used in turn: a lane writes set k % 2 for its k-th shuffle
+// and reads it after the barrier; it can write that set again only after the next barrier, which
+// every lane reaches after its read.
+struct Warp {
+  uint64_t slots[2][kWarpSize] = {};
+};
+
+struct Run {
+  dim3 grid, block;
+  uint3 block_index{};
+  std::vector<Thread> threads;
+  std::vector<Warp> warps;
+  ucontext_t scheduler;
+  Thread* current = nullptr;
+  const std::function<void()>* body = nullptr;
+  std::string fault;
+};
+
+thread_local Run* g_run = nullptr;
+thread_local std::string g_last_fault;
+std::vector<std::pair<const char*, size_t>> g_readable;
+
+std::string where(const Run& r, const Thread& t) {
+  return "block (" + std::to_string(r.block_index.x) + "," + std::to_string(r.block_index.y) + "," +
+         std::to_string(r.block_index.z) + ") thread (" + std::to_string(t.index.x) + "," +
+         std::to_string(t.index.y) + "," + std::to_string(t.index.z) + ")";
+}
+
+Run& running() {
+  if (g_run == nullptr || g_run->current == nullptr) {
+    throw std::logic_error("cuda_sim: a device built-in called outside a simulated launch");
+  }
+  return *g_run;
+}
+
+// Stops the current thread for good with `what`; the scheduler ends the launch.
+[[noreturn]] void fault(const std::string& what) {
+  Run& r = running();
+  Thread& t = *r.current;
+  if (r.fault.empty()) r.fault = where(r, t) + ": " + what;
+  t.state = State::Faulted;
+  swapcontext(&t.context, &r.scheduler);
+  std::abort(); // a faulted fiber is never resumed
+}
+
+// The current thread waits at a barrier until the scheduler releases it.
+void wait(State at, int line) {
+  Run& r = running();
+  Thread& t = *r.current;
+  t.state = at;
+  t.line = line;
+  swapcontext(&t.context, &r.scheduler);
+}
+
+void fiber_entry() {
+  (*g_run->body)();
+  g_run->current->state = State::Exited;
+  // Returning resumes uc_link, the scheduler.
+}
+
+std::string lanes_text(const std::vector<int>& lanes) {
+  std::string s;
+  for (int lane : lanes) s += (s.empty() ? "" : ",") + std::to_string(lane);
+  return s;
+}
+
+// Releases the warps whose lanes all wait at the same collective; a warp where some lanes wait
+// and the others cannot come (exited, or at __syncthreads) is a fault. Returns whether any was.
+bool release_warps(Run& r) {
+  bool released = false;
+  for (size_t w = 0; w < r.warps.size() && r.fault.empty(); ++w) {
+    const size_t first = w * kWarpSize, end = std::min(r.threads.size(), first + kWarpSize);
+    std::vector<int> waiting, elsewhere;
+    for (size_t i = first; i < end; ++i) {
+      (r.threads[i].state == State::AtWarpCollective ? waiting : elsewhere)
+          .push_back(static_cast<int>(i - first));
+    }
+    if (waiting.empty()) continue;
+    const Thread& lead = r.threads[first + static_cast<size_t>(waiting.front())];
+    if (!elsewhere.empty()) {
+      r.fault = where(r, lead) + ": __shfl_xor_sync at line " + std::to_string(lead.line) +
+                " with a full mask, but lanes " + lanes_text(elsewhere) + " of warp " +
+                std::to_string(w) + " exited or wait elsewhere (the shuffle needs all 32 lanes)";
+      break;
+    }
+    for (size_t i = first; i < end; ++i) {
+      const Thread& t = r.threads[i];
+      if (t.line != lead.line || t.collectives != lead.collectives) {
+        r.fault = where(r, t) + ": lanes of warp " + std::to_string(w) +
+                  " at different shuffles (line " + std::to_string(t.line) + ", collective " +
+                  std::to_string(t.collectives) + "; lane " + std::to_string(waiting.front()) +
+                  " at line " + std::to_string(lead.line) + ", collective " +
+                  std::to_string(lead.collectives) + ")";
+        break;
+      }
+    }
+    if (!r.fault.empty()) break;
+    for (size_t i = first; i < end; ++i) r.threads[i].state = State::Runnable;
+    released = true;
+  }
+  return released;
+}
+
+// Releases __syncthreads when every thread of the block waits at the same one.
+bool release_block(Run& r) {
+  const Thread* lead = nullptr;
+  std::vector<int> elsewhere;
+  for (const Thread& t : r.threads) {
+    if (t.state == State::AtSyncThreads) {
+      if (lead == nullptr) lead = &t;
+    } else {
+      elsewhere.push_back(static_cast<int>(&t - r.threads.data()));
+    }
+  }
+  if (lead == nullptr) return false;
+  if (!elsewhere.empty()) {
+    r.fault = where(r, *lead) + ": __syncthreads at line " + std::to_string(lead->line) +
+              " that threads " + lanes_text(elsewhere) + " exited without reaching";
+    return false;
+  }
+  for (const Thread& t : r.threads) {
+    if (t.line != lead->line) {
+      r.fault = where(r, t) + ": __syncthreads at line " + std::to_string(t.line) +
+                " while others wait at line " + std::to_string(lead->line);
+      return false;
+    }
+  }
+  for (Thread& t : r.threads) t.state = State::Runnable;
+  return true;
+}
+
+// Runs the block r.block_index to the end; false on a fault (in r.fault).
+bool run_block(Run& r) {
+  for (Thread& t : r.threads) {
+    t.state = State::Runnable;
+    t.collectives = 0;
+    getcontext(&t.context);
+    t.context.uc_stack.ss_sp = t.stack.get();
+    t.context.uc_stack.ss_size = kStackBytes;
+    t.context.uc_link = &r.scheduler;
+    makecontext(&t.context, fiber_entry, 0);
+  }
+  for (;;) {
+    for (Thread& t : r.threads) {
+      if (t.state != State::Runnable) continue;
+      r.current = &t;
+      swapcontext(&r.scheduler, &t.context);
+      r.current = nullptr;
+      if (!r.fault.empty()) return false;
+    }
+    bool exited = true;
+    for (const Thread& t : r.threads) exited = exited && t.state == State::Exited;
+    if (exited) return true;
+    // Every live thread now waits at a barrier: release the complete ones.
+    if (!release_warps(r) && r.fault.empty() && !release_block(r) && r.fault.empty()) {
+      r.fault = "block (" + std::to_string(r.block_index.x) + "," +
+                std::to_string(r.block_index.y) + "," + std::to_string(r.block_index.z) +
+                "): every thread waits and no barrier can complete";
+    }
+    if (!r.fault.empty()) return false;
+  }
+}
+
+} // namespace
+
+uint3 thread_index() {
+  return running().current->index;
+}
+uint3 block_index() {
+  return running().block_index;
+}
+dim3 block_dim() {
+  return running().block;
+}
+dim3 grid_dim() {
+  return running().grid;
+}
+
+const std::string& last_fault() {
+  return g_last_fault;
+}
+
+ReadableMemory::ReadableMemory(std::initializer_list<std::pair<const void*, size_t>> buffers) {
+  for (const auto& [p, bytes] : buffers)
+    g_readable.emplace_back(static_cast<const char*>(p), bytes);
+}
+
+ReadableMemory::~ReadableMemory() {
+  g_readable.clear();
+}
+
+namespace detail {
+
+uint64_t shuffle_xor(unsigned mask, uint64_t bits, int lane_mask, int width, int line) {
+  Run& r = running();
+  Thread& t = *r.current;
+  if (mask != kFullMask) {
+    fault("__shfl_xor_sync at line " + std::to_string(line) +
+          " with a partial mask (the simulator models full-warp shuffles only)");
+  }
+  if (width != kWarpSize) {
+    fault("__shfl_xor_sync at line " + std::to_string(line) + " with width " +
+          std::to_string(width) + " (the simulator models width 32 only)");
+  }
+  if ((r.block.x * r.block.y * r.block.z) % kWarpSize != 0) {
+    fault("__shfl_xor_sync with a full mask in a block of " +
+          std::to_string(r.block.x * r.block.y * r.block.z) +
+          " threads, not whole warps: the last warp's missing lanes cannot take part");
+  }
+  const int set = static_cast<int>(t.collectives % 2);
+  r.warps[static_cast<size_t>(t.warp)].slots[set][t.lane] = bits;
+  ++t.collectives;
+  wait(State::AtWarpCollective, line);
+  const int from = (t.lane ^ lane_mask) & (kWarpSize - 1);
+  return r.warps[static_cast<size_t>(t.warp)].slots[set][from];
+}
+
+void sync_threads(int line) {
+  wait(State::AtSyncThreads, line);
+}
+
+void check_read(const void* p, size_t bytes, size_t align) {
+  const auto address = reinterpret_cast<uintptr_t>(p);
+  if (address % align != 0) {
+    fault("__ldg of " + std::to_string(bytes) + " bytes at an address aligned to less than " +
+          std::to_string(align));
+  }
+  if (g_readable.empty()) return;
+  const char* c = static_cast<const char*>(p);
+  for (const auto& [base, size] : g_readable) {
+    if (c >= base && c + bytes <= base + size) return;
+  }
+  fault("__ldg of " + std::to_string(bytes) + " bytes outside every readable buffer");
+}
+
+cudaError_t run_grid(dim3 grid, dim3 block, const std::function<void()>& body) {
+  g_last_fault.clear();
+  const uint64_t threads = static_cast<uint64_t>(block.x) * block.y * block.z;
+  if (threads == 0 || threads > 1024 || block.z > 64 || grid.x == 0 || grid.y == 0 || grid.z == 0 ||
+      grid.y > 65535 || grid.z > 65535 || grid.x > 2147483647u) {
+    return cudaErrorInvalidConfiguration;
+  }
+  if (g_run != nullptr) throw std::logic_error("cuda_sim: a launch inside a simulated launch");
+  Run r;
+  r.grid = grid;
+  r.block = block;
+  r.body = &body;
+  r.threads.resize(threads);
+  r.warps.resize((threads + kWarpSize - 1) / kWarpSize);
+  for (uint64_t i = 0; i < threads; ++i) {
+    Thread& t = r.threads[i];
+    t.stack = std::make_unique<char[]>(kStackBytes);
+    t.index = {static_cast<unsigned>(i % block.x), static_cast<unsigned>(i / block.x % block.y),
+               static_cast<unsigned>(i / (static_cast<uint64_t>(block.x) * block.y))};
+    t.warp = static_cast<int>(i / kWarpSize);
+    t.lane = static_cast<int>(i % kWarpSize);
+  }
+  g_run = &r;
+  bool ok = true;
+  for (unsigned z = 0; z < grid.z && ok; ++z) {
+    for (unsigned y = 0; y < grid.y && ok; ++y) {
+      for (unsigned x = 0; x < grid.x && ok; ++x) {
+        r.block_index = {x, y, z};
+        ok = run_block(r);
+      }
+    }
+  }
+  g_run = nullptr;
+  if (ok) return cudaSuccess;
+  g_last_fault = r.fault;
+  return cudaErrorLaunchFailure;
+}
+
+} // namespace detail
+} // namespace treerpo::cuda_sim
