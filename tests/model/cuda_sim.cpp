@@ -6,6 +6,17 @@
 
 #include <ucontext.h>
 
+#if defined(__SANITIZE_ADDRESS__)
+#define TREERPO_SIM_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define TREERPO_SIM_ASAN 1
+#endif
+#endif
+#ifdef TREERPO_SIM_ASAN
+#include <sanitizer/common_interface_defs.h>
+#endif
+
 #include <algorithm>
 #include <cstdlib>
 #include <memory>
@@ -49,9 +60,58 @@ struct Run {
   Thread* current = nullptr;
   const std::function<void()>* body = nullptr;
   std::string fault;
+  bool abandon = false; // the launch ended early: resumed fibers unwind
 };
 
+// Thrown inside a fiber, when its launch ended early, to unwind its frames (their destructors run:
+// nothing a kernel or a fault message allocated is left behind).
+struct Abandon {};
+
 thread_local Run* g_run = nullptr;
+// AddressSanitizer is told of every switch between stacks (its fiber interface), so it checks the
+// fibers' frames like any other: the scheduler's stack as a fiber learnt it on entry.
+#ifdef TREERPO_SIM_ASAN
+thread_local const void* g_scheduler_stack = nullptr;
+thread_local size_t g_scheduler_stack_bytes = 0;
+#endif
+
+// The scheduler runs `t` until it waits, exits or faults.
+[[gnu::noinline]] void to_fiber(ucontext_t* scheduler, Thread& t, size_t stack_bytes) {
+#ifdef TREERPO_SIM_ASAN
+  void* fake_stack = nullptr;
+  __sanitizer_start_switch_fiber(&fake_stack, t.stack.get(), stack_bytes);
+  swapcontext(scheduler, &t.context);
+  __sanitizer_finish_switch_fiber(fake_stack, nullptr, nullptr);
+#else
+  (void)stack_bytes;
+  swapcontext(scheduler, &t.context);
+#endif
+}
+
+// A fiber's first step: (for the sanitizer) where the scheduler's stack is.
+void fiber_started() {
+#ifdef TREERPO_SIM_ASAN
+  __sanitizer_finish_switch_fiber(nullptr, &g_scheduler_stack, &g_scheduler_stack_bytes);
+#endif
+}
+
+// `t` hands the thread back to the scheduler; `for_good` when it exited and is never resumed,
+// else it continues here when released (or abandoned).
+[[gnu::noinline]] void to_scheduler(Thread& t, ucontext_t* scheduler, bool for_good) {
+#ifdef TREERPO_SIM_ASAN
+  void* fake_stack = nullptr;
+  __sanitizer_start_switch_fiber(for_good ? nullptr : &fake_stack, g_scheduler_stack,
+                                 g_scheduler_stack_bytes);
+  if (scheduler != nullptr) swapcontext(&t.context, scheduler);
+  if (!for_good) {
+    __sanitizer_finish_switch_fiber(fake_stack, &g_scheduler_stack, &g_scheduler_stack_bytes);
+  }
+#else
+  (void)for_good;
+  if (scheduler != nullptr) swapcontext(&t.context, scheduler);
+#endif
+}
+
 thread_local std::string g_last_fault;
 std::vector<std::pair<const char*, size_t>> g_readable;
 
@@ -68,29 +128,37 @@ Run& running() {
   return *g_run;
 }
 
-// Stops the current thread for good with `what`; the scheduler ends the launch.
+// Stops the current thread with `what`; the scheduler ends the launch and resumes the thread only
+// to unwind it.
 [[noreturn]] void fault(const std::string& what) {
   Run& r = running();
   Thread& t = *r.current;
   if (r.fault.empty()) r.fault = where(r, t) + ": " + what;
   t.state = State::Faulted;
-  swapcontext(&t.context, &r.scheduler);
-  std::abort(); // a faulted fiber is never resumed
+  to_scheduler(t, &r.scheduler, /*for_good=*/false);
+  throw Abandon{};
 }
 
-// The current thread waits at a barrier until the scheduler releases it.
+// The current thread waits at a barrier until the scheduler releases it (or abandons the launch).
 void wait(State at, int line) {
   Run& r = running();
   Thread& t = *r.current;
   t.state = at;
   t.line = line;
-  swapcontext(&t.context, &r.scheduler);
+  to_scheduler(t, &r.scheduler, /*for_good=*/false);
+  if (r.abandon) throw Abandon{};
 }
 
 void fiber_entry() {
-  (*g_run->body)();
-  g_run->current->state = State::Exited;
+  fiber_started();
+  try {
+    if (!g_run->abandon) (*g_run->body)();
+  } catch (const Abandon&) {
+  }
+  Thread& t = *g_run->current;
+  t.state = State::Exited;
   // Returning resumes uc_link, the scheduler.
+  to_scheduler(t, nullptr, /*for_good=*/true);
 }
 
 std::string lanes_text(const std::vector<int>& lanes) {
@@ -164,22 +232,26 @@ bool release_block(Run& r) {
   return true;
 }
 
+// Makes `t` a fresh fiber that will run the kernel from its start (getcontext returns twice, so
+// it stays out of the callers' frames).
+[[gnu::noinline]] void start_fiber(Run& r, Thread& t) {
+  t.state = State::Runnable;
+  t.collectives = 0;
+  getcontext(&t.context);
+  t.context.uc_stack.ss_sp = t.stack.get();
+  t.context.uc_stack.ss_size = kStackBytes;
+  t.context.uc_link = &r.scheduler;
+  makecontext(&t.context, fiber_entry, 0);
+}
+
 // Runs the block r.block_index to the end; false on a fault (in r.fault).
 bool run_block(Run& r) {
-  for (Thread& t : r.threads) {
-    t.state = State::Runnable;
-    t.collectives = 0;
-    getcontext(&t.context);
-    t.context.uc_stack.ss_sp = t.stack.get();
-    t.context.uc_stack.ss_size = kStackBytes;
-    t.context.uc_link = &r.scheduler;
-    makecontext(&t.context, fiber_entry, 0);
-  }
+  for (Thread& t : r.threads) start_fiber(r, t);
   for (;;) {
     for (Thread& t : r.threads) {
       if (t.state != State::Runnable) continue;
       r.current = &t;
-      swapcontext(&r.scheduler, &t.context);
+      to_fiber(&r.scheduler, t, kStackBytes);
       r.current = nullptr;
       if (!r.fault.empty()) return false;
     }
@@ -193,6 +265,18 @@ bool run_block(Run& r) {
                 "): every thread waits and no barrier can complete";
     }
     if (!r.fault.empty()) return false;
+  }
+}
+
+// After a fault: every thread not yet exited runs once more, to unwind (or, never started, to
+// return at once).
+void abandon_block(Run& r) {
+  r.abandon = true;
+  for (Thread& t : r.threads) {
+    if (t.state == State::Exited) continue;
+    r.current = &t;
+    to_fiber(&r.scheduler, t, kStackBytes);
+    r.current = nullptr;
   }
 }
 
@@ -284,7 +368,7 @@ cudaError_t run_grid(dim3 grid, dim3 block, const std::function<void()>& body) {
   r.warps.resize((threads + kWarpSize - 1) / kWarpSize);
   for (uint64_t i = 0; i < threads; ++i) {
     Thread& t = r.threads[i];
-    t.stack = std::make_unique<char[]>(kStackBytes);
+    t.stack.reset(new char[kStackBytes]); // not zeroed: pages a fiber never uses stay unmapped
     t.index = {static_cast<unsigned>(i % block.x), static_cast<unsigned>(i / block.x % block.y),
                static_cast<unsigned>(i / (static_cast<uint64_t>(block.x) * block.y))};
     t.warp = static_cast<int>(i / kWarpSize);
@@ -297,6 +381,7 @@ cudaError_t run_grid(dim3 grid, dim3 block, const std::function<void()>& body) {
       for (unsigned x = 0; x < grid.x && ok; ++x) {
         r.block_index = {x, y, z};
         ok = run_block(r);
+        if (!ok) abandon_block(r);
       }
     }
   }
