@@ -113,7 +113,13 @@ void fiber_started() {
 }
 
 thread_local std::string g_last_fault;
-std::vector<std::pair<const char*, size_t>> g_readable;
+
+struct Readable {
+  const char* base;
+  size_t bytes;
+  uint64_t read = 0;
+};
+std::vector<Readable> g_readable;
 
 std::string where(const Run& r, const Thread& t) {
   return "block (" + std::to_string(r.block_index.x) + "," + std::to_string(r.block_index.y) + "," +
@@ -300,8 +306,11 @@ const std::string& last_fault() {
 }
 
 ReadableMemory::ReadableMemory(std::initializer_list<std::pair<const void*, size_t>> buffers) {
-  for (const auto& [p, bytes] : buffers)
-    g_readable.emplace_back(static_cast<const char*>(p), bytes);
+  for (const auto& [p, bytes] : buffers) g_readable.push_back({static_cast<const char*>(p), bytes});
+}
+
+uint64_t ReadableMemory::bytes_read(size_t i) const {
+  return g_readable.at(i).read;
 }
 
 ReadableMemory::~ReadableMemory() {
@@ -346,8 +355,11 @@ void check_read(const void* p, size_t bytes, size_t align) {
   }
   if (g_readable.empty()) return;
   const char* c = static_cast<const char*>(p);
-  for (const auto& [base, size] : g_readable) {
-    if (c >= base && c + bytes <= base + size) return;
+  for (Readable& r : g_readable) {
+    if (c >= r.base && c + bytes <= r.base + r.bytes) {
+      r.read += bytes;
+      return;
+    }
   }
   fault("__ldg of " + std::to_string(bytes) + " bytes outside every readable buffer");
 }

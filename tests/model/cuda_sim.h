@@ -61,11 +61,14 @@ cudaError_t launch(void (*kernel)(P...), dim3 grid, dim3 block, A&&... args) {
 // What the last faulted launch did wrong (block, thread, what), or "" after a good one.
 const std::string& last_fault();
 
-// While alive, __ldg may read only inside these buffers (address, bytes); otherwise anywhere.
+// While alive, __ldg may read only inside these buffers (address, bytes); otherwise anywhere. It
+// counts the bytes read from each.
 class ReadableMemory {
 public:
   ReadableMemory(std::initializer_list<std::pair<const void*, size_t>> buffers);
   ~ReadableMemory();
+  // Bytes __ldg read from the i-th buffer since this object was made.
+  uint64_t bytes_read(size_t i) const;
   ReadableMemory(const ReadableMemory&) = delete;
   ReadableMemory& operator=(const ReadableMemory&) = delete;
 };

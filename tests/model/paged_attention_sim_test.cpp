@@ -2,7 +2,8 @@
 // (paged_attention_sim.cpp), against its CPU twin paged_decode_attention_cpu: every dtype, both
 // head sizes, every GQA instantiation (groups 1, 2, 3 and 4 in blocks of 1/2/4 heads, 6 and 7 in
 // blocks of 8, 12 split over two blocks), one partition and several (lengths across the 256-key
-// partition edges, odd block sizes that straddle them), and max_length below and above the truth.
+// partition edges, odd block sizes that straddle them), and max_length below and above the truth;
+// and the bytes it reads from the pools (each live row once per block of query heads).
 // The simulator checks that every shuffle is warp-uniform, every __syncthreads reached by all,
 // every vector read aligned and inside q or the pools; the output and the split-K workspace start
 // as NaN, so a value the kernel never wrote shows. What it cannot show is the GPU's own behaviour
@@ -72,6 +73,7 @@ struct Launch {
   cudaError_t error = cudaSuccess;
   std::string fault;
   torch::Tensor out;
+  uint64_t key_bytes = 0, value_bytes = 0; // read from the pools
 };
 
 // The kernel's launch on `c` with the given max_length (-1: the true one) and, when `workspace` is
@@ -106,6 +108,8 @@ Launch simulate(const Case& c, int64_t max_length = -1, bool workspace = true) {
                                            {c.values.data_ptr(), c.values.nbytes()}});
   l.error = sim::paged_decode_attention(a, /*stream=*/nullptr);
   l.fault = cuda_sim::last_fault();
+  l.key_bytes = readable.bytes_read(1);
+  l.value_bytes = readable.bytes_read(2);
   return l;
 }
 
@@ -168,6 +172,28 @@ TEST(PagedAttentionSim, MaxLengthSetsOnlyTheSplit) {
     const Launch l = simulate(c, max_length);
     ASSERT_EQ(l.error, cudaSuccess) << "max_length " << max_length << ": " << l.fault;
     expect_close(l.out, want, "max_length " + std::to_string(max_length));
+  }
+}
+
+TEST(PagedAttentionSim, EachKeyAndValueRowIsReadOncePerBlockOfQueryHeads) {
+  // The traffic the roofline counts (scripts/peers/decode_throughput.py: weights plus live KV per
+  // step): every live key and value row read once for a GQA group of up to 8 query heads (6 in
+  // the 1.5B, 7 in the 0.5B and the 7B), twice for 12 (two blocks of heads), however the keys are
+  // split into partitions.
+  const std::vector<int32_t> lengths = {1, 17, 300};
+  const int64_t tokens = 1 + 17 + 300, kv_heads = 2, head_dim = 128;
+  for (const auto& [heads, reads] : {std::pair{2, 1}, {12, 1}, {24, 2}}) {
+    for (torch::ScalarType dtype : {torch::kFloat32, torch::kBFloat16}) {
+      const Case c = random_case(lengths, heads, kv_heads, head_dim, 16, dtype, 80 + heads);
+      const uint64_t want =
+          static_cast<uint64_t>(tokens * kv_heads * head_dim * reads) * c10::elementSize(dtype);
+      for (int64_t max_length : {-1, 2000}) {
+        const Launch l = simulate(c, max_length);
+        ASSERT_EQ(l.error, cudaSuccess) << name(c) << ": " << l.fault;
+        EXPECT_EQ(l.key_bytes, want) << name(c) << " max_length " << max_length;
+        EXPECT_EQ(l.value_bytes, want) << name(c) << " max_length " << max_length;
+      }
+    }
   }
 }
 
