@@ -5,7 +5,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "cuda_sim_builtins.h"
+#include "../common/cuda_sim_builtins.h"
 
 namespace {
 

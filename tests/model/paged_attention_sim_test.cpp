@@ -18,7 +18,7 @@
 
 #include <gtest/gtest.h>
 
-#include "cuda_sim.h"
+#include "../common/cuda_sim.h"
 
 #define cuda simulated_cuda
 #include "../../src/model/cuda/paged_attention_cuda.h"

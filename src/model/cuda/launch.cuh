@@ -1,7 +1,7 @@
 #pragma once
 // The one place the CUDA sources launch a kernel: nvcc's chevrons, or, where a kernel's source is
-// compiled for the CPU simulator the tests run (tests/model/cuda_sim.h defines TREERPO_CUDA_SIM),
-// the simulator's launch. Returns the launch's error.
+// compiled for the CPU simulator the tests run (tests/common/cuda_sim_builtins.h defines
+// TREERPO_CUDA_SIM), the simulator's launch. Returns the launch's error.
 #include <utility>
 
 #include <cuda_runtime.h>
