@@ -119,7 +119,7 @@ struct Readable {
   size_t bytes;
   uint64_t read = 0;
 };
-std::vector<Readable> g_readable;
+thread_local std::vector<Readable> g_readable;
 
 std::string where(const Run& r, const Thread& t) {
   return "block (" + std::to_string(r.block_index.x) + "," + std::to_string(r.block_index.y) + "," +
@@ -305,16 +305,20 @@ const std::string& last_fault() {
   return g_last_fault;
 }
 
-ReadableMemory::ReadableMemory(std::initializer_list<std::pair<const void*, size_t>> buffers) {
+ReadableMemory::ReadableMemory(std::initializer_list<std::pair<const void*, size_t>> buffers)
+    : first_(g_readable.size()), count_(buffers.size()) {
   for (const auto& [p, bytes] : buffers) g_readable.push_back({static_cast<const char*>(p), bytes});
 }
 
 uint64_t ReadableMemory::bytes_read(size_t i) const {
-  return g_readable.at(i).read;
+  if (i >= count_)
+    throw std::out_of_range("cuda_sim: ReadableMemory has no buffer " + std::to_string(i));
+  return g_readable[first_ + i].read;
 }
 
 ReadableMemory::~ReadableMemory() {
-  g_readable.clear();
+  // Objects end in the reverse of their making, so this one's buffers are the list's last.
+  g_readable.resize(first_);
 }
 
 namespace detail {

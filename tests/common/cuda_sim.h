@@ -61,16 +61,20 @@ cudaError_t launch(void (*kernel)(P...), dim3 grid, dim3 block, A&&... args) {
 // What the last faulted launch did wrong (block, thread, what), or "" after a good one.
 const std::string& last_fault();
 
-// While alive, __ldg may read only inside these buffers (address, bytes); otherwise anywhere. It
-// counts the bytes read from each.
+// While alive, __ldg may read only inside these buffers (address, bytes), and those of any other
+// ReadableMemory alive on this thread; with none alive, anywhere. It counts the bytes read from
+// each.
 class ReadableMemory {
 public:
   ReadableMemory(std::initializer_list<std::pair<const void*, size_t>> buffers);
   ~ReadableMemory();
-  // Bytes __ldg read from the i-th buffer since this object was made.
+  // Bytes __ldg read from the i-th of these buffers since this object was made.
   uint64_t bytes_read(size_t i) const;
   ReadableMemory(const ReadableMemory&) = delete;
   ReadableMemory& operator=(const ReadableMemory&) = delete;
+
+private:
+  size_t first_, count_; // where its buffers stand in the thread's list
 };
 
 } // namespace treerpo::cuda_sim

@@ -100,6 +100,17 @@ TEST(CudaSim, VectorReadsMustBeAlignedAndInsideTheBuffers) {
     EXPECT_EQ(launch(read_float4, dim3(1), dim3(32), data + 4, out.data()), cudaSuccess);
     EXPECT_EQ(launch(read_float4, dim3(1), dim3(32), data + 8, out.data()), cudaErrorLaunchFailure);
     EXPECT_NE(last_fault().find("outside"), std::string::npos) << last_fault();
+    alignas(16) float more[4] = {1, 1, 1, 1};
+    {
+      ReadableMemory also({{more, sizeof more}});
+      EXPECT_EQ(launch(read_float4, dim3(1), dim3(32), more, out.data()), cudaSuccess);
+      EXPECT_EQ(also.bytes_read(0), 32 * sizeof(float4)); // 32 threads, one float4 each
+    }
+    // The inner one's end leaves the outer one's buffers, and only those, readable.
+    EXPECT_EQ(launch(read_float4, dim3(1), dim3(32), more, out.data()), cudaErrorLaunchFailure);
+    EXPECT_EQ(launch(read_float4, dim3(1), dim3(32), data, out.data()), cudaSuccess);
+    EXPECT_EQ(readable.bytes_read(0),
+              2 * 32 * sizeof(float4)); // its two good launches, 32 float4 each
   }
   EXPECT_EQ(launch(read_float4, dim3(1), dim3(32), data + 8, out.data()), cudaSuccess);
 }

@@ -11,7 +11,6 @@
 // kernel to the same CPU path.
 #include <cmath>
 #include <limits>
-#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -26,6 +25,7 @@
 
 #include <torch/torch.h>
 
+#include "paged_case.h"
 #include "treerpo/model/paged_attention.h"
 
 namespace treerpo::model {
@@ -33,9 +33,7 @@ namespace {
 
 namespace sim = simulated_cuda;
 
-struct Case {
-  torch::Tensor q, keys, values, tables, lengths;
-};
+using Case = testing::PagedCase;
 
 // `lengths` tokens per sequence over a pool of just enough blocks plus two; every table is a
 // random permutation of the pool, and sequence 1 shares sequence 0's first block.
@@ -200,19 +198,7 @@ TEST(PagedAttentionSim, EachKeyAndValueRowIsReadOncePerBlockOfQueryHeads) {
 TEST(PagedAttentionSim, PositionsPastTheLengthAreNeverRead) {
   Case c = random_case({6, 300}, 4, 2, 64, 16, torch::kFloat32, 60);
   const torch::Tensor before = cpu_path(c);
-  std::set<std::pair<int64_t, int64_t>> used;
-  for (int64_t b = 0; b < 2; ++b) {
-    for (int64_t p = 0; p < c.lengths[b].item<int64_t>(); ++p) {
-      used.insert({c.tables[b][p / 16].item<int64_t>(), p % 16});
-    }
-  }
-  for (int64_t block = 0; block < c.keys.size(0); ++block) {
-    for (int64_t row = 0; row < 16; ++row) {
-      if (used.count({block, row})) continue;
-      c.keys[block][row].fill_(NAN);
-      c.values[block][row].fill_(NAN);
-    }
-  }
+  testing::fill_unread_rows_with_nan(c);
   const Launch l = simulate(c);
   ASSERT_EQ(l.error, cudaSuccess) << l.fault;
   expect_close(l.out, before, "NaN past the lengths");

@@ -4,13 +4,13 @@
 // boundaries, shared blocks; and the model's decode over the kernel against the full forward,
 // with forks at and inside blocks and blocks reused after release.
 #include <cmath>
-#include <set>
 #include <utility>
 
 #include <gtest/gtest.h>
 
 #include <torch/torch.h>
 
+#include "paged_case.h"
 #include "tiny_decoder.h"
 #include "treerpo/model/paged_attention.h"
 #include "treerpo/model/paged_kv_cache.h"
@@ -24,9 +24,7 @@ using testing::last_logits;
 using testing::tiny_config;
 using testing::tiny_model;
 
-struct Case {
-  torch::Tensor q, keys, values, tables, lengths;
-};
+using Case = testing::PagedCase;
 
 // `lengths` tokens per sequence over a pool of `blocks` blocks; every table is a random
 // permutation of the pool, and sequence 1 shares sequence 0's first block.
@@ -112,19 +110,7 @@ TEST(PagedAttention, PositionsPastTheLengthAreNeverRead) {
   Case c = random_case({6, 3}, 4, 2, 8, 4, 6, 5);
   torch::Tensor before = paged_decode_attention(c.q, c.keys, c.values, c.tables, c.lengths);
   // NaN in every pool row no sequence reaches within its length changes nothing.
-  std::set<std::pair<int64_t, int64_t>> used;
-  for (int64_t b = 0; b < 2; ++b) {
-    for (int64_t p = 0; p < c.lengths[b].item<int64_t>(); ++p) {
-      used.insert({c.tables[b][p / 4].item<int64_t>(), p % 4});
-    }
-  }
-  for (int64_t block = 0; block < 6; ++block) {
-    for (int64_t row = 0; row < 4; ++row) {
-      if (used.count({block, row})) continue;
-      c.keys[block][row].fill_(NAN);
-      c.values[block][row].fill_(NAN);
-    }
-  }
+  testing::fill_unread_rows_with_nan(c);
   torch::Tensor after = paged_decode_attention(c.q, c.keys, c.values, c.tables, c.lengths);
   EXPECT_TRUE(torch::equal(before, after));
 }
