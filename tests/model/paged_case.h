@@ -5,7 +5,7 @@
 #include <set>
 #include <utility>
 
-#include <torch/torch.h>
+#include <torch/types.h>
 
 namespace treerpo::model::testing {
 
