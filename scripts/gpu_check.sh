@@ -319,7 +319,9 @@ for run in range(1, count + 1):
               f"{bench['mean_live_branches']:.1f} live branches: same trees "
               f"{bench['dynamic_shapes']['same_trees']}, {bench['tokens_per_s']:.0f} tokens/s, "
               f"{bench['fixed_over_dynamic_tokens_per_s']:.2f}x steps of their own shapes, "
-              f"{bench['paged_kernel_over_torch_gather_tokens_per_s']:.2f}x the gather", file=sys.stderr)
+              f"{bench['paged_kernel_over_torch_gather_tokens_per_s']:.2f}x the gather; per decode step "
+              f"{bench['host_syncs_per_decode_step']:.2f} host transfers, "
+              f"{bench.get('cuda_syncs_per_decode_step')} CUDA synchronisations", file=sys.stderr)
 result = {"same_trees": all(r and r["dynamic_shapes"]["same_trees"] for r in runs), "runs": runs}
 if len(runs) > 1 and all(runs):
     result["tokens_per_s_over_first"] = [r["tokens_per_s"] / runs[0]["tokens_per_s"] for r in runs]

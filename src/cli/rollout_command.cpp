@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 
 #include <ATen/Parallel.h>
 #include <nlohmann/json.hpp>
@@ -22,6 +23,7 @@
 #include "treerpo/tokenizer/byte_level_writer.h"
 #include "treerpo/tokenizer/chat.h"
 #include "treerpo/train/scoring.h"
+#include "treerpo/util/cuda_syncs.h"
 #include "treerpo/util/error.h"
 #include "treerpo/util/log.h"
 
@@ -140,6 +142,22 @@ bool same_tokens(const std::vector<Tree>& a, const std::vector<Tree>& b) {
   return true;
 }
 
+// LibTorch's CUDA synchronisations while it lives (util/cuda_syncs.h), per decode step: the ground
+// truth beside host_syncs_per_decode_step, the rollout's own count of its transfers. Null off CUDA.
+class CudaSyncsPerStep {
+public:
+  explicit CudaSyncsPerStep(const torch::Device& device) {
+    if (device.is_cuda()) counter_.emplace();
+  }
+  nlohmann::json per(int64_t steps) const {
+    if (!counter_) return nullptr;
+    return steps > 0 ? static_cast<double>(counter_->count()) / static_cast<double>(steps) : 0.0;
+  }
+
+private:
+  std::optional<CudaSyncCounter> counter_;
+};
+
 void run_bench(const BenchOptions& o) {
   // A byte-level tokenizer gives the random model's ids real text (bytes), delimiters included.
   const auto dir = std::filesystem::temp_directory_path() / "treerpo-bench-rollout-tokenizer";
@@ -184,7 +202,13 @@ void run_bench(const BenchOptions& o) {
   if (!prompts.empty())
     grow_trees(branches, tokenizer_streams(*tok), setup, {prompts.front()}, {}, nullptr);
   RolloutStats s;
-  auto trees = grow_trees(branches, tokenizer_streams(*tok), setup, prompts, {}, &s);
+  std::vector<Tree> trees;
+  nlohmann::json cuda_syncs;
+  {
+    CudaSyncsPerStep syncs(device);
+    trees = grow_trees(branches, tokenizer_streams(*tok), setup, prompts, {}, &s);
+    cuda_syncs = syncs.per(s.step);
+  }
   int64_t reprefill = 0;
   for (const Tree& t : trees) reprefill += per_node_reprefill(t);
   const int64_t needed = s.unique_tree_tokens - s.leaves;
@@ -218,6 +242,7 @@ void run_bench(const BenchOptions& o) {
       {"branch_waits", s.branch_waits},
       {"preemptions", s.preemptions},
       {"host_syncs_per_decode_step", ratio(s.host_transfers, s.step)},
+      {"cuda_syncs_per_decode_step", cuda_syncs},
       {"per_node_reprefill_tokens", reprefill},
       {"reprefill_per_needed_token", ratio(reprefill, needed)},
       {"mean_live_branches", ratio(s.tokens_generated, std::max<int64_t>(1, s.step))},
@@ -230,12 +255,14 @@ void run_bench(const BenchOptions& o) {
   if (shapes != DecodeShapes::Dynamic) {
     Qwen2Branches dynamic(model, o.slots, pool_tokens, o.block_tokens, dtype, device, attention);
     RolloutStats d;
+    CudaSyncsPerStep syncs(device);
     const std::vector<Tree> dynamic_trees =
         grow_trees(dynamic, tokenizer_streams(*tok), setup, prompts, {}, &d);
     j["decode_shapes"] = o.decode_shapes;
     j["graphs_captured"] = branches.graphs();
     j["dynamic_shapes"] = {{"tokens_per_s", d.tokens_per_s()},
                            {"seconds", d.seconds},
+                           {"cuda_syncs_per_decode_step", syncs.per(d.step)},
                            {"same_trees", same_tokens(trees, dynamic_trees)}};
     j["fixed_over_dynamic_tokens_per_s"] = ratio(s.tokens_per_s(), d.tokens_per_s());
   }
@@ -245,9 +272,11 @@ void run_bench(const BenchOptions& o) {
     Qwen2Branches gather(model, o.slots, pool_tokens, o.block_tokens, dtype, device,
                          model::DecodeAttention::Torch);
     RolloutStats g;
+    CudaSyncsPerStep syncs(device);
     grow_trees(gather, tokenizer_streams(*tok), setup, prompts, {}, &g);
     j["torch_gather"] = {{"tokens_per_s", g.tokens_per_s()},
                          {"seconds", g.seconds},
+                         {"cuda_syncs_per_decode_step", syncs.per(g.step)},
                          {"same_tokens_generated", g.tokens_generated == s.tokens_generated}};
     j["paged_kernel_over_torch_gather_tokens_per_s"] = ratio(s.tokens_per_s(), g.tokens_per_s());
   }
