@@ -17,6 +17,8 @@
 #include "treerpo/tokenizer/tokenizer.h"
 #include "treerpo/util/error.h"
 
+#include "../common/syncing_ops.h"
+
 namespace fs = std::filesystem;
 using namespace treerpo;
 
@@ -333,4 +335,41 @@ TEST(Qwen2Engine, AMemoryFractionOnTheCpuTakesPartOfTheHostsMemory) {
   EXPECT_GE(pool, cfg.max_answer_tokens + cfg.kv_block_tokens);
   EXPECT_LE(static_cast<double>(pool) * 256, 1e-4 * physical);
   EXPECT_EQ(pool % cfg.kv_block_tokens, 0);
+}
+
+// No operator of a rollout would make the host wait for a CUDA device (tests/common/
+// syncing_ops.h): the one synchronisation of a decode step is its counted transfer
+// (OneHostTransferPerStep... above). Every tree shape, each decode path (the gather, the paged
+// kernel's, fixed-shape steps as CUDA graphs record them) and a pool small enough to preempt.
+TEST(Qwen2Engine, NoOperatorOfARolloutWaitsForTheDevice) {
+  {
+    // The recorder sees what it is meant to: an .item(), and the nonzero inside a mask index.
+    treerpo::testing::SyncingOpRecorder control;
+    torch::Tensor x = torch::arange(4, torch::kFloat32);
+    EXPECT_EQ(x.sum().item<float>(), 6.0f);
+    EXPECT_EQ(x.index({x > 1}).size(0), 2);
+    EXPECT_EQ(control.calls().count("aten::_local_scalar_dense"), 1u);
+    EXPECT_EQ(control.calls().count("aten::nonzero"), 1u);
+  }
+  const auto kernel = model::DecodeAttention::PagedKernel;
+  const auto fixed = rollout::DecodeShapes::Fixed;
+  const std::vector<std::pair<std::string, Storage>> paths = {
+      {"torch gather", Storage{0, 16, false}},
+      {"paged kernel", Storage{0, 16, false, kernel}},
+      {"fixed shapes", Storage{0, 16, false, kernel, fixed}},
+      {"small pool", Storage{30 * 16, 16, false, kernel, fixed}}};
+  for (const std::string shape : {"treerpo", "grpo", "tempo", "treepo", "fixed"}) {
+    for (const auto& [path, storage] : paths) {
+      SCOPED_TRACE(shape + ", " + path);
+      rollout::RolloutStats stats;
+      treerpo::testing::SyncingOpRecorder recorder;
+      grow(19, &stats, 0, path == "small pool" ? 4 : 2, tiny_rollout(shape), storage);
+      EXPECT_GT(stats.step, 0);
+      std::string seen;
+      for (const auto& [name, calls] : recorder.calls())
+        seen += " " + name + " x" + std::to_string(calls);
+      EXPECT_EQ(recorder.total(), 0) << seen;
+      if (path == "small pool" && shape == "treerpo") EXPECT_GT(stats.preemptions, 0);
+    }
+  }
 }
