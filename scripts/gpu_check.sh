@@ -321,7 +321,8 @@ for run in range(1, count + 1):
               f"{bench['fixed_over_dynamic_tokens_per_s']:.2f}x steps of their own shapes, "
               f"{bench['paged_kernel_over_torch_gather_tokens_per_s']:.2f}x the gather; per decode step "
               f"{bench['host_syncs_per_decode_step']:.2f} host transfers, "
-              f"{bench.get('cuda_syncs_per_decode_step')} CUDA synchronisations", file=sys.stderr)
+              + (f"{syncs:.2f} CUDA synchronisations" if (syncs := bench.get("cuda_syncs_per_decode_step"))
+                 is not None else "no CUDA synchronisations to count"), file=sys.stderr)
 result = {"same_trees": all(r and r["dynamic_shapes"]["same_trees"] for r in runs), "runs": runs}
 if len(runs) > 1 and all(runs):
     result["tokens_per_s_over_first"] = [r["tokens_per_s"] / runs[0]["tokens_per_s"] for r in runs]
@@ -346,8 +347,9 @@ step_in_flight() {
 # qwen1.5b.yaml unchanged but for one step and no evaluation, with a random Qwen2.5-Math-1.5B
 # (demo-data --shape; random weights rarely stop early, so the tree runs to the recipe's limits) and
 # the bundle's Qwen tokenizer and GSM8K problems when prepare found them. result.json: each phase's
-# allocator peak beside the plan for the step's tree size, the tree, the seconds. On the CPU the same
-# commands run on the tiny demo model with short answers and no cap (model.memory_gb is CUDA's).
+# allocator peak beside the plan for the step's tree size and the segments it reserved (CUDA), the
+# tree, the seconds. On the CPU the same commands run on the tiny demo model with short answers and
+# no cap (model.memory_gb is CUDA's).
 step_recipe() {
   local rc=0 shape=(--shape qwen2.5-math-1.5b) real_inputs=0 engine=""
   local sets=(--set "model.path=$dir/ws/model" --set "data.train=$dir/ws/data/train.jsonl"
@@ -407,8 +409,11 @@ for measured, planned in (("rollout", "rollout"), ("train", "train_forward_backw
                           ("optimizer", "optimizer_step")):
     m = step.get(f"memory/{measured}_peak_bytes")
     p = plan["phases"][planned] if plan else None
-    phases[measured] = {"measured_peak_bytes": m, "plan_bytes": p,
-                        "plan_over_measured": p / m if m and p else None}
+    # Reserved: the caching allocator's segments, what the card holds (CUDA only).
+    r = step.get(f"memory/{measured}_reserved_peak_bytes")
+    phases[measured] = {"measured_peak_bytes": m, "reserved_peak_bytes": r, "plan_bytes": p,
+                        "plan_over_measured": p / m if m and p else None,
+                        "reserved_over_measured": r / m if m and r else None}
 cap = 24e9
 result = {"exit_code": rc, "cap_bytes": cap if device != "cpu" else None,
           "engine": engine or "defaults",
@@ -420,7 +425,8 @@ result = {"exit_code": rc, "cap_bytes": cap if device != "cpu" else None,
 peaks = [v["measured_peak_bytes"] for v in phases.values() if v["measured_peak_bytes"]]
 (dir / "result.json").write_text(json.dumps(result))
 print("recipe:", json.dumps({"tree": result["tree"], "time": result["time"],
-                             "peaks": {k: v["measured_peak_bytes"] for k, v in phases.items()}}), file=sys.stderr)
+                             "peaks": {k: v["measured_peak_bytes"] for k, v in phases.items()},
+                             "reserved": {k: v["reserved_peak_bytes"] for k, v in phases.items()}}), file=sys.stderr)
 sys.exit(0 if rc == 0 and metrics and (device == "cpu" or (peaks and max(peaks) <= cap)) else 1)
 PY
 }
@@ -488,7 +494,7 @@ step_training() {
       --set "checkpoint.dir=$dir/dp" > "$dir/dp.out" 2> "$dir/dp.err" || { dp_rc=$?; tail -5 "$dir/dp.err" >&2; }
   fi
   # The allocator's peak per phase of the last TreeRPO step (util/device_memory.h).
-  grep -o '"memory/[a-z]*_peak_bytes": *[0-9.e+]*' "$dir/rl/metrics.jsonl" 2>/dev/null | tail -3 >&2 || true
+  grep -o '"memory/[a-z_]*peak_bytes": *[0-9.e+]*' "$dir/rl/metrics.jsonl" 2>/dev/null | tail -6 >&2 || true
   "$python" - "$dir" "$device" "$rc" "$dp_rc" <<'PY'
 import json, sys
 from pathlib import Path

@@ -170,7 +170,8 @@ periodic_eval(model::Qwen2& model, const tokenizer::Tokenizer& tok,
 
 // The step's peak allocated bytes per phase (util/device_memory.h: CUDA's caching allocator, or
 // the CPU's AllocationCounter when installed), the max over its micro-batches; the metrics
-// memory/<phase>_peak_bytes where the device reports them.
+// memory/<phase>_peak_bytes where the device reports them, and on CUDA the peak of the segments
+// the allocator reserved, memory/<phase>_reserved_peak_bytes (what the card must hold).
 class PhasePeaks {
 public:
   explicit PhasePeaks(torch::Device device) : device_(device) {}
@@ -183,6 +184,12 @@ public:
       // fit.
       spdlog::debug("memory: {} peak {:.2f} GiB", phase,
                     static_cast<double>(*peak) / double(int64_t{1} << 30));
+    }
+    if (const std::optional<int64_t> reserved = reserved_peak_bytes(device_)) {
+      double& slot = peaks_[std::string("memory/") + phase + "_reserved_peak_bytes"];
+      slot = std::max(slot, static_cast<double>(*reserved));
+      spdlog::debug("memory: {} reserved peak {:.2f} GiB", phase,
+                    static_cast<double>(*reserved) / double(int64_t{1} << 30));
     }
   }
   void append_to(std::vector<std::pair<std::string, double>>& values) const {

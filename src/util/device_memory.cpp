@@ -51,6 +51,14 @@ std::optional<int64_t> allocated_peak_bytes(const c10::Device& device) {
       .peak;
 }
 
+std::optional<int64_t> reserved_peak_bytes(const c10::Device& device) {
+  if (device.is_cpu()) return std::nullopt;
+  return c10::getDeviceAllocator(device.type())
+      ->getDeviceStats(device.index() < 0 ? 0 : device.index())
+      .reserved_bytes[kAggregate]
+      .peak;
+}
+
 void reset_allocated_peak(const c10::Device& device) {
   if (device.is_cpu()) {
     if (AllocationCounter* counter = AllocationCounter::installed()) counter->reset_peak();

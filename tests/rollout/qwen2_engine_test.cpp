@@ -369,7 +369,9 @@ TEST(Qwen2Engine, NoOperatorOfARolloutWaitsForTheDevice) {
       for (const auto& [name, calls] : recorder.calls())
         seen += " " + name + " x" + std::to_string(calls);
       EXPECT_EQ(recorder.total(), 0) << seen;
-      if (path == "small pool" && shape == "treerpo") EXPECT_GT(stats.preemptions, 0);
+      if (path == "small pool" && shape == "treerpo") {
+        EXPECT_GT(stats.preemptions, 0);
+      }
     }
   }
 }

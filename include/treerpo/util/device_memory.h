@@ -11,7 +11,11 @@
 namespace treerpo {
 
 std::optional<int64_t> allocated_peak_bytes(const c10::Device& device);
-// The peak restarts from the bytes allocated now.
+// The peak of the segments the caching allocator reserved from the device (CUDA) since the last
+// reset: what the card must hold, the allocated bytes plus the cached blocks and fragmentation
+// between them (what model.memory_gb caps). Nothing on the CPU, which has no segments.
+std::optional<int64_t> reserved_peak_bytes(const c10::Device& device);
+// Both peaks restart from the bytes allocated and reserved now.
 void reset_allocated_peak(const c10::Device& device);
 // Caps what the CUDA caching allocator may hold on `device` at `gib` GiB (its memory fraction):
 // allocations past it fail as out of memory. Throws bad_input when the device has less.
