@@ -339,8 +339,9 @@ TEST(Qwen2Engine, AMemoryFractionOnTheCpuTakesPartOfTheHostsMemory) {
 
 // No operator of a rollout would make the host wait for a CUDA device (tests/common/
 // syncing_ops.h): the one synchronisation of a decode step is its counted transfer
-// (OneHostTransferPerStep... above). Every tree shape, each decode path (the gather, the paged
-// kernel's, fixed-shape steps as CUDA graphs record them) and a pool small enough to preempt.
+// (OneHostTransferPerStep... above). Every tree shape and eval's sampling, each decode path (the
+// gather, the paged kernel's, fixed-shape steps as CUDA graphs record them) and a pool small
+// enough to preempt.
 TEST(Qwen2Engine, NoOperatorOfARolloutWaitsForTheDevice) {
   {
     // The recorder sees what it is meant to: an .item(), and the nonzero inside a mask index.
@@ -358,12 +359,26 @@ TEST(Qwen2Engine, NoOperatorOfARolloutWaitsForTheDevice) {
       {"paged kernel", Storage{0, 16, false, kernel}},
       {"fixed shapes", Storage{0, 16, false, kernel, fixed}},
       {"small pool", Storage{30 * 16, 16, false, kernel, fixed}}};
+  std::vector<std::pair<std::string, RolloutConfig>> configs;
   for (const std::string shape : {"treerpo", "grpo", "tempo", "treepo", "fixed"}) {
+    configs.emplace_back(shape, tiny_rollout(shape));
+  }
+  // What `eval` samples with (eval/evaluate.cpp): greedy, and maj@k's top-p without top-k.
+  for (const double temperature : {0.0, 0.7}) {
+    RolloutConfig c = tiny_rollout("grpo");
+    c.samples = temperature == 0.0 ? 1 : 4;
+    c.temperature = temperature;
+    c.top_p = temperature == 0.0 ? 1.0 : 0.95;
+    c.top_k = 0;
+    c.repetition_penalty = 1.0;
+    configs.emplace_back(temperature == 0.0 ? "eval greedy" : "eval maj", c);
+  }
+  for (const auto& [shape, config] : configs) {
     for (const auto& [path, storage] : paths) {
       SCOPED_TRACE(shape + ", " + path);
       rollout::RolloutStats stats;
       treerpo::testing::SyncingOpRecorder recorder;
-      grow(19, &stats, 0, path == "small pool" ? 4 : 2, tiny_rollout(shape), storage);
+      grow(19, &stats, 0, path == "small pool" ? 4 : 2, config, storage);
       EXPECT_GT(stats.step, 0);
       std::string seen;
       for (const auto& [name, calls] : recorder.calls())
