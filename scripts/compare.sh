@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Algorithms side by side on the demo task at an equal budget of sampled tokens (issue 19):
 #   scripts/compare.sh [RUN_DIR] [--seeds "7 8 9"] [--methods "treerpo grpo ..."] [--sft DIR]
+#                      [--slip-step last|any]
 #   (methods: treerpo grpo dr-grpo dapo tempo treepo treepo-no-whiten treerpo-coverage-off
-#   treerpo-coverage-17 treerpo-token-mean)
+#   treerpo-coverage-17 treerpo-token-mean; --slip-step: which step of the SFT teacher's careless
+#   solutions slips, demo-data's option: the last, the demo's task, or any)
 # From one SFT model (RUN_DIR/sft, trained as scripts/demo.sh trains it, or --sft), each seed runs
 # TreeRPO (configs/demo.yaml, 100 steps) first; every other method then trains from the same SFT
 # model with that seed until it has sampled as many tokens as that TreeRPO run. Each result is
@@ -10,14 +12,15 @@
 # hold the table (scripts/compare_table.py). Finished runs are reused on a rerun.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-run=runs/compare seeds="7 8 9" sft=""
+run=runs/compare seeds="7 8 9" sft="" slip=last
 methods="treerpo grpo dr-grpo tempo treepo"
 while [ $# -gt 0 ]; do
   case $1 in
     --seeds) seeds=$2; shift 2 ;;
     --methods) methods=$2; shift 2 ;;
     --sft) sft=$2; shift 2 ;;
-    -*) echo "compare.sh: unknown option $1 (use --seeds, --methods, --sft)" >&2; exit 2 ;;
+    --slip-step) slip=$2; shift 2 ;;
+    -*) echo "compare.sh: unknown option $1 (use --seeds, --methods, --sft, --slip-step)" >&2; exit 2 ;;
     *) run=$1; shift ;;
   esac
 done
@@ -26,7 +29,16 @@ if [ -z "${TREERPO_BIN:-}" ]; then scripts/bootstrap.sh --build-dir build >&2; f
 bin=${TREERPO_BIN:-build/src/cli/treerpo-train}
 ws="$run/workspace"
 mkdir -p "$run"
-[ -f "$ws/model/model.safetensors" ] || "$bin" demo-data "$ws" >/dev/null
+# A run folder holds one task: its slip step is recorded (a workspace without the record is an
+# earlier version's, which slipped the last step), and a rerun asking for another is refused.
+made=""
+if [ -f "$run/slip-step" ]; then made=$(cat "$run/slip-step"); elif [ -d "$ws" ]; then made=last; fi
+if [ -n "$made" ] && [ "$made" != "$slip" ]; then
+  echo "compare.sh: $run was made with --slip-step $made, not $slip; use another RUN_DIR" >&2
+  exit 2
+fi
+[ -f "$ws/model/model.safetensors" ] || "$bin" demo-data "$ws" --slip-step "$slip" >/dev/null
+echo "$slip" > "$run/slip-step"
 if [ -z "$sft" ]; then
   sft=$("$bin" sft --config configs/demo.yaml --set "model.path=$ws/model" \
     --set "sft.data=$ws/data/sft.jsonl" --set "checkpoint.dir=$run/sft" | tail -1)

@@ -1,4 +1,6 @@
 #include <cstdio>
+#include <memory>
+#include <string>
 
 #include "command.h"
 #include "treerpo/train/demo.h"
@@ -25,7 +27,15 @@ void add_demo_data_command(CLI::App& app) {
       ->check(CLI::IsMember({"qwen2.5-math-1.5b"}))
       ->excludes(hidden)
       ->excludes(layers);
-  cmd->callback([opts, dir] {
+  auto slip = std::make_shared<std::string>("last");
+  cmd->add_option("--slip-step", *slip,
+                  "Which step of the SFT split's careless solutions slips by one: last (the "
+                  "demo's task), or any (drawn uniformly; the later steps follow from it)")
+      ->check(CLI::IsMember({"last", "any"}))
+      ->capture_default_str();
+  cmd->callback([opts, dir, slip] {
+    opts->sft_slip_step =
+        *slip == "any" ? train::DemoOptions::SlipStep::Any : train::DemoOptions::SlipStep::Last;
     train::write_demo_workspace(*dir, *opts);
     std::printf("%s\n", dir->c_str());
   });

@@ -1,9 +1,12 @@
 #include "treerpo/train/demo.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <map>
 #include <set>
+#include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -55,24 +58,27 @@ word_merges(const std::map<std::string, int64_t>& words) {
   return merges;
 }
 
-// The SFT split imitates a careless teacher: in `slip_rate` of the solutions the last step's result
-// and the final answer are one too high. Imitation alone then prefers the slip; the checker's
-// reward is what teaches the model to stop making it (the demo's point). Gold answers are never
-// touched.
-void write_sft_split(const fs::path& train, const fs::path& out, double slip_rate, uint64_t seed) {
+// The SFT split imitates a careless teacher: in `slip_rate` of the solutions one step's result is
+// one too high (the last step's, or with SlipStep::Any a step drawn uniformly), and so is the final
+// answer. Imitation alone then prefers the slip; the checker's reward is what teaches the model to
+// stop making it (the demo's point). Gold answers are never touched.
+void write_sft_split(const fs::path& train, const fs::path& out, double slip_rate,
+                     DemoOptions::SlipStep slip_step, uint64_t seed) {
   std::ifstream in(train);
   std::ofstream sft(out);
   SplitMix64 rng(seed);
   for (std::string line; std::getline(in, line);) {
     auto row = nlohmann::json::parse(line);
     std::string solution = row.at("solution").get<std::string>();
-    bool slip = static_cast<double>(rng.next() >> 11) * 0x1.0p-53 < slip_rate;
-    size_t answer_line = solution.rfind('\n');
-    size_t eq = solution.rfind('=', answer_line);
-    if (slip && answer_line != std::string::npos && eq != std::string::npos) {
-      int wrong = std::stoi(solution.substr(eq + 1, answer_line - eq - 1)) + 1;
-      solution = solution.substr(0, eq + 1) + std::to_string(wrong) + "\nThe answer is \\boxed{" +
-                 std::to_string(wrong) + "}.";
+    const bool slip = static_cast<double>(rng.next() >> 11) * 0x1.0p-53 < slip_rate;
+    const auto steps = static_cast<size_t>(std::count(solution.begin(), solution.end(), '\n'));
+    if (slip && steps > 0) {
+      // The draw for the step comes after the slip's, so the last-step split is the one earlier
+      // versions wrote.
+      const size_t step = slip_step == DemoOptions::SlipStep::Last
+                              ? steps - 1
+                              : static_cast<size_t>(rng.next() % steps);
+      solution = slipped_solution(solution, step);
     }
     row["solution"] = solution;
     sft << row.dump() << "\n";
@@ -80,6 +86,45 @@ void write_sft_split(const fs::path& train, const fs::path& out, double slip_rat
 }
 
 } // namespace
+
+std::string slipped_solution(const std::string& solution, size_t step) {
+  std::vector<std::string> lines;
+  for (size_t begin = 0;;) {
+    const size_t end = solution.find('\n', begin);
+    lines.push_back(solution.substr(begin, end == std::string::npos ? end : end - begin));
+    if (end == std::string::npos) break;
+    begin = end + 1;
+  }
+  const size_t steps = lines.size() - 1;
+  if (step >= steps) {
+    throw bad_input("step " + std::to_string(step) + " of a solution with " +
+                        std::to_string(steps) + " step lines",
+                    "slipped_solution", "pick a step line before the answer line");
+  }
+  // Each step line is "value+operand=result" or "value-operand=result".
+  int value = 0;
+  for (size_t i = 0; i < steps; ++i) {
+    const std::string& l = lines[i];
+    const size_t op = l.find_first_of("+-", 1), eq = l.find('=');
+    if (op == std::string::npos || eq == std::string::npos || eq < op) {
+      throw bad_input("step line \"" + l + "\" is not value+operand=result", "slipped_solution",
+                      "pass a synthetic task's solution");
+    }
+    const int operand = std::stoi(l.substr(op + 1, eq - op - 1));
+    if (i > step) {
+      const int result = l[op] == '+' ? value + operand : value - operand;
+      lines[i] = std::to_string(value) + l[op] + std::to_string(operand) + "=" +
+                 std::to_string(result);
+      value = result;
+    } else {
+      value = std::stoi(l.substr(eq + 1));
+      if (i == step) lines[i] = l.substr(0, eq + 1) + std::to_string(++value);
+    }
+  }
+  std::string out;
+  for (size_t i = 0; i < steps; ++i) out += lines[i] + "\n";
+  return out + "The answer is \\boxed{" + std::to_string(value) + "}.";
+}
 
 model::Qwen2Config demo_model_config(int64_t vocab_size, const DemoOptions& options) {
   if (!options.shape.empty()) {
@@ -112,7 +157,8 @@ void write_demo_workspace(const std::string& dir, const DemoOptions& options) {
   fs::path data = fs::path(dir) / "data", model_dir = fs::path(dir) / "model";
   write_synthetic_dataset(data.string(), options.train_problems, options.test_problems,
                           options.seed);
-  write_sft_split(data / "train.jsonl", data / "sft.jsonl", options.sft_slip_rate, options.seed);
+  write_sft_split(data / "train.jsonl", data / "sft.jsonl", options.sft_slip_rate,
+                  options.sft_slip_step, options.seed);
 
   std::vector<std::string> texts = {tokenizer::qwen_math_prompt("", tokenizer::kQwenMathSystem),
                                     "system user assistant"};

@@ -19,15 +19,24 @@ struct DemoOptions {
   // bf16 weights: the data and tokenizer of the demo under a real model's size, for memory and
   // speed checks. Its vocabulary must hold the tokenizer's.
   std::string shape;
-  double sft_slip_rate = 0.6; // share of SFT solutions whose last step is off by one
+  double sft_slip_rate = 0.6; // share of SFT solutions with a step off by one
+  // Which step slips: the last (the demo's task), or any step with equal chance, every later step
+  // then computed from the wrong value (a task whose error can sit at any depth of the tree).
+  enum class SlipStep { Last, Any };
+  SlipStep sft_slip_step = SlipStep::Last;
 };
+
+// The careless teacher's version of a synthetic solution ("3-2=1\n1+7=8\nThe answer is
+// \boxed{8}."): step line `step` (0-based) one too high, each later step computed from its wrong
+// result, and the answer line following. bad_input when `step` is not one of its step lines.
+std::string slipped_solution(const std::string& solution, size_t step);
 
 // The demo's Qwen2 shape for a vocabulary of `vocab_size` ids: tiny, or options.shape (bad_input
 // when that shape's vocabulary is smaller).
 model::Qwen2Config demo_model_config(int64_t vocab_size, const DemoOptions& options);
 
 // Writes DIR/data/{train,test}.jsonl (correct solutions and gold answers), DIR/data/sft.jsonl (the
-// train problems with `sft_slip_rate` of the solutions slipping by one in the last step), and
+// train problems with `sft_slip_rate` of the solutions slipping by one at `sft_slip_step`), and
 // DIR/model/ (tokenizer.json, tokenizer_config.json, config.json, model.safetensors). The
 // tokenizer's merges spell out every word of the task and the chat template, so a problem costs a
 // few dozen tokens, not a few hundred bytes.
