@@ -113,8 +113,8 @@ std::string slipped_solution(const std::string& solution, size_t step) {
     const int operand = std::stoi(l.substr(op + 1, eq - op - 1));
     if (i > step) {
       const int result = l[op] == '+' ? value + operand : value - operand;
-      lines[i] = std::to_string(value) + l[op] + std::to_string(operand) + "=" +
-                 std::to_string(result);
+      lines[i] =
+          std::to_string(value) + l[op] + std::to_string(operand) + "=" + std::to_string(result);
       value = result;
     } else {
       value = std::stoi(l.substr(eq + 1));

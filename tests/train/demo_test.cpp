@@ -1,0 +1,122 @@
+// The demo's SFT split: the careless teacher slips by one at the last step (the demo's task) or at
+// any step, every later step then following from the wrong value. Expected solutions are worked by
+// hand from the task's arithmetic.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "../common/temp_dir.h"
+#include "treerpo/train/demo.h"
+#include "treerpo/util/error.h"
+
+namespace treerpo::train {
+namespace {
+
+const std::string kThree = "3-2=1\n1+7=8\n8+7=15\nThe answer is \\boxed{15}.";
+
+TEST(SlippedSolution, TheSlippedStepIsOneHighAndTheLaterStepsFollowFromIt) {
+  EXPECT_EQ(slipped_solution(kThree, 0), "3-2=2\n2+7=9\n9+7=16\nThe answer is \\boxed{16}.");
+  EXPECT_EQ(slipped_solution(kThree, 1), "3-2=1\n1+7=9\n9+7=16\nThe answer is \\boxed{16}.");
+  EXPECT_EQ(slipped_solution(kThree, 2), "3-2=1\n1+7=8\n8+7=16\nThe answer is \\boxed{16}.");
+  // A subtraction after the slip subtracts from the wrong value.
+  EXPECT_EQ(slipped_solution("9+3=12\n12-1=11\n11+2=13\nThe answer is \\boxed{13}.", 0),
+            "9+3=13\n13-1=12\n12+2=14\nThe answer is \\boxed{14}.");
+  EXPECT_EQ(slipped_solution("1+9=10\nThe answer is \\boxed{10}.", 0),
+            "1+9=11\nThe answer is \\boxed{11}.");
+}
+
+TEST(SlippedSolution, RefusesAStepThatIsNotAStepLineOrALineThatIsNotAStep) {
+  EXPECT_THROW(slipped_solution(kThree, 3), Error);
+  EXPECT_THROW(slipped_solution("The answer is \\boxed{4}.", 0), Error);
+  EXPECT_THROW(slipped_solution("3 apples\n1+7=8\nThe answer is \\boxed{8}.", 1), Error);
+}
+
+std::vector<nlohmann::json> read_jsonl(const std::filesystem::path& path) {
+  std::ifstream in(path);
+  std::vector<nlohmann::json> rows;
+  for (std::string line; std::getline(in, line);) rows.push_back(nlohmann::json::parse(line));
+  return rows;
+}
+
+// Which step each SFT solution of a workspace slipped at (-1: none), checked to be exactly
+// slipped_solution of its training solution there.
+std::vector<int> slipped_steps(const std::filesystem::path& ws) {
+  const auto train = read_jsonl(ws / "data" / "train.jsonl");
+  const auto sft = read_jsonl(ws / "data" / "sft.jsonl");
+  EXPECT_EQ(train.size(), sft.size());
+  std::vector<int> steps;
+  for (size_t i = 0; i < train.size() && i < sft.size(); ++i) {
+    const std::string gold = train[i]["solution"], taught = sft[i]["solution"];
+    EXPECT_EQ(sft[i]["answer"], train[i]["answer"]); // gold answers untouched
+    int step = -1;
+    for (size_t k = 0; taught != gold && step < 0; ++k) {
+      if (k + 1 >= static_cast<size_t>(std::count(gold.begin(), gold.end(), '\n')) + 1) {
+        ADD_FAILURE() << "row " << i << " is no slip of its solution: " << taught;
+        break;
+      }
+      if (slipped_solution(gold, k) == taught) step = static_cast<int>(k);
+    }
+    steps.push_back(step);
+  }
+  return steps;
+}
+
+TEST(DemoWorkspace, TheCarelessTeacherSlipsAtTheLastStepOrAtAny) {
+  treerpo::testing::TempDir dir;
+  const std::filesystem::path root(dir.str());
+  DemoOptions options;
+  options.train_problems = 600;
+  options.test_problems = 4;
+  write_demo_workspace((root / "last").string(), options);
+  options.sft_slip_step = DemoOptions::SlipStep::Any;
+  write_demo_workspace((root / "any").string(), options);
+  // The task itself does not change: same problems, same tokenizer.
+  EXPECT_EQ(read_jsonl(root / "last" / "data" / "train.jsonl"),
+            read_jsonl(root / "any" / "data" / "train.jsonl"));
+
+  for (const std::string mode : {"last", "any"}) {
+    SCOPED_TRACE(mode);
+    const auto train = read_jsonl(root / mode / "data" / "train.jsonl");
+    const std::vector<int> steps = slipped_steps(root / mode);
+    // Slips per step (from the first), and what a uniform draw among a solution's steps expects:
+    // each slipped solution of s steps adds 1/s to each of its steps (variance (1/s)(1 - 1/s)).
+    std::map<int, int> at;
+    std::map<int, double> expected, variance;
+    int slips = 0;
+    for (size_t i = 0; i < steps.size(); ++i) {
+      if (steps[i] < 0) continue;
+      ++slips;
+      ++at[steps[i]];
+      const std::string gold = train[i]["solution"];
+      const int lines = static_cast<int>(std::count(gold.begin(), gold.end(), '\n'));
+      if (mode == "last") {
+        EXPECT_EQ(steps[i], lines - 1);
+        continue;
+      }
+      for (int k = 0; k < lines; ++k) {
+        expected[k] += 1.0 / lines;
+        variance[k] += (1.0 / lines) * (1.0 - 1.0 / lines);
+      }
+    }
+    // 60% of 600 rows: a binomial's standard deviation is 12 rows; 4 of them either way.
+    EXPECT_NEAR(slips, 360, 48);
+    if (mode == "any") {
+      // Two- and three-step problems: the first, second and third steps all slip.
+      ASSERT_EQ(at.size(), 3u);
+      for (const auto& [k, mean] : expected) {
+        SCOPED_TRACE("step " + std::to_string(k));
+        EXPECT_NEAR(at[k], mean, 4 * std::sqrt(variance[k]));
+      }
+    }
+  }
+}
+
+} // namespace
+} // namespace treerpo::train
