@@ -101,12 +101,17 @@ std::string slipped_solution(const std::string& solution, size_t step) {
                         std::to_string(steps) + " step lines",
                     "slipped_solution", "pick a step line before the answer line");
   }
-  // Each step line is "value+operand=result" or "value-operand=result".
+  // Each step line is "value+operand=result" or "value-operand=result", numbers of 1 to 3 digits.
+  auto number = [](const std::string& digits) {
+    return !digits.empty() && digits.size() <= 3 &&
+           std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; });
+  };
   int value = 0;
   for (size_t i = 0; i < steps; ++i) {
     const std::string& l = lines[i];
-    const size_t op = l.find_first_of("+-", 1), eq = l.find('=');
-    if (op == std::string::npos || eq == std::string::npos || eq < op) {
+    const size_t op = l.find_first_of("+-"), eq = l.find('=');
+    if (op == std::string::npos || eq == std::string::npos || eq < op || !number(l.substr(0, op)) ||
+        !number(l.substr(op + 1, eq - op - 1)) || !number(l.substr(eq + 1))) {
       throw bad_input("step line \"" + l + "\" is not value+operand=result", "slipped_solution",
                       "pass a synthetic task's solution");
     }

@@ -36,6 +36,8 @@ TEST(SlippedSolution, RefusesAStepThatIsNotAStepLineOrALineThatIsNotAStep) {
   EXPECT_THROW(slipped_solution(kThree, 3), Error);
   EXPECT_THROW(slipped_solution("The answer is \\boxed{4}.", 0), Error);
   EXPECT_THROW(slipped_solution("3 apples\n1+7=8\nThe answer is \\boxed{8}.", 1), Error);
+  EXPECT_THROW(slipped_solution("a+b=c\nThe answer is \\boxed{c}.", 0), Error);
+  EXPECT_THROW(slipped_solution("1+2=\nThe answer is \\boxed{3}.", 0), Error);
 }
 
 std::vector<nlohmann::json> read_jsonl(const std::filesystem::path& path) {
