@@ -29,13 +29,14 @@ void add_demo_data_command(CLI::App& app) {
       ->excludes(layers);
   auto slip = std::make_shared<std::string>("last");
   cmd->add_option("--slip-step", *slip,
-                  "Which step of the SFT split's careless solutions slips by one: last (the "
-                  "demo's task), or any (drawn uniformly; the later steps follow from it)")
-      ->check(CLI::IsMember({"last", "any"}))
+                  "Which step of the SFT split's careless solutions slips by one, the later "
+                  "steps following from it: last (the demo's task), any (drawn uniformly), or "
+                  "finds (every step the question words \"finds N more\")")
+      ->check(CLI::IsMember({"last", "any", "finds"}))
       ->capture_default_str();
   cmd->callback([opts, dir, slip] {
-    opts->sft_slip_step =
-        *slip == "any" ? train::DemoOptions::SlipStep::Any : train::DemoOptions::SlipStep::Last;
+    using Slip = train::DemoOptions::SlipStep;
+    opts->sft_slip_step = *slip == "any" ? Slip::Any : *slip == "finds" ? Slip::Finds : Slip::Last;
     train::write_demo_workspace(*dir, *opts);
     std::printf("%s\n", dir->c_str());
   });

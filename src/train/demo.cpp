@@ -75,10 +75,19 @@ void write_sft_split(const fs::path& train, const fs::path& out, double slip_rat
     if (slip && steps > 0) {
       // The draw for the step comes after the slip's, so the last-step split is the one earlier
       // versions wrote.
-      const size_t step = slip_step == DemoOptions::SlipStep::Last
-                              ? steps - 1
-                              : static_cast<size_t>(rng.next() % steps);
-      solution = slipped_solution(solution, step);
+      std::set<size_t> at;
+      switch (slip_step) {
+      case DemoOptions::SlipStep::Last:
+        at = {steps - 1};
+        break;
+      case DemoOptions::SlipStep::Any:
+        at = {static_cast<size_t>(rng.next() % steps)};
+        break;
+      case DemoOptions::SlipStep::Finds:
+        at = finds_steps(row.at("question").get<std::string>());
+        break;
+      }
+      if (!at.empty()) solution = slipped_solution(solution, at);
     }
     row["solution"] = solution;
     sft << row.dump() << "\n";
@@ -87,7 +96,20 @@ void write_sft_split(const fs::path& train, const fs::path& out, double slip_rat
 
 } // namespace
 
-std::string slipped_solution(const std::string& solution, size_t step) {
+std::set<size_t> finds_steps(const std::string& question) {
+  std::set<size_t> at;
+  size_t sentence = 0;
+  for (size_t begin = 0; begin < question.size(); ++sentence) {
+    size_t end = question.find('.', begin);
+    if (end == std::string::npos) end = question.size();
+    if (sentence > 0 && question.substr(begin, end - begin).find(" finds ") != std::string::npos)
+      at.insert(sentence - 1);
+    begin = end + 1;
+  }
+  return at;
+}
+
+std::string slipped_solution(const std::string& solution, const std::set<size_t>& slips) {
   std::vector<std::string> lines;
   for (size_t begin = 0;;) {
     const size_t end = solution.find('\n', begin);
@@ -96,11 +118,13 @@ std::string slipped_solution(const std::string& solution, size_t step) {
     begin = end + 1;
   }
   const size_t steps = lines.size() - 1;
-  if (step >= steps) {
-    throw bad_input("step " + std::to_string(step) + " of a solution with " +
-                        std::to_string(steps) + " step lines",
-                    "slipped_solution", "pick a step line before the answer line");
+  if (slips.empty() || *slips.rbegin() >= steps) {
+    throw bad_input(
+        (slips.empty() ? std::string("no step") : "step " + std::to_string(*slips.rbegin())) +
+            " to slip in a solution with " + std::to_string(steps) + " step lines",
+        "slipped_solution", "pick step lines before the answer line");
   }
+  const size_t first = *slips.begin();
   // Each step line is "value+operand=result" or "value-operand=result", numbers of 1 to 3 digits.
   auto number = [](const std::string& digits) {
     return !digits.empty() && digits.size() <= 3 &&
@@ -116,14 +140,15 @@ std::string slipped_solution(const std::string& solution, size_t step) {
                       "pass a synthetic task's solution");
     }
     const int operand = std::stoi(l.substr(op + 1, eq - op - 1));
-    if (i > step) {
-      const int result = l[op] == '+' ? value + operand : value - operand;
+    if (i > first) {
+      const int result =
+          (l[op] == '+' ? value + operand : value - operand) + static_cast<int>(slips.count(i));
       lines[i] =
           std::to_string(value) + l[op] + std::to_string(operand) + "=" + std::to_string(result);
       value = result;
     } else {
       value = std::stoi(l.substr(eq + 1));
-      if (i == step) lines[i] = l.substr(0, eq + 1) + std::to_string(++value);
+      if (i == first) lines[i] = l.substr(0, eq + 1) + std::to_string(++value);
     }
   }
   std::string out;

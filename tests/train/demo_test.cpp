@@ -9,6 +9,7 @@
 #include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -22,22 +23,40 @@ namespace {
 const std::string kThree = "3-2=1\n1+7=8\n8+7=15\nThe answer is \\boxed{15}.";
 
 TEST(SlippedSolution, TheSlippedStepIsOneHighAndTheLaterStepsFollowFromIt) {
-  EXPECT_EQ(slipped_solution(kThree, 0), "3-2=2\n2+7=9\n9+7=16\nThe answer is \\boxed{16}.");
-  EXPECT_EQ(slipped_solution(kThree, 1), "3-2=1\n1+7=9\n9+7=16\nThe answer is \\boxed{16}.");
-  EXPECT_EQ(slipped_solution(kThree, 2), "3-2=1\n1+7=8\n8+7=16\nThe answer is \\boxed{16}.");
+  EXPECT_EQ(slipped_solution(kThree, {0}), "3-2=2\n2+7=9\n9+7=16\nThe answer is \\boxed{16}.");
+  EXPECT_EQ(slipped_solution(kThree, {1}), "3-2=1\n1+7=9\n9+7=16\nThe answer is \\boxed{16}.");
+  EXPECT_EQ(slipped_solution(kThree, {2}), "3-2=1\n1+7=8\n8+7=16\nThe answer is \\boxed{16}.");
   // A subtraction after the slip subtracts from the wrong value.
-  EXPECT_EQ(slipped_solution("9+3=12\n12-1=11\n11+2=13\nThe answer is \\boxed{13}.", 0),
+  EXPECT_EQ(slipped_solution("9+3=12\n12-1=11\n11+2=13\nThe answer is \\boxed{13}.", {0}),
             "9+3=13\n13-1=12\n12+2=14\nThe answer is \\boxed{14}.");
-  EXPECT_EQ(slipped_solution("1+9=10\nThe answer is \\boxed{10}.", 0),
+  EXPECT_EQ(slipped_solution("1+9=10\nThe answer is \\boxed{10}.", {0}),
             "1+9=11\nThe answer is \\boxed{11}.");
 }
 
+TEST(SlippedSolution, EverySlippedStepAddsOneAndTheStepsBetweenFollow) {
+  EXPECT_EQ(slipped_solution(kThree, {0, 2}), "3-2=2\n2+7=9\n9+7=17\nThe answer is \\boxed{17}.");
+  EXPECT_EQ(slipped_solution(kThree, {1, 2}), "3-2=1\n1+7=9\n9+7=17\nThe answer is \\boxed{17}.");
+  EXPECT_EQ(slipped_solution(kThree, {0, 1, 2}),
+            "3-2=2\n2+7=10\n10+7=18\nThe answer is \\boxed{18}.");
+}
+
+TEST(FindsSteps, TheQuestionsSentencesAfterTheFirstAreItsSteps) {
+  EXPECT_EQ(finds_steps("Zoe has 9 shells. She finds 3 more. She gives 1 away. She finds 2 more. "
+                        "How many shells now?"),
+            (std::set<size_t>{0, 2}));
+  EXPECT_EQ(finds_steps("Gus has 3 cards. He buys 7 more. He finds 4 more. How many cards now?"),
+            (std::set<size_t>{1}));
+  EXPECT_TRUE(
+      finds_steps("Kim has 3 cards. She sells 2. She gets 7 more. How many cards now?").empty());
+}
+
 TEST(SlippedSolution, RefusesAStepThatIsNotAStepLineOrALineThatIsNotAStep) {
-  EXPECT_THROW(slipped_solution(kThree, 3), Error);
-  EXPECT_THROW(slipped_solution("The answer is \\boxed{4}.", 0), Error);
-  EXPECT_THROW(slipped_solution("3 apples\n1+7=8\nThe answer is \\boxed{8}.", 1), Error);
-  EXPECT_THROW(slipped_solution("a+b=c\nThe answer is \\boxed{c}.", 0), Error);
-  EXPECT_THROW(slipped_solution("1+2=\nThe answer is \\boxed{3}.", 0), Error);
+  EXPECT_THROW(slipped_solution(kThree, {}), Error);
+  EXPECT_THROW(slipped_solution(kThree, {3}), Error);
+  EXPECT_THROW(slipped_solution("The answer is \\boxed{4}.", {0}), Error);
+  EXPECT_THROW(slipped_solution("3 apples\n1+7=8\nThe answer is \\boxed{8}.", {1}), Error);
+  EXPECT_THROW(slipped_solution("a+b=c\nThe answer is \\boxed{c}.", {0}), Error);
+  EXPECT_THROW(slipped_solution("1+2=\nThe answer is \\boxed{3}.", {0}), Error);
 }
 
 std::vector<nlohmann::json> read_jsonl(const std::filesystem::path& path) {
@@ -63,7 +82,7 @@ std::vector<int> slipped_steps(const std::filesystem::path& ws) {
         ADD_FAILURE() << "row " << i << " is no slip of its solution: " << taught;
         break;
       }
-      if (slipped_solution(gold, k) == taught) step = static_cast<int>(k);
+      if (slipped_solution(gold, {k}) == taught) step = static_cast<int>(k);
     }
     steps.push_back(step);
   }
@@ -118,6 +137,43 @@ TEST(DemoWorkspace, TheCarelessTeacherSlipsAtTheLastStepOrAtAny) {
       }
     }
   }
+}
+
+// "finds": a rule imitation can learn. Solutions whose question has a "finds N more" step slip at
+// every such step at the slip rate; the others never slip.
+TEST(DemoWorkspace, TheCarelessTeacherSlipsAtEveryFindsStep) {
+  treerpo::testing::TempDir dir;
+  const std::filesystem::path root(dir.str());
+  DemoOptions options;
+  options.train_problems = 600;
+  options.test_problems = 4;
+  options.sft_slip_step = DemoOptions::SlipStep::Finds;
+  write_demo_workspace(root.string(), options);
+  const auto train = read_jsonl(root / "data" / "train.jsonl");
+  const auto sft = read_jsonl(root / "data" / "sft.jsonl");
+  ASSERT_EQ(train.size(), sft.size());
+  int with_finds = 0, slips = 0, later = 0;
+  for (size_t i = 0; i < train.size(); ++i) {
+    const std::string gold = train[i]["solution"], taught = sft[i]["solution"];
+    const std::set<size_t> at = finds_steps(train[i]["question"]);
+    if (at.empty()) {
+      EXPECT_EQ(taught, gold) << "row " << i;
+      continue;
+    }
+    ++with_finds;
+    if (taught == gold) continue;
+    ++slips;
+    EXPECT_EQ(taught, slipped_solution(gold, at)) << "row " << i;
+    const auto lines = static_cast<size_t>(std::count(gold.begin(), gold.end(), '\n'));
+    later += *at.begin() + 1 < lines; // the slip is not at the last step
+  }
+  // A "finds" step is one of three gain phrases (gains are about half the steps): about one
+  // problem in three of two or three steps has one.
+  EXPECT_GT(with_finds, 120);
+  EXPECT_LT(with_finds, 300);
+  // 60% of them slip: a binomial's standard deviation is at most 12 rows here; 4 either way.
+  EXPECT_NEAR(slips, 0.6 * with_finds, 48);
+  EXPECT_GT(later, slips / 3); // at every depth, not only the last
 }
 
 } // namespace

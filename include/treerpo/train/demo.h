@@ -3,6 +3,7 @@
 // it, and a randomly initialised tiny Qwen2 — everything `scripts/demo.sh` trains from, made in
 // seconds.
 #include <cstdint>
+#include <set>
 #include <string>
 
 #include "treerpo/model/config.h"
@@ -20,16 +21,23 @@ struct DemoOptions {
   // speed checks. Its vocabulary must hold the tokenizer's.
   std::string shape;
   double sft_slip_rate = 0.6; // share of SFT solutions with a step off by one
-  // Which step slips: the last (the demo's task), or any step with equal chance, every later step
-  // then computed from the wrong value (a task whose error can sit at any depth of the tree).
-  enum class SlipStep { Last, Any };
+  // Which step slips, every later step then computed from the wrong value: the last (the demo's
+  // task); any step with equal chance (an error at any depth of the tree, at random); or every
+  // step the question words "finds N more" (an error at any depth that imitation learns as a rule:
+  // solutions without such a step never slip).
+  enum class SlipStep { Last, Any, Finds };
   SlipStep sft_slip_step = SlipStep::Last;
 };
 
 // The careless teacher's version of a synthetic solution ("3-2=1\n1+7=8\nThe answer is
-// \boxed{8}."): step line `step` (0-based) one too high, each later step computed from its wrong
-// result, and the answer line following. bad_input when `step` is not one of its step lines.
-std::string slipped_solution(const std::string& solution, size_t step);
+// \boxed{8}."): the step lines in `steps` (0-based) one too high, each step after the first of
+// them computed from the wrong value before it, and the answer line following. bad_input when a
+// step is not one of its step lines.
+std::string slipped_solution(const std::string& solution, const std::set<size_t>& steps);
+
+// The steps (0-based) a synthetic question words "finds N more": its sentences after the first
+// ("Ann has 3 apples.") are its steps, in order.
+std::set<size_t> finds_steps(const std::string& question);
 
 // The demo's Qwen2 shape for a vocabulary of `vocab_size` ids: tiny, or options.shape (bad_input
 // when that shape's vocabulary is smaller).
