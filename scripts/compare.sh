@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Algorithms side by side on the demo task at an equal budget of sampled tokens (issue 19):
 #   scripts/compare.sh [RUN_DIR] [--seeds "7 8 9"] [--methods "treerpo grpo ..."] [--sft DIR]
-#                      [--slip-step last|any]
+#                      [--slip-step last|any|finds]
 #   (methods: treerpo grpo dr-grpo dapo tempo treepo treepo-no-whiten treerpo-coverage-off
-#   treerpo-coverage-17 treerpo-token-mean; --slip-step: which step of the SFT teacher's careless
-#   solutions slips, demo-data's option: the last, the demo's task, or any)
+#   treerpo-coverage-17 treerpo-token-mean treerpo-processed; --slip-step: demo-data's option, which
+#   step of the SFT teacher's careless solutions slips: the last, the demo's task; any; or finds)
 # From one SFT model (RUN_DIR/sft, trained as scripts/demo.sh trains it, or --sft), each seed runs
 # TreeRPO (configs/demo.yaml, 100 steps) first; every other method then trains from the same SFT
 # model with that seed until it has sampled as many tokens as that TreeRPO run. Each result is
@@ -52,6 +52,8 @@ method_args() {
     # about the leaves the former 40-character threshold covered (2.46 characters a token)
     treerpo-coverage-17) echo "configs/demo.yaml --set rollout.coverage_min_tokens=17" ;;
     treerpo-token-mean) echo "configs/demo.yaml --set train.loss_agg=token-mean" ;;
+    # gate entropy and second branch token from the processed distribution, not the raw log-probs
+    treerpo-processed) echo "configs/demo.yaml --set rollout.entropy_source=processed" ;;
     grpo) echo "configs/demo-grpo.yaml --set train.preset=grpo" ;;
     dr-grpo) echo "configs/demo-grpo.yaml --set train.preset=dr-grpo --set train.dr_grpo_constant=64" ;;
     dapo) echo "configs/demo-grpo.yaml --set train.preset=dapo" ;;
