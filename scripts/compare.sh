@@ -3,8 +3,9 @@
 #   scripts/compare.sh [RUN_DIR] [--seeds "7 8 9"] [--methods "treerpo grpo ..."] [--sft DIR]
 #                      [--slip-step last|any|finds]
 #   (methods: treerpo grpo dr-grpo dapo tempo treepo treepo-no-whiten treerpo-coverage-off
-#   treerpo-coverage-17 treerpo-token-mean treerpo-processed; --slip-step: demo-data's option, which
-#   step of the SFT teacher's careless solutions slips: the last, the demo's task; any; or finds)
+#   treerpo-coverage-17 treerpo-token-mean treerpo-processed treerpo-first-sampled; --slip-step:
+#   demo-data's option, which step of the SFT teacher's careless solutions slips: the last, the
+#   demo's task; any; or finds)
 # From one SFT model (RUN_DIR/sft, trained as scripts/demo.sh trains it, or --sft), each seed runs
 # TreeRPO (configs/demo.yaml, 100 steps) first; every other method then trains from the same SFT
 # model with that seed until it has sampled as many tokens as that TreeRPO run. Each result is
@@ -54,6 +55,8 @@ method_args() {
     treerpo-token-mean) echo "configs/demo.yaml --set train.loss_agg=token-mean" ;;
     # gate entropy and second branch token from the processed distribution, not the raw log-probs
     treerpo-processed) echo "configs/demo.yaml --set rollout.entropy_source=processed" ;;
+    # the root's two children sampled, no forced distinct first token
+    treerpo-first-sampled) echo "configs/demo.yaml --set rollout.first_split=sampled" ;;
     grpo) echo "configs/demo-grpo.yaml --set train.preset=grpo" ;;
     dr-grpo) echo "configs/demo-grpo.yaml --set train.preset=dr-grpo --set train.dr_grpo_constant=64" ;;
     dapo) echo "configs/demo-grpo.yaml --set train.preset=dapo" ;;

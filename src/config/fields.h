@@ -26,6 +26,7 @@ template <class ConfigT, class Visit> void for_each_field(ConfigT& c, Visit&& vi
   visit("rollout.entropy_threshold", c.rollout.entropy_threshold);
   visit("rollout.entropy_top_k", c.rollout.entropy_top_k);
   visit("rollout.entropy_source", c.rollout.entropy_source);
+  visit("rollout.first_split", c.rollout.first_split);
   visit("rollout.delimiters", c.rollout.delimiters);
   visit("rollout.coverage", c.rollout.coverage);
   visit("rollout.coverage_min_tokens", c.rollout.coverage_min_tokens);

@@ -67,6 +67,7 @@ const std::vector<Scope>& scopes() {
       {"rollout.entropy_top_k", "rollout.algorithm", {"treerpo"}},
       {"rollout.delimiters", "rollout.algorithm", {"treerpo"}},
       {"rollout.entropy_source", "rollout.algorithm", {"treerpo"}},
+      {"rollout.first_split", "rollout.algorithm", {"treerpo"}},
       {"rollout.coverage", "rollout.algorithm", {"treerpo"}},
       {"rollout.coverage_min_tokens", "rollout.coverage", {"seed"}},
       {"rollout.coverage_min_chars", "rollout.coverage", {"reference"}},
@@ -150,6 +151,7 @@ void check_rollout(const Rules& r, const RolloutConfig& o) {
     if (d.empty()) r.fail("rollout.delimiters", "contains an empty delimiter");
   }
   r.one_of("rollout.entropy_source", o.entropy_source, {"raw", "processed"});
+  r.one_of("rollout.first_split", o.first_split, {"forced", "sampled"});
   r.one_of("rollout.coverage", o.coverage, {"seed", "reference", "off"});
   // The seed's coverage rule: a leaf of length X > L_min gets an extra sibling.
   if (o.coverage_min_tokens <= o.min_segment_tokens)

@@ -8,11 +8,15 @@ namespace treerpo::rollout {
 
 namespace {
 
-// DESIGN §4: forced distinct split at the root, then entropy-gated splits at delimiters.
+// DESIGN §4: forced distinct split at the root (or, rollout.first_split: sampled, two sampled
+// children), then entropy-gated splits at delimiters.
 class TreeRpoPolicy : public Policy {
 public:
   explicit TreeRpoPolicy(const RolloutConfig& c) : c_(c) {}
-  Decision at_root() const override { return {2, NodeOrigin::Forced, true}; }
+  Decision at_root() const override {
+    return c_.first_split == "sampled" ? Decision{2, NodeOrigin::Sample, false}
+                                       : Decision{2, NodeOrigin::Forced, true};
+  }
   Decision decide(const BranchView& v) const override {
     const bool split = !v.coverage && v.after_delimiter && v.node_tokens >= c_.min_segment_tokens &&
                        v.entropy > c_.entropy_threshold && v.depth < c_.max_depth;

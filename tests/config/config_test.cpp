@@ -48,6 +48,7 @@ TEST(Config, DefaultsAreTheSeedRecipe) {
   EXPECT_EQ(c.rollout.coverage_min_chars, 150);
   EXPECT_EQ(c.rollout.coverage_min_tokens, 151);
   EXPECT_EQ(c.rollout.entropy_source, "raw");
+  EXPECT_EQ(c.rollout.first_split, "forced");
   EXPECT_EQ(c.rollout.max_node_tokens, 1300);
   EXPECT_EQ(c.rollout.max_answer_tokens, 2600);
   EXPECT_DOUBLE_EQ(c.rollout.temperature, 0.6);

@@ -62,6 +62,22 @@ TEST(TreeRpoEngine, RootGetsTwoForcedChildrenWithDifferentFirstTokens) {
   }
 }
 
+// rollout.first_split: sampled. The first token is scripted with certainty (top_p 0.5 keeps only
+// it), so both children start with it: nothing forces a token the model would not sample.
+TEST(TreeRpoEngine, SampledFirstSplitGivesTwoSampledChildren) {
+  RolloutSetup s = setup();
+  s.config.first_split = "sampled";
+  for (const Tree& t : grow(s, 64, 8)) {
+    ASSERT_EQ(t.root().children.size(), 2u);
+    const Node& a = t.nodes[t.root().children[0]];
+    const Node& b = t.nodes[t.root().children[1]];
+    EXPECT_EQ(a.origin, NodeOrigin::Sample);
+    EXPECT_EQ(b.origin, NodeOrigin::Sample);
+    EXPECT_EQ(a.token_ids.front(), kA);
+    EXPECT_EQ(b.token_ids.front(), kA);
+  }
+}
+
 TEST(TreeRpoEngine, SplitsExactlyWhereAllGatesHold) {
   RolloutSetup s = setup(3);
   s.config.max_depth = 3;

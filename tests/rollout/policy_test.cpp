@@ -24,6 +24,15 @@ TEST(TreeRpoPolicy, RootSplitsIntoTwoForcedDistinctChildren) {
   EXPECT_TRUE(d.distinct);
 }
 
+TEST(TreeRpoPolicy, RootSplitsIntoTwoSampledChildrenWhenAsked) {
+  RolloutConfig c = treerpo_config();
+  c.first_split = "sampled";
+  Decision d = make_policy(c)->at_root();
+  EXPECT_EQ(d.children, 2);
+  EXPECT_EQ(d.origin, NodeOrigin::Sample);
+  EXPECT_FALSE(d.distinct);
+}
+
 TEST(TreeRpoPolicy, SplitsExactlyWhenAllFourGatesHold) {
   auto p = make_policy(treerpo_config());
   for (bool delim : {false, true}) {

@@ -39,6 +39,10 @@ struct RolloutConfig {
   // model's log-probs (the reference's vLLM V1 default), processed = after the repetition penalty,
   // temperature, top-k and top-p.
   std::string entropy_source = "raw"; // raw | processed
+  // The root's two children: forced = the seed's forced first split (the second child's first token
+  // differs from the first's, drawn from the top-20 as at an entropy split, however certain the
+  // model is); sampled = two children sampled as the rest are, with no forced distinct token.
+  std::string first_split = "forced"; // forced | sampled
   std::vector<std::string> delimiters = {"\n", ".", "!", "?", ";", ":"};
   std::string coverage = "seed"; // seed | reference | off
   // seed: a leaf of at least this many tokens gets an extra sibling (the seed's X > L_min; when
