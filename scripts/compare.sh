@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Algorithms side by side on the demo task at an equal budget of sampled tokens (issue 19):
 #   scripts/compare.sh [RUN_DIR] [--seeds "7 8 9"] [--methods "treerpo grpo ..."] [--sft DIR]
-#                      [--slip-step last|any|finds]
+#                      [--slip-step last|any|finds] [--slip-rate R]
 #   (methods: treerpo grpo dr-grpo dapo tempo treepo treepo-no-whiten treerpo-coverage-off
 #   treerpo-coverage-17 treerpo-token-mean treerpo-processed treerpo-first-sampled; --slip-step:
 #   demo-data's option, which step of the SFT teacher's careless solutions slips: the last, the
-#   demo's task; any; or finds)
+#   demo's task; any; or finds; --slip-rate: the share of its solutions that slip, default 0.6)
 # From one SFT model (RUN_DIR/sft, trained as scripts/demo.sh trains it, or --sft), each seed runs
 # TreeRPO (configs/demo.yaml, 100 steps) first; every other method then trains from the same SFT
 # model with that seed until it has sampled as many tokens as that TreeRPO run. Each result is
@@ -13,7 +13,7 @@
 # hold the table (scripts/compare_table.py). Finished runs are reused on a rerun.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-run=runs/compare seeds="7 8 9" sft="" slip=last
+run=runs/compare seeds="7 8 9" sft="" slip=last rate=0.6
 methods="treerpo grpo dr-grpo tempo treepo"
 while [ $# -gt 0 ]; do
   case $1 in
@@ -21,7 +21,8 @@ while [ $# -gt 0 ]; do
     --methods) methods=$2; shift 2 ;;
     --sft) sft=$2; shift 2 ;;
     --slip-step) slip=$2; shift 2 ;;
-    -*) echo "compare.sh: unknown option $1 (use --seeds, --methods, --sft, --slip-step)" >&2; exit 2 ;;
+    --slip-rate) rate=$2; shift 2 ;;
+    -*) echo "compare.sh: unknown option $1 (use --seeds, --methods, --sft, --slip-step, --slip-rate)" >&2; exit 2 ;;
     *) run=$1; shift ;;
   esac
 done
@@ -30,16 +31,18 @@ if [ -z "${TREERPO_BIN:-}" ]; then scripts/bootstrap.sh --build-dir build >&2; f
 bin=${TREERPO_BIN:-build/src/cli/treerpo-train}
 ws="$run/workspace"
 mkdir -p "$run"
-# A run folder holds one task: its slip step is recorded (a workspace without the record is an
-# earlier version's, which slipped the last step), and a rerun asking for another is refused.
-made=""
-if [ -f "$run/slip-step" ]; then made=$(cat "$run/slip-step"); elif [ -d "$ws" ]; then made=last; fi
-if [ -n "$made" ] && [ "$made" != "$slip" ]; then
-  echo "compare.sh: $run was made with --slip-step $made, not $slip; use another RUN_DIR" >&2
+# A run folder holds one task: its slip step and rate are recorded (a workspace without the record
+# is an earlier version's, which slipped the last step of 0.6 of its solutions), and a rerun asking
+# for another is refused.
+task="$slip $rate" made=""
+if [ -f "$run/slip-step" ]; then made=$(cat "$run/slip-step"); elif [ -d "$ws" ]; then made="last 0.6"; fi
+if [ -n "$made" ] && [ "$made" != "$task" ]; then
+  echo "compare.sh: $run was made with --slip-step/--slip-rate $made, not $task; use another RUN_DIR" >&2
   exit 2
 fi
-[ -f "$ws/model/model.safetensors" ] || "$bin" demo-data "$ws" --slip-step "$slip" >/dev/null
-echo "$slip" > "$run/slip-step"
+[ -f "$ws/model/model.safetensors" ] ||
+  "$bin" demo-data "$ws" --slip-step "$slip" --slip-rate "$rate" >/dev/null
+echo "$task" > "$run/slip-step"
 if [ -z "$sft" ]; then
   sft=$("$bin" sft --config configs/demo.yaml --set "model.path=$ws/model" \
     --set "sft.data=$ws/data/sft.jsonl" --set "checkpoint.dir=$run/sft" | tail -1)

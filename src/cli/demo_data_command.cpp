@@ -34,6 +34,11 @@ void add_demo_data_command(CLI::App& app) {
                   "finds (every step the question words \"finds N more\")")
       ->check(CLI::IsMember({"last", "any", "finds"}))
       ->capture_default_str();
+  cmd->add_option("--slip-rate", opts->sft_slip_rate,
+                  "Share of the SFT split's solutions that slip (with finds: of those with such a "
+                  "step)")
+      ->check(CLI::Range(0.0, 1.0))
+      ->capture_default_str();
   cmd->callback([opts, dir, slip] {
     using Slip = train::DemoOptions::SlipStep;
     opts->sft_slip_step = *slip == "any" ? Slip::Any : *slip == "finds" ? Slip::Finds : Slip::Last;
