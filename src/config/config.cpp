@@ -3,6 +3,9 @@
 #include <fstream>
 #include <map>
 #include <sstream>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include <fmt/format.h>
 #include <yaml-cpp/yaml.h>
@@ -189,6 +192,49 @@ Config load_config(const std::string& path, const std::vector<std::string>& over
   return config;
 }
 
+namespace {
+
+// A field's value as to_yaml writes it.
+template <typename T> void emit_value(YAML::Emitter& out, const T& field) {
+  if constexpr (std::is_same_v<T, double>) {
+    out << fmt::format("{}", field); // shortest text that reads back to the same double
+  } else if constexpr (std::is_same_v<T, std::string>) {
+    out << YAML::DoubleQuoted << field;
+  } else if constexpr (std::is_same_v<T, std::vector<std::string>>) {
+    out << YAML::Flow << YAML::BeginSeq;
+    for (const auto& s : field) out << YAML::DoubleQuoted << s;
+    out << YAML::EndSeq;
+  } else {
+    out << field;
+  }
+}
+
+// Every key with its value's text, in field order; with `used_only` the keys `config` uses
+// (config_detail::key_applies) only.
+std::vector<std::pair<std::string, std::string>> field_texts(const Config& config, bool used_only) {
+  std::vector<std::pair<std::string, std::string>> texts;
+  for_each_field(config, [&](const char* name, const auto& field) {
+    if (used_only && !config_detail::key_applies(config, name)) return;
+    YAML::Emitter out;
+    emit_value(out, field);
+    texts.emplace_back(name, out.c_str());
+  });
+  return texts;
+}
+
+} // namespace
+
+std::string changed_settings(const Config& config) {
+  std::map<std::string, std::string> defaults;
+  for (auto& [key, text] : field_texts(Config{}, false)) defaults[key] = std::move(text);
+  std::string out;
+  for (const auto& [key, text] : field_texts(config, true)) {
+    const auto d = defaults.find(key);
+    if (d == defaults.end() || d->second != text) out += key + ": " + text + "\n";
+  }
+  return out;
+}
+
 std::string to_yaml(const Config& config) {
   YAML::Emitter out;
   out << YAML::BeginMap;
@@ -204,18 +250,7 @@ std::string to_yaml(const Config& config) {
       open_section = section;
     }
     out << YAML::Key << full.substr(section.size() + 1) << YAML::Value;
-    using T = std::decay_t<decltype(field)>;
-    if constexpr (std::is_same_v<T, double>) {
-      out << fmt::format("{}", field); // shortest text that reads back to the same double
-    } else if constexpr (std::is_same_v<T, std::string>) {
-      out << YAML::DoubleQuoted << field;
-    } else if constexpr (std::is_same_v<T, std::vector<std::string>>) {
-      out << YAML::Flow << YAML::BeginSeq;
-      for (const auto& s : field) out << YAML::DoubleQuoted << s;
-      out << YAML::EndSeq;
-    } else {
-      out << field;
-    }
+    emit_value(out, field);
   });
   out << YAML::EndMap << YAML::EndMap;
   return std::string(out.c_str()) + "\n";

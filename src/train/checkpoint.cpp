@@ -155,7 +155,9 @@ std::string config_hash(const Config& config) {
   results.rollout.kv_cache_tokens = RolloutConfig{}.kv_cache_tokens;
   results.rollout.kv_cache_memory_fraction = RolloutConfig{}.kv_cache_memory_fraction;
   results.rollout.kv_block_tokens = RolloutConfig{}.kv_block_tokens;
-  std::string text = to_yaml(results);
+  // Only the settings that differ from the defaults: a key added by a later version, at its
+  // default, changes no result and must not refuse a resume.
+  std::string text = changed_settings(results);
   uint64_t h = 1469598103934665603ULL; // FNV-1a 64
   for (unsigned char c : text) {
     h ^= c;

@@ -177,6 +177,22 @@ TEST(Config, EffectiveConfigLeavesOutKeysTheShapeDoesNotUse) {
   EXPECT_NE(tree.find("entropy_threshold"), std::string::npos);
 }
 
+// What a checkpoint's config hash covers: the used keys whose values differ from the defaults, so
+// a key at its default (one a later version adds, say) is not in it.
+TEST(Config, ChangedSettingsListOnlyTheUsedKeysOffTheirDefaults) {
+  EXPECT_EQ(treerpo::changed_settings(load_config("")), "");
+  EXPECT_EQ(treerpo::changed_settings(load_config("", {"rollout.first_split=forced"})), "");
+  EXPECT_EQ(treerpo::changed_settings(load_config("", {"train.lr=0.5"})), "train.lr: 0.5\n");
+  // Derived keys count: an L_min of 40 derives a coverage length of 41.
+  EXPECT_EQ(treerpo::changed_settings(load_config("", {"rollout.min_segment_tokens=40"})),
+            "rollout.min_segment_tokens: 40\nrollout.coverage_min_tokens: 41\n");
+  // GRPO's own keys at their defaults stay out; its preset's derived values do not.
+  const std::string grpo = treerpo::changed_settings(load_config("", {"rollout.algorithm=grpo"}));
+  EXPECT_EQ(grpo.rfind("rollout.algorithm: \"grpo\"\n", 0), 0u) << grpo;
+  EXPECT_EQ(grpo.find("rollout.samples"), std::string::npos) << grpo;
+  EXPECT_EQ(grpo.find("entropy"), std::string::npos) << grpo;
+}
+
 TEST(Config, ShippedConfigsAreValid) {
   for (const char* name : {"qwen1.5b.yaml", "demo.yaml", "demo-grpo.yaml"}) {
     std::string path = std::string(TREERPO_SOURCE_DIR) + "/configs/" + name;

@@ -196,4 +196,9 @@ Config load_config(const std::string& path, const std::vector<std::string>& over
 // directory.
 std::string to_yaml(const Config& config);
 
+// The keys `config` uses whose values differ from the defaults' (derived keys included), one
+// "section.key: value" line each in field order: what a checkpoint's config hash covers, so a key
+// a later version adds, at its default, leaves the hash of an earlier run's config unchanged.
+std::string changed_settings(const Config& config);
+
 } // namespace treerpo
