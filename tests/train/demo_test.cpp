@@ -89,15 +89,20 @@ std::vector<int> slipped_steps(const std::filesystem::path& ws) {
   return steps;
 }
 
-TEST(DemoWorkspace, TheCarelessTeacherSlipsAtTheLastStepOrAtAny) {
-  treerpo::testing::TempDir dir;
-  const std::filesystem::path root(dir.str());
+// The demo's workspace with 600 training problems, the careless teacher slipping at `slip`.
+void write_small_demo(const std::filesystem::path& dir, DemoOptions::SlipStep slip) {
   DemoOptions options;
   options.train_problems = 600;
   options.test_problems = 4;
-  write_demo_workspace((root / "last").string(), options);
-  options.sft_slip_step = DemoOptions::SlipStep::Any;
-  write_demo_workspace((root / "any").string(), options);
+  options.sft_slip_step = slip;
+  write_demo_workspace(dir.string(), options);
+}
+
+TEST(DemoWorkspace, TheCarelessTeacherSlipsAtTheLastStepOrAtAny) {
+  treerpo::testing::TempDir dir;
+  const std::filesystem::path root(dir.str());
+  write_small_demo(root / "last", DemoOptions::SlipStep::Last);
+  write_small_demo(root / "any", DemoOptions::SlipStep::Any);
   // The task itself does not change: same problems, same tokenizer.
   EXPECT_EQ(read_jsonl(root / "last" / "data" / "train.jsonl"),
             read_jsonl(root / "any" / "data" / "train.jsonl"));
@@ -144,11 +149,7 @@ TEST(DemoWorkspace, TheCarelessTeacherSlipsAtTheLastStepOrAtAny) {
 TEST(DemoWorkspace, TheCarelessTeacherSlipsAtEveryFindsStep) {
   treerpo::testing::TempDir dir;
   const std::filesystem::path root(dir.str());
-  DemoOptions options;
-  options.train_problems = 600;
-  options.test_problems = 4;
-  options.sft_slip_step = DemoOptions::SlipStep::Finds;
-  write_demo_workspace(root.string(), options);
+  write_small_demo(root, DemoOptions::SlipStep::Finds);
   const auto train = read_jsonl(root / "data" / "train.jsonl");
   const auto sft = read_jsonl(root / "data" / "sft.jsonl");
   ASSERT_EQ(train.size(), sft.size());
