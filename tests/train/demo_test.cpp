@@ -144,6 +144,20 @@ TEST(DemoWorkspace, TheCarelessTeacherSlipsAtTheLastStepOrAtAny) {
   }
 }
 
+// The default workspace's SFT split is the one earlier versions wrote (the demo's figures depend on
+// it): its first solutions as the version before slip steps existed wrote them.
+TEST(DemoWorkspace, TheLastStepSplitIsTheOneEarlierVersionsWrote) {
+  treerpo::testing::TempDir dir;
+  const std::filesystem::path root(dir.str());
+  write_demo_workspace(root.string(), DemoOptions{});
+  const auto sft = read_jsonl(root / "data" / "sft.jsonl");
+  ASSERT_GE(sft.size(), 4u);
+  EXPECT_EQ(sft[0]["solution"], "3-2=1\n1+7=8\n8+7=16\nThe answer is \\boxed{16}.");
+  EXPECT_EQ(sft[1]["solution"], "3+7=10\n10-4=6\nThe answer is \\boxed{6}.");
+  EXPECT_EQ(sft[2]["solution"], "9+3=12\n12-1=11\n11+2=13\nThe answer is \\boxed{13}.");
+  EXPECT_EQ(sft[3]["solution"], "7+5=12\n12-5=7\n7-3=5\nThe answer is \\boxed{5}.");
+}
+
 // "finds": a rule imitation can learn. Solutions whose question has a "finds N more" step slip at
 // every such step at the slip rate; the others never slip.
 TEST(DemoWorkspace, TheCarelessTeacherSlipsAtEveryFindsStep) {
