@@ -2,7 +2,8 @@
 three files back (the device tool brings back at most eight), skipped steps named for a rerun with
 --only (and --after, the first call's verdicts), bad arguments refused with one line and exit code 2.
 The steps that other tests already cover on the CPU (parity, training) are left out to keep the suite
-short; transformers is the throughput step's peer."""
+short; transformers is the throughput step's peer. compute-sanitizer needs a GPU: a stand-in with its
+command line and log lines tests how the sanitizer step reads it."""
 import json
 import os
 import subprocess
@@ -15,13 +16,16 @@ from pathlib import Path
 from oracle import CLI, SOURCE_DIR
 
 SCRIPT = SOURCE_DIR / "scripts/gpu_check.sh"
-STEPS = "attention,graphs,recipe,throughput,in_flight"
+STEPS = "attention,graphs,recipe,throughput,in_flight,sanitizer"
 
 
-def gpu_check(tmp, *args):
+def gpu_check(tmp, *args, sanitizer=None):
     env = dict(os.environ, TREERPO_CLI=str(Path(CLI).resolve()), TREERPO_PYTHON=sys.executable,
                TMPDIR=str(tmp), OMP_NUM_THREADS="1")
     env.pop("OUT", None)
+    env.pop("GPU_CHECK_SANITIZER", None)
+    if sanitizer:
+        env["GPU_CHECK_SANITIZER"] = str(sanitizer)
     return subprocess.run(["bash", str(SCRIPT), "run", "--device", "cpu", *args], env=env,
                           capture_output=True, text=True)
 
@@ -36,6 +40,9 @@ class GpuCheck(unittest.TestCase):
                              ["gpu_check.json", "gpu_check.log", "logs.tar.gz"])
             report = json.loads((out / "gpu_check.json").read_text())
             self.assertEqual((report["failed"], report["skipped"]), ([], []))
+            # compute-sanitizer checks CUDA kernels: no verdict on the CPU, its benches run without it.
+            self.assertEqual(report["unavailable"], ["sanitizer"])
+            self.assertEqual(len(report["sanitizer"]["runs"]), 5)
             self.assertEqual(list(report["steps"]), STEPS.split(","))
             self.assertTrue(report["version"]["cuda_compiled"])
             for dtype in ("float32", "bfloat16"):
@@ -62,6 +69,70 @@ class GpuCheck(unittest.TestCase):
                 names = logs.getnames()
             self.assertIn("./recipe/rl/metrics.jsonl", names)
             self.assertFalse([n for n in names if "/ws/" in n or "/checkpoints/" in n], names)
+
+    def test_the_sanitizer_step_reads_the_tools_verdicts(self):
+        # compute-sanitizer needs a GPU; a stand-in with its command line and its log's summary lines
+        # (run the bench itself, write the log, exit with --error-exitcode on an error) tests how the
+        # step reads it: a clean run passes, an error fails, a runtime that refuses the tool
+        # (gVisor's "Device not supported") leaves no verdict and the benches run without it.
+        with tempfile.TemporaryDirectory() as tmp:
+            stand_in = Path(tmp) / "compute-sanitizer"
+            stand_in.write_text("""#!/usr/bin/env bash
+set -u
+tool=memcheck log=/dev/stderr code=0
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --tool) tool=$2; shift 2 ;;
+    --log-file) log=$2; shift 2 ;;
+    --error-exitcode) code=$2; shift 2 ;;
+    --*) shift 2 ;;
+    *) break ;;
+  esac
+done
+[ "$PYTORCH_NO_CUDA_MEMORY_CACHING" = 1 ] || { echo "caching allocator on" > "$log"; exit 9; }
+case "$MODE" in
+  refuse) echo "========= Error: Device not supported" > "$log"; exit 1 ;;
+  race) if [ "$tool" = racecheck ]; then
+      echo "========= RACECHECK SUMMARY: 1 hazard displayed (1 error, 0 warnings)" > "$log"; exit "$code"; fi ;;
+esac
+"$@"; rc=$?
+echo "========= ERROR SUMMARY: 0 errors" > "$log"
+exit $rc
+""")
+            stand_in.chmod(0o755)
+            results = {}
+            for mode in ("clean", "race", "refuse"):
+                out = Path(tmp) / mode
+                os.environ["MODE"] = mode
+                try:
+                    done = gpu_check(tmp, "--only", "sanitizer", out, sanitizer=stand_in)
+                finally:
+                    del os.environ["MODE"]
+                results[mode] = (done, json.loads((out / "gpu_check.json").read_text()))
+            done, report = results["clean"]
+            self.assertEqual(done.returncode, 0, done.stderr[-3000:])
+            self.assertIs(report["sanitizer"]["passed"], True)
+            runs = report["sanitizer"]["runs"]
+            self.assertEqual([r["tool"] for r in runs],
+                             ["memcheck", "racecheck", "memcheck", "memcheck", "synccheck"])
+            self.assertTrue(all(r["under_tool"] and r["exit_code"] == 0 for r in runs), runs)
+            self.assertEqual(runs[0]["summary"], "ERROR SUMMARY: 0 errors")
+            # Both head sizes the kernel is built for, both dtypes.
+            self.assertEqual({r["sizes"].split("--head-dim ")[1].split()[0] for r in runs}, {"64", "128"})
+            self.assertEqual({r["dtype"] for r in runs}, {"float32", "bfloat16"})
+            done, report = results["race"]
+            self.assertEqual(done.returncode, 1)
+            self.assertEqual(report["failed"], ["sanitizer"])
+            self.assertIs(report["sanitizer"]["passed"], False)
+            self.assertEqual([r["exit_code"] for r in report["sanitizer"]["runs"]], [0, 3, 0, 0, 0])
+            self.assertIn("RACECHECK SUMMARY: 1 hazard", done.stderr)
+            done, report = results["refuse"]
+            self.assertEqual(done.returncode, 0, done.stderr[-3000:])
+            self.assertEqual((report["failed"], report["unavailable"]), ([], ["sanitizer"]))
+            self.assertIsNone(report["sanitizer"]["passed"])
+            self.assertIn("Device not supported", report["sanitizer"]["unavailable"])
+            runs = report["sanitizer"]["runs"]
+            self.assertTrue(all(not r["under_tool"] and r["exit_code"] == 0 for r in runs), runs)
 
     def test_a_step_past_the_budget_is_skipped_and_named(self):
         with tempfile.TemporaryDirectory() as tmp:
