@@ -19,6 +19,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <cstring>
 #include <memory>
 #include <stdexcept>
 #include <vector>
@@ -61,6 +62,10 @@ struct Run {
   const std::function<void()>* body = nullptr;
   std::string fault;
   bool abandon = false; // the launch ended early: resumed fibers unwind
+  uint64_t blocks_started = 0;
+  // Each shared array reached in this launch, and the block (by blocks_started) that last poisoned
+  // it.
+  std::vector<std::pair<void*, uint64_t>> shared;
 };
 
 // Thrown inside a fiber, when its launch ended early, to unwind its frames (their destructors run:
@@ -252,6 +257,7 @@ bool release_block(Run& r) {
 
 // Runs the block r.block_index to the end; false on a fault (in r.fault).
 bool run_block(Run& r) {
+  ++r.blocks_started; // the block's shared arrays are poisoned anew as its threads reach them
   for (Thread& t : r.threads) start_fiber(r, t);
   for (;;) {
     for (Thread& t : r.threads) {
@@ -349,6 +355,17 @@ uint64_t shuffle_xor(unsigned mask, uint64_t bits, int lane_mask, int width, int
 
 void sync_threads(int line) {
   wait(State::AtSyncThreads, line);
+}
+
+void shared_array(void* p, size_t bytes) {
+  Run& r = running();
+  auto it =
+      std::find_if(r.shared.begin(), r.shared.end(), [p](const auto& s) { return s.first == p; });
+  if (it == r.shared.end()) it = r.shared.insert(r.shared.end(), {p, 0});
+  if (it->second == r.blocks_started) return; // a thread of this block got here first
+  // All bits set: NaN in every floating type, -1 in every signed integer.
+  std::memset(p, 0xff, bytes);
+  it->second = r.blocks_started;
 }
 
 void check_read(const void* p, size_t bytes, size_t align) {

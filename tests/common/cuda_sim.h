@@ -11,13 +11,16 @@
 // - __shfl_xor_sync with a full mask: all 32 lanes of the warp must reach the same call (the
 //   warp-uniform control flow a full-mask shuffle requires); a lane that exited, waits elsewhere or
 //   names a mask other than 0xffffffff is a fault;
-// - __shared__ arrays, one per kernel instantiation, shared by the block's threads;
+// - shared arrays (TREERPO_SHARED, src/model/cuda/shared_memory.cuh; a plain __shared__ does not
+//   compile here), one per kernel instantiation, shared by the block's threads and poisoned (every
+//   bit set: NaN, or -1) when the block's first thread reaches the declaration, so a read of what
+//   no thread of this block wrote (a previous block's value on a GPU, or garbage) shows;
 // - __ldg reads: aligned to the type (16 bytes for float4 / uint4), and, while a ReadableMemory is
 //   alive, inside one of the buffers it names.
 // What it does not model: timing, memory ordering beyond the barriers, warp collectives other than
-// __shfl_xor_sync, dynamic shared memory, streams (a launch runs at once), shared memory left over
-// from the previous block (not poisoned), and anything the host compiler does differently from
-// nvcc (CUDA code puns types through pointers: build with -fno-strict-aliasing).
+// __shfl_xor_sync, dynamic shared memory, streams (a launch runs at once), and anything the host
+// compiler does differently from nvcc (CUDA code puns types through pointers: build with
+// -fno-strict-aliasing).
 //
 // This header is the host's side (launch, faults, readable memory); a translation unit that
 // compiles kernel source includes cuda_sim_builtins.h first, then the kernel's .cu file, which
@@ -44,6 +47,8 @@ namespace detail {
 // The warp collective behind __shfl_xor_sync: this lane's bits in, its partner's out.
 uint64_t shuffle_xor(unsigned mask, uint64_t bits, int lane_mask, int width, int line);
 void sync_threads(int line);
+// A shared array's declaration reached: poisons it if it is the first of this block's threads.
+void shared_array(void* p, size_t bytes);
 void check_read(const void* p, size_t bytes, size_t align);
 // Runs `body` once for every thread of every block of the grid.
 cudaError_t run_grid(dim3 grid, dim3 block, const std::function<void()>& body);

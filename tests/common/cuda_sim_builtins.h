@@ -3,8 +3,8 @@
 // model). Include this header first in such a translation unit, before the kernel's .cu file: the
 // CUDA headers come in here, before the built-ins' macros, and the .cu's own includes of them are
 // then no-ops. Never include it beside LibTorch or other code: it defines threadIdx, blockIdx,
-// blockDim, gridDim and __shared__ as macros, and CUDA's integer min and max in the global
-// namespace.
+// blockDim, gridDim, __shared__ and TREERPO_SHARED as macros, and CUDA's integer min and max in
+// the global namespace.
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
@@ -17,8 +17,13 @@
 
 #define TREERPO_CUDA_SIM 1
 
+// Shared arrays: TREERPO_SHARED (src/model/cuda/shared_memory.cuh) only, so that each is poisoned
+// at the start of every block; a plain __shared__ fails to compile, naming the macro.
 #undef __shared__
-#define __shared__ static thread_local
+#define __shared__ declare_shared_arrays_with_TREERPO_SHARED
+#define TREERPO_SHARED(type, name, dims)                                                           \
+  static thread_local type name dims;                                                              \
+  ::treerpo::cuda_sim::detail::shared_array(name, sizeof name)
 #ifndef __launch_bounds__
 #define __launch_bounds__(...)
 #endif

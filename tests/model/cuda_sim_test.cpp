@@ -2,6 +2,7 @@
 // GPU gives, and each fault it exists to catch is caught, named, and stops the launch.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstdint>
 #include <vector>
 
@@ -22,11 +23,26 @@ __global__ void warp_sums(int* out) {
 
 // out[b][i] = in[b][blockDim - 1 - i], through shared memory.
 __global__ void reverse_blocks(const float* in, float* out) {
-  __shared__ float tile[256];
+  TREERPO_SHARED(float, tile, [256]);
   const unsigned i = threadIdx.x, base = blockIdx.x * blockDim.x;
   tile[i] = __ldg(in + base + i);
   __syncthreads();
   out[base + i] = tile[blockDim.x - 1 - i];
+}
+
+// Block 0's thread 0 writes the shared value; every thread of every block reads it. On a GPU the
+// later blocks read whatever the memory held (perhaps block 0's value, as a simulator that kept
+// shared arrays between blocks would give): a bug the poisoning makes show.
+__global__ void first_block_writes(float* out, int* flags) {
+  TREERPO_SHARED(float, value, [1]);
+  TREERPO_SHARED(int, flag, [2]);
+  if (blockIdx.x == 0 && threadIdx.x == 0) {
+    value[0] = 1.0f;
+    flag[0] = 7;
+  }
+  __syncthreads();
+  out[blockIdx.x * blockDim.x + threadIdx.x] = value[0];
+  flags[blockIdx.x * blockDim.x + threadIdx.x] = flag[0] + 10 * flag[1];
 }
 
 __global__ void half_warp_shuffle(int* out) {
@@ -68,6 +84,24 @@ TEST(CudaSim, SharedMemoryIsTheBlocksAndBarriersOrderIt) {
       << last_fault();
   for (size_t b = 0; b < 3; ++b) {
     for (size_t i = 0; i < 256; ++i) EXPECT_EQ(out[b * 256 + i], in[b * 256 + 255 - i]);
+  }
+}
+
+TEST(CudaSim, SharedArraysArePoisonedAtEachBlocksStart) {
+  std::vector<float> out(3 * 64, 0.0f);
+  std::vector<int> flags(out.size(), 0);
+  ASSERT_EQ(launch(first_block_writes, dim3(3), dim3(64), out.data(), flags.data()), cudaSuccess)
+      << last_fault();
+  for (size_t i = 0; i < out.size(); ++i) {
+    if (i < 64) {
+      // The block's own write stands: the threads reaching the declaration after thread 0 (all of
+      // them, before the barrier) do not poison it again. flag[1], never written: -1.
+      EXPECT_EQ(out[i], 1.0f) << i;
+      EXPECT_EQ(flags[i], 7 - 10) << i;
+    } else {
+      EXPECT_TRUE(std::isnan(out[i])) << i << ": " << out[i];
+      EXPECT_EQ(flags[i], -1 - 10) << i;
+    }
   }
 }
 

@@ -19,6 +19,7 @@
 
 #include "launch.cuh"
 #include "paged_attention_cuda.h"
+#include "shared_memory.cuh"
 
 namespace treerpo::model::cuda {
 namespace {
@@ -216,7 +217,9 @@ __global__ void __launch_bounds__(kThreads) attend_partition(PagedDecodeArgs a, 
   }
 
   // Then the warps, through shared memory.
-  __shared__ float warp_m[kWarps][HB], warp_l[kWarps][HB], warp_acc[kWarps][HB][D];
+  TREERPO_SHARED(float, warp_m, [kWarps][HB]);
+  TREERPO_SHARED(float, warp_l, [kWarps][HB]);
+  TREERPO_SHARED(float, warp_acc, [kWarps][HB][D]);
   if (lane < kLanes) {
 #pragma unroll
     for (int h = 0; h < HB; ++h) {
