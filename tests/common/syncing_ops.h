@@ -3,8 +3,10 @@
 // the host needs their result's size or value (an .item(), a nonzero and what calls it: a
 // boolean-mask index, a masked_select; a unique, a bincount, a repeat_interleave without its output
 // size, an equal), recorded by name while a recorder lives, through LibTorch's RecordFunction on
-// the calling thread (nested calls included: an index by a mask shows its nonzero). On the CPU they
-// cost nothing, so a test run there shows what a code path would synchronise on a GPU.
+// the calling thread. Each wait counts once, under the outermost of these operators it runs in: an
+// .item() is aten::item (not also the _local_scalar_dense inside it), an index by a mask is the
+// nonzero it calls. On the CPU they cost nothing, so a test run there shows what a code path would
+// synchronise on a GPU.
 //
 // Copies between devices are not among them: on the CPU a copy to the host cannot be told from a
 // dtype cast (the rollout counts its own device-to-host copies, util/host_transfer.h), and on CUDA
@@ -25,7 +27,7 @@ public:
   SyncingOpRecorder() : previous_(active()) {
     active() = this;
     if (previous_ == nullptr)
-      handle_ = at::addThreadLocalCallback(at::RecordFunctionCallback(&on_start));
+      handle_ = at::addThreadLocalCallback(at::RecordFunctionCallback(&on_start, &on_end));
   }
   ~SyncingOpRecorder() {
     if (previous_ == nullptr) at::removeCallback(handle_);
@@ -34,7 +36,7 @@ public:
   SyncingOpRecorder(const SyncingOpRecorder&) = delete;
   SyncingOpRecorder& operator=(const SyncingOpRecorder&) = delete;
 
-  // Calls of each syncing operator seen, by name.
+  // Waits seen, by the name of the outermost syncing operator each ran in.
   const std::map<std::string, int64_t>& calls() const { return calls_; }
   int64_t total() const {
     int64_t n = 0;
@@ -67,12 +69,22 @@ private:
     thread_local SyncingOpRecorder* recorder = nullptr;
     return recorder;
   }
+  // Syncing operators entered and not yet left on this thread.
+  static int& depth() {
+    thread_local int inside = 0;
+    return inside;
+  }
+  struct InsideSyncingOp : at::ObserverContext {};
   static std::unique_ptr<at::ObserverContext> on_start(const at::RecordFunction& fn) {
     const std::string name = fn.name();
-    if (syncing().count(name) != 0) {
+    if (syncing().count(name) == 0) return nullptr;
+    if (depth()++ == 0) {
       for (SyncingOpRecorder* r = active(); r != nullptr; r = r->previous_) ++r->calls_[name];
     }
-    return nullptr;
+    return std::make_unique<InsideSyncingOp>(); // tells on_end to leave
+  }
+  static void on_end(const at::RecordFunction&, at::ObserverContext* context) {
+    if (context != nullptr) --depth();
   }
 
   SyncingOpRecorder* previous_;
