@@ -1,6 +1,8 @@
 // `treerpo-train version`: one JSON object saying what this binary is and what it can use here.
 #include <iostream>
 
+#include <ATen/Parallel.h>
+#include <ATen/Version.h>
 #include <nlohmann/json.hpp>
 #include <torch/cuda.h>
 #include <torch/version.h>
@@ -27,6 +29,10 @@ void add_version_command(CLI::App& app) {
                              : nlohmann::json(std::to_string(build.runtime_version / 1000) + "." +
                                               std::to_string(build.runtime_version % 1000 / 10))},
         {"cuda_devices", available ? torch::cuda::device_count() : 0},
+        // The instruction set of ATen's CPU kernels here (ATEN_CPU_CAPABILITY lowers it) and the
+        // intra-op threads: CPU results are bitwise repeatable only where both are the same.
+        {"cpu_capability", at::get_cpu_capability()},
+        {"cpu_threads", at::get_num_threads()},
     };
     std::cout << out.dump() << "\n";
   });

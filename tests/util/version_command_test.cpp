@@ -39,6 +39,15 @@ TEST(VersionCommand, PrintsOneJsonObjectWithWhatWasCompiled) {
   EXPECT_EQ(v.at("libtorch").get<std::string>().rfind("2.", 0), 0u) << "LibTorch 2.x only";
   EXPECT_EQ(v.at("cuda_compiled").get<bool>(), TREERPO_WITH_CUDA);
   EXPECT_TRUE(v.at("cuda_available").is_boolean());
+  EXPECT_GE(v.at("cpu_threads").get<int>(), 1);
+  // ATen's dispatch level for its vectorised CPU kernels; the variable lowers it, as in PyTorch.
+  EXPECT_FALSE(v.at("cpu_capability").get<std::string>().empty());
+  const auto lowered = nlohmann::json::parse(
+      run("ATEN_CPU_CAPABILITY=default OMP_NUM_THREADS=1 " + std::string(TREERPO_CLI) + " version",
+          &code));
+  ASSERT_EQ(code, 0);
+  EXPECT_EQ(lowered.at("cpu_capability"), "DEFAULT");
+  EXPECT_EQ(lowered.at("cpu_threads"), 1);
   if (TREERPO_WITH_CUDA) {
     EXPECT_EQ(v.at("cuda_archs").get<std::vector<int>>(), configured_archs());
   } else {
