@@ -104,6 +104,7 @@ void write_trainer_state(const std::string& dir, const TrainerState& state) {
                       {"seed", state.seed},
                       {"config_hash", state.config_hash},
                       {"sampled_tokens", state.sampled_tokens}};
+  if (!state.cpu_capability.empty()) j["cpu_capability"] = state.cpu_capability;
   std::ofstream out(fs::path(dir) / kStateFile);
   out << j.dump(2) << "\n";
   if (!out) throw runtime_failure("cannot write the trainer state", dir, "check free disk space");
@@ -127,9 +128,9 @@ TrainerState read_trainer_state(const std::string& dir) {
   }
   TrainerState state;
   try {
-    state = {j.at("kind").get<std::string>(), j.at("step").get<int64_t>(),
-             j.at("seed").get<int64_t>(), j.at("config_hash").get<std::string>(),
-             j.value("sampled_tokens", int64_t{0})};
+    state = {j.at("kind").get<std::string>(),       j.at("step").get<int64_t>(),
+             j.at("seed").get<int64_t>(),           j.at("config_hash").get<std::string>(),
+             j.value("sampled_tokens", int64_t{0}), j.value("cpu_capability", std::string())};
   } catch (const nlohmann::json::exception& e) {
     throw bad_input(std::string("malformed trainer state: ") + e.what(), path.string());
   }

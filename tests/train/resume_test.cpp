@@ -16,6 +16,7 @@
 #include <thread>
 #include <vector>
 
+#include <ATen/Version.h>
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 #include <torch/serialize.h>
@@ -313,6 +314,38 @@ TEST(Resume, CheckpointOfAnEarlierVersionResumesFromItsOptimizerPt) {
   treerpo::write_checksums(step.string());
   ASSERT_EQ(run_cli(sft_args(run)), 0) << read_file(scratch() / "stderr.txt");
   EXPECT_EQ(read_file(run / "checkpoints/step-12/model.safetensors"), expected);
+}
+
+// ATen's CPU kernels round their vectorised sums per instruction set (ATEN_CPU_CAPABILITY lowers
+// it): a resume under another one goes on, with a warning naming both, since it can no longer be
+// bitwise the uninterrupted run; under the same one, no warning.
+TEST(Resume, AnotherCpuInstructionSetIsNamedOnResume) {
+  const std::string here = at::get_cpu_capability();
+  if (here == "DEFAULT") GTEST_SKIP() << "no vectorised kernels here to lower";
+  const fs::path run = scratch() / "cpu-capability";
+  const auto args = sft_args(run, "sft.steps=3");
+  ASSERT_EQ(run_cli(args), 0) << read_file(scratch() / "stderr.txt");
+  const auto state =
+      nlohmann::json::parse(read_file(run / "checkpoints/step-3/trainer_state.json"));
+  EXPECT_EQ(state.at("cpu_capability"), here);
+  fs::remove_all(run / "checkpoints/step-3"); // resume at step 2
+  setenv("ATEN_CPU_CAPABILITY", "default", 1);
+  const int code = run_cli(args);
+  unsetenv("ATEN_CPU_CAPABILITY");
+  ASSERT_EQ(code, 0) << read_file(scratch() / "stderr.txt");
+  const std::string warned = read_file(scratch() / "stderr.txt");
+  EXPECT_NE(warned.find("ran with ATen's " + here + " CPU kernels, these run with DEFAULT"),
+            std::string::npos)
+      << warned;
+  const auto lowered =
+      nlohmann::json::parse(read_file(run / "checkpoints/step-3/trainer_state.json"));
+  EXPECT_EQ(lowered.at("cpu_capability"), "DEFAULT");
+  // Resumed from that step-3 under the same instruction set: nothing to say.
+  setenv("ATEN_CPU_CAPABILITY", "default", 1);
+  const int again = run_cli(args);
+  unsetenv("ATEN_CPU_CAPABILITY");
+  ASSERT_EQ(again, 0);
+  EXPECT_EQ(read_file(scratch() / "stderr.txt").find("CPU kernels"), std::string::npos);
 }
 
 TEST(Resume, ChangedConfigIsRefusedUnlessForced) {

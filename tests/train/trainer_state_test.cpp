@@ -1,5 +1,7 @@
 // trainer_state.json round-trips every field resume needs, and malformed states are bad input.
 #include <fstream>
+#include <iterator>
+#include <string>
 
 #include <gtest/gtest.h>
 
@@ -18,13 +20,20 @@ using treerpo::train::write_trainer_state;
 // written but not read back, so train.token_budget restarted its count at every resume.
 TEST(TrainerState, EveryFieldRoundTrips) {
   TempDir dir;
-  write_trainer_state(dir.str(), {"rl", 50, 7, "8c1f0e3f6a2b4d59", 10240});
+  write_trainer_state(dir.str(), {"rl", 50, 7, "8c1f0e3f6a2b4d59", 10240, "AVX2"});
   const TrainerState s = read_trainer_state(dir.str());
   EXPECT_EQ(s.kind, "rl");
   EXPECT_EQ(s.step, 50);
   EXPECT_EQ(s.seed, 7);
   EXPECT_EQ(s.config_hash, "8c1f0e3f6a2b4d59");
   EXPECT_EQ(s.sampled_tokens, 10240);
+  EXPECT_EQ(s.cpu_capability, "AVX2");
+  // A CUDA run's state has none; neither has a state of an earlier version.
+  write_trainer_state(dir.str(), {"rl", 50, 7, "8c1f0e3f6a2b4d59", 10240, ""});
+  std::ifstream in(dir / "trainer_state.json");
+  const std::string text{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+  EXPECT_EQ(text.find("cpu_capability"), std::string::npos) << text;
+  EXPECT_EQ(read_trainer_state(dir.str()).cpu_capability, "");
 }
 
 TEST(TrainerState, MalformedStatesAreBadInput) {
@@ -33,7 +42,8 @@ TEST(TrainerState, MalformedStatesAreBadInput) {
        {"", "[]", R"({"kind": "rl", "step": 1, "seed": 7})",
         R"({"kind": "rl", "step": "1", "seed": 7, "config_hash": ""})",
         R"({"kind": "rl", "step": -1, "seed": 7, "config_hash": ""})",
-        R"({"kind": "rl", "step": 1, "seed": 7, "config_hash": "", "sampled_tokens": "x"})"}) {
+        R"({"kind": "rl", "step": 1, "seed": 7, "config_hash": "", "sampled_tokens": "x"})",
+        R"({"kind": "rl", "step": 1, "seed": 7, "config_hash": "", "cpu_capability": 2})"}) {
     std::ofstream(dir / "trainer_state.json", std::ios::trunc) << text;
     try {
       read_trainer_state(dir.str());

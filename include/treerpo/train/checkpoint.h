@@ -27,6 +27,10 @@ struct TrainerState {
   int64_t seed = 0;
   std::string config_hash;
   int64_t sampled_tokens = 0; // rollout tokens sampled so far (train.token_budget)
+  // The instruction set of ATen's CPU kernels that computed a CPU run ("AVX512", "AVX2", ...; empty
+  // on CUDA and in checkpoints of earlier versions): a resume under another one continues, but
+  // not bitwise as an uninterrupted run would.
+  std::string cpu_capability;
 };
 
 class Checkpoints {
