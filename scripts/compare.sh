@@ -4,7 +4,7 @@
 #                      [--slip-step last|any|finds] [--slip-rate R]
 #   (methods: treerpo grpo dr-grpo dapo tempo treepo treepo-no-whiten treerpo-coverage-off
 #   treerpo-coverage-17 treerpo-token-mean treerpo-processed treerpo-first-sampled
-#   treerpo-adamw-bf16 treerpo-bf16; --slip-step:
+#   treerpo-adamw-bf16 treerpo-bf16 treerpo-bf16-adamw; --slip-step:
 #   demo-data's option, which step of the SFT teacher's careless solutions slips: the last, the
 #   demo's task; any; or finds; --slip-rate: the share of its solutions that slip, default 0.6)
 # From one SFT model (RUN_DIR/sft, trained as scripts/demo.sh trains it, or --sft), each seed runs
@@ -64,6 +64,8 @@ method_args() {
     # the 1.5B recipe's optimiser: bfloat16 moments (float32 weights), then with bfloat16 weights too
     treerpo-adamw-bf16) echo "configs/demo.yaml --set train.optimizer=adamw-bf16" ;;
     treerpo-bf16) echo "configs/demo.yaml --set model.dtype=bfloat16 --set train.optimizer=adamw-bf16" ;;
+    # bfloat16 weights with float32 moments and a Kahan buffer: the precision of the weights alone
+    treerpo-bf16-adamw) echo "configs/demo.yaml --set model.dtype=bfloat16" ;;
     grpo) echo "configs/demo-grpo.yaml --set train.preset=grpo" ;;
     dr-grpo) echo "configs/demo-grpo.yaml --set train.preset=dr-grpo --set train.dr_grpo_constant=64" ;;
     dapo) echo "configs/demo-grpo.yaml --set train.preset=dapo" ;;
