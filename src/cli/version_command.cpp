@@ -29,8 +29,8 @@ void add_version_command(CLI::App& app) {
                              : nlohmann::json(std::to_string(build.runtime_version / 1000) + "." +
                                               std::to_string(build.runtime_version % 1000 / 10))},
         {"cuda_devices", available ? torch::cuda::device_count() : 0},
-        // The instruction set of ATen's CPU kernels here (ATEN_CPU_CAPABILITY lowers it) and the
-        // intra-op threads: CPU results are bitwise repeatable only where both are the same.
+        // The instruction set of ATen's CPU kernels here (ATEN_CPU_CAPABILITY lowers it), which a
+        // CPU run's bits depend on (README, "Outputs of a training run"), and the intra-op threads.
         {"cpu_capability", at::get_cpu_capability()},
         {"cpu_threads", at::get_num_threads()},
     };
