@@ -79,17 +79,19 @@ class GpuCheck(unittest.TestCase):
             stand_in = Path(tmp) / "compute-sanitizer"
             stand_in.write_text("""#!/usr/bin/env bash
 set -u
-tool=memcheck log=/dev/stderr code=0
+tool=memcheck log=/dev/stderr code=0 kernels=
 while [ $# -gt 0 ]; do
   case "$1" in
     --tool) tool=$2; shift 2 ;;
     --log-file) log=$2; shift 2 ;;
     --error-exitcode) code=$2; shift 2 ;;
+    --kernel-name) kernels=$2; shift 2 ;;
     --*) shift 2 ;;
     *) break ;;
   esac
 done
 [ "$PYTORCH_NO_CUDA_MEMORY_CACHING" = 1 ] || { echo "caching allocator on" > "$log"; exit 9; }
+[ "$kernels" = kns=partition ] || { echo "not only our kernels: '$kernels'" > "$log"; exit 9; }
 case "$MODE" in
   refuse) echo "========= Error: Device not supported" > "$log"; exit 1 ;;
   race) if [ "$tool" = racecheck ]; then
