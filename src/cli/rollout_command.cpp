@@ -1,6 +1,7 @@
 // `treerpo-train rollout`: grow trees for the first N training prompts, score and credit them,
 // write trees.jsonl (and, with --view, a tree viewer of them). `treerpo-train bench rollout`:
 // rollout speed and prefix sharing on a random-weight Qwen2 model.
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -114,6 +115,7 @@ struct BenchOptions {
   std::string decode_attention = "paged_kernel"; // torch | paged_kernel
   std::string decode_shapes = "dynamic";         // dynamic | fixed | cuda_graphs
   int64_t min_segment_tokens = 32, max_answer_tokens = 256;
+  int64_t repeats = 1;
   uint64_t seed = 1;
 };
 
@@ -142,6 +144,24 @@ bool same_tokens(const std::vector<Tree>& a, const std::vector<Tree>& b) {
   return true;
 }
 
+// The seconds of each engine's rounds (bench rollout --repeats): every engine grows the same trees
+// once a round, the engines in turn, so a drift of the machine's speed reaches them alike; each
+// reports its median round.
+struct Rounds {
+  std::vector<double> seconds;
+  double median() const {
+    std::vector<double> v = seconds;
+    std::sort(v.begin(), v.end());
+    const size_t n = v.size();
+    return n == 0 ? 0.0 : n % 2 == 1 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+  }
+  // The round's stats with the median seconds, so tokens_per_s() is the median round's speed.
+  RolloutStats apply(RolloutStats s) const {
+    s.seconds = median();
+    return s;
+  }
+};
+
 // LibTorch's CUDA synchronisations while it lives (util/cuda_syncs.h), per decode step: the ground
 // truth beside host_syncs_per_decode_step, the rollout's own count of its transfers. Null off CUDA.
 class CudaSyncsPerStep {
@@ -159,6 +179,8 @@ private:
 };
 
 void run_bench(const BenchOptions& o) {
+  if (o.repeats < 1)
+    throw bad_input("--repeats must be at least 1", "bench rollout", "use e.g. --repeats 5");
   // A byte-level tokenizer gives the random model's ids real text (bytes), delimiters included.
   const auto dir = std::filesystem::temp_directory_path() / "treerpo-bench-rollout-tokenizer";
   tokenizer::write_byte_level_tokenizer(dir.string(), {}, {});
@@ -201,14 +223,50 @@ void run_bench(const BenchOptions& o) {
   // first.
   if (!prompts.empty())
     grow_trees(branches, tokenizer_streams(*tok), setup, {prompts.front()}, {}, nullptr);
-  RolloutStats s;
-  std::vector<Tree> trees;
-  nlohmann::json cuda_syncs;
-  {
+  // The engines beside the measured one, each run once a round after it (below).
+  std::optional<Qwen2Branches> dynamic, gather;
+  if (shapes != DecodeShapes::Dynamic)
+    dynamic.emplace(model, o.slots, pool_tokens, o.block_tokens, dtype, device, attention);
+  if (attention == model::DecodeAttention::PagedKernel)
+    gather.emplace(model, o.slots, pool_tokens, o.block_tokens, dtype, device,
+                   model::DecodeAttention::Torch);
+  const int64_t dense_slots = o.dense_slots > 0 ? o.dense_slots : 4 * o.slots;
+  std::optional<Qwen2DenseBranches> dense;
+  if (o.dense_slots >= 0) dense.emplace(model, o.slots, dense_slots, context, dtype, device);
+  // One side: its trees, stats and CUDA synchronisations from the first round, seconds from all.
+  struct Side {
+    std::vector<Tree> trees;
+    RolloutStats stats;
+    nlohmann::json cuda_syncs;
+    Rounds rounds;
+  };
+  auto grow = [&](BranchModel& engine, Side& side) {
+    RolloutStats st;
     CudaSyncsPerStep syncs(device);
-    trees = grow_trees(branches, tokenizer_streams(*tok), setup, prompts, {}, &s);
-    cuda_syncs = syncs.per(s.step);
+    std::vector<Tree> grown = grow_trees(engine, tokenizer_streams(*tok), setup, prompts, {}, &st);
+    if (side.rounds.seconds.empty()) {
+      side.trees = std::move(grown);
+      side.stats = st;
+      side.cuda_syncs = syncs.per(st.step);
+    }
+    side.rounds.seconds.push_back(st.seconds);
+  };
+  Side main_side, dynamic_side, gather_side, dense_side;
+  std::string dense_failed;
+  for (int64_t round = 0; round < o.repeats; ++round) {
+    grow(branches, main_side);
+    if (dynamic) grow(*dynamic, dynamic_side);
+    if (gather) grow(*gather, gather_side);
+    if (dense && dense_failed.empty()) {
+      try {
+        grow(*dense, dense_side);
+      } catch (const Error& e) {
+        dense_failed = e.what();
+      }
+    }
   }
+  const RolloutStats s = main_side.rounds.apply(main_side.stats);
+  const std::vector<Tree>& trees = main_side.trees;
   int64_t reprefill = 0;
   for (const Tree& t : trees) reprefill += per_node_reprefill(t);
   const int64_t needed = s.unique_tree_tokens - s.leaves;
@@ -225,6 +283,7 @@ void run_bench(const BenchOptions& o) {
       {"kv_cache_tokens", branches.cache().total_blocks() * o.block_tokens},
       {"kv_block_tokens", o.block_tokens},
       {"decode_attention", model::decode_attention_name(attention)},
+      {"repeats", o.repeats},
       {"steps", s.step},
       {"trees", s.trees},
       {"nodes", s.nodes},
@@ -242,61 +301,55 @@ void run_bench(const BenchOptions& o) {
       {"branch_waits", s.branch_waits},
       {"preemptions", s.preemptions},
       {"host_syncs_per_decode_step", ratio(s.host_transfers, s.step)},
-      {"cuda_syncs_per_decode_step", cuda_syncs},
+      {"cuda_syncs_per_decode_step", main_side.cuda_syncs},
       {"per_node_reprefill_tokens", reprefill},
       {"reprefill_per_needed_token", ratio(reprefill, needed)},
       {"mean_live_branches", ratio(s.tokens_generated, std::max<int64_t>(1, s.step))},
       {"seconds", s.seconds},
+      {"seconds_rounds", main_side.rounds.seconds},
       {"tokens_per_s", s.tokens_per_s()},
       {"branches_per_s", s.seconds > 0 ? s.nodes / s.seconds : 0.0}};
 
   // Fixed shapes (or their CUDA graphs) against steps of their own shapes, same run: the same
   // tokens in every tree, and the speed.
-  if (shapes != DecodeShapes::Dynamic) {
-    Qwen2Branches dynamic(model, o.slots, pool_tokens, o.block_tokens, dtype, device, attention);
-    RolloutStats d;
-    CudaSyncsPerStep syncs(device);
-    const std::vector<Tree> dynamic_trees =
-        grow_trees(dynamic, tokenizer_streams(*tok), setup, prompts, {}, &d);
+  if (dynamic) {
+    const RolloutStats d = dynamic_side.rounds.apply(dynamic_side.stats);
     j["decode_shapes"] = o.decode_shapes;
     j["graphs_captured"] = branches.graphs();
     j["dynamic_shapes"] = {{"tokens_per_s", d.tokens_per_s()},
                            {"seconds", d.seconds},
-                           {"cuda_syncs_per_decode_step", syncs.per(d.step)},
-                           {"same_trees", same_tokens(trees, dynamic_trees)}};
+                           {"seconds_rounds", dynamic_side.rounds.seconds},
+                           {"cuda_syncs_per_decode_step", dynamic_side.cuda_syncs},
+                           {"same_trees", same_tokens(trees, dynamic_side.trees)}};
     j["fixed_over_dynamic_tokens_per_s"] = ratio(s.tokens_per_s(), d.tokens_per_s());
   }
 
   // The kernel against the LibTorch path (each sequence's blocks gathered for SDPA), same run.
-  if (attention == model::DecodeAttention::PagedKernel) {
-    Qwen2Branches gather(model, o.slots, pool_tokens, o.block_tokens, dtype, device,
-                         model::DecodeAttention::Torch);
-    RolloutStats g;
-    CudaSyncsPerStep syncs(device);
-    grow_trees(gather, tokenizer_streams(*tok), setup, prompts, {}, &g);
+  if (gather) {
+    const RolloutStats g = gather_side.rounds.apply(gather_side.stats);
     j["torch_gather"] = {{"tokens_per_s", g.tokens_per_s()},
                          {"seconds", g.seconds},
-                         {"cuda_syncs_per_decode_step", syncs.per(g.step)},
+                         {"seconds_rounds", gather_side.rounds.seconds},
+                         {"cuda_syncs_per_decode_step", gather_side.cuda_syncs},
                          {"same_tokens_generated", g.tokens_generated == s.tokens_generated}};
     j["paged_kernel_over_torch_gather_tokens_per_s"] = ratio(s.tokens_per_s(), g.tokens_per_s());
   }
 
   // The dense slot cache the paged one replaced, on the same prompts and seed, in the same run.
-  if (o.dense_slots >= 0) {
-    const int64_t slots = o.dense_slots > 0 ? o.dense_slots : 4 * o.slots;
-    Qwen2DenseBranches dense(model, o.slots, slots, context, dtype, device);
-    RolloutStats d;
-    nlohmann::json dj = {{"slots", slots}, {"kv_tokens_allocated", dense.kv_tokens_allocated()}};
-    try {
-      grow_trees(dense, tokenizer_streams(*tok), setup, prompts, {}, &d);
+  if (dense) {
+    nlohmann::json dj = {{"slots", dense_slots},
+                         {"kv_tokens_allocated", dense->kv_tokens_allocated()}};
+    if (!dense_failed.empty()) {
+      dj["failed"] = dense_failed;
+    } else {
+      const RolloutStats d = dense_side.rounds.apply(dense_side.stats);
       dj["tokens_per_s"] = d.tokens_per_s();
       dj["seconds"] = d.seconds;
+      dj["seconds_rounds"] = dense_side.rounds.seconds;
       dj["kv_tokens_held_peak"] = d.kv_tokens_held_peak;
       dj["same_tokens_generated"] = d.tokens_generated == s.tokens_generated;
       j["paged_over_dense_tokens_per_s"] = ratio(s.tokens_per_s(), d.tokens_per_s());
       j["paged_over_dense_kv_held_peak"] = ratio(s.kv_tokens_held_peak, d.kv_tokens_held_peak);
-    } catch (const Error& e) {
-      dj["failed"] = e.what();
     }
     j["dense"] = dj;
   }
@@ -341,6 +394,9 @@ void add_rollout_command(CLI::App& app) {
   b->add_option("--samples", o.samples, "grpo / tempo samples per prompt");
   b->add_option("--min-segment-tokens", o.min_segment_tokens, "treerpo L_min");
   b->add_option("--max-answer-tokens", o.max_answer_tokens, "answer cap");
+  b->add_option("--repeats", o.repeats,
+                "rounds: each engine grows the trees once a round, in turn; each reports its "
+                "median round's seconds and tokens/s");
   b->add_option("--seed", o.seed, "seed of weights, prompts and sampling");
   b->callback([] { run_bench(o); });
 }
