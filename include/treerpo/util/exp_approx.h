@@ -1,11 +1,12 @@
 #pragma once
 // exp(x) in float32 from arithmetic alone, so that a loop of calls vectorises on any x86-64 (a call
-// of libm's expf does not: the paged decode attention's CPU path spent a third of its time in them).
-// The standard method: x = n ln 2 + r with n = round(x / ln 2) and |r| <= ln 2 / 2, exp(r) by the
-// degree-7 minimax polynomial of Cephes' expf (relative error below 2e-7 on that interval), then
-// 2^n made from its bits. Within 1 ulp of the exact exp for x in [-87, 88] (0.99 at worst on a grid
-// of 1e-4; tests/util/exp_approx_test.cpp holds it to 2^-22 relative); below -87.3 (where std::exp
-// goes subnormal) it gives 0, above 88 it gives exp(88) (std::exp overflows at 88.7); NaN stays NaN.
+// of libm's expf does not: the paged decode attention's CPU path spent a third of its time in
+// them). The standard method: x = n ln 2 + r with n = round(x / ln 2) and |r| <= ln 2 / 2, exp(r)
+// by the degree-7 minimax polynomial of Cephes' expf (relative error below 2e-7 on that interval),
+// then 2^n made from its bits. Within 1 ulp of the exact exp for x in [-87, 88] (0.99 at worst on a
+// grid of 1e-4; tests/util/exp_approx_test.cpp holds it to 2^-22 relative); below -87.3 (where
+// std::exp goes subnormal) it gives 0, above 88 it gives exp(88) (std::exp overflows at 88.7); NaN
+// stays NaN.
 
 #include <cstdint>
 #include <cstring>
