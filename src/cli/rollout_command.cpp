@@ -223,16 +223,6 @@ void run_bench(const BenchOptions& o) {
   // first.
   if (!prompts.empty())
     grow_trees(branches, tokenizer_streams(*tok), setup, {prompts.front()}, {}, nullptr);
-  // The engines beside the measured one, each run once a round after it (below).
-  std::optional<Qwen2Branches> dynamic, gather;
-  if (shapes != DecodeShapes::Dynamic)
-    dynamic.emplace(model, o.slots, pool_tokens, o.block_tokens, dtype, device, attention);
-  if (attention == model::DecodeAttention::PagedKernel)
-    gather.emplace(model, o.slots, pool_tokens, o.block_tokens, dtype, device,
-                   model::DecodeAttention::Torch);
-  const int64_t dense_slots = o.dense_slots > 0 ? o.dense_slots : 4 * o.slots;
-  std::optional<Qwen2DenseBranches> dense;
-  if (o.dense_slots >= 0) dense.emplace(model, o.slots, dense_slots, context, dtype, device);
   // One side: its trees, stats and CUDA synchronisations from the first round, seconds from all.
   struct Side {
     std::vector<Tree> trees;
@@ -251,15 +241,31 @@ void run_bench(const BenchOptions& o) {
     }
     side.rounds.seconds.push_back(st.seconds);
   };
+  // The engines beside the measured one run after it in each round, each built for its run and
+  // freed after it, so that no other engine's memory is live but the measured one's (an engine
+  // kept for the next round changed the dense one's speed by a third, through the allocator).
+  const bool beside_dynamic = shapes != DecodeShapes::Dynamic;
+  const bool beside_gather = attention == model::DecodeAttention::PagedKernel;
+  const int64_t dense_slots = o.dense_slots > 0 ? o.dense_slots : 4 * o.slots;
   Side main_side, dynamic_side, gather_side, dense_side;
+  int64_t dense_allocated = 0;
   std::string dense_failed;
   for (int64_t round = 0; round < o.repeats; ++round) {
     grow(branches, main_side);
-    if (dynamic) grow(*dynamic, dynamic_side);
-    if (gather) grow(*gather, gather_side);
-    if (dense && dense_failed.empty()) {
+    if (beside_dynamic) {
+      Qwen2Branches dynamic(model, o.slots, pool_tokens, o.block_tokens, dtype, device, attention);
+      grow(dynamic, dynamic_side);
+    }
+    if (beside_gather) {
+      Qwen2Branches gather(model, o.slots, pool_tokens, o.block_tokens, dtype, device,
+                           model::DecodeAttention::Torch);
+      grow(gather, gather_side);
+    }
+    if (o.dense_slots >= 0 && dense_failed.empty()) {
+      Qwen2DenseBranches dense(model, o.slots, dense_slots, context, dtype, device);
+      dense_allocated = dense.kv_tokens_allocated();
       try {
-        grow(*dense, dense_side);
+        grow(dense, dense_side);
       } catch (const Error& e) {
         dense_failed = e.what();
       }
@@ -312,7 +318,7 @@ void run_bench(const BenchOptions& o) {
 
   // Fixed shapes (or their CUDA graphs) against steps of their own shapes, same run: the same
   // tokens in every tree, and the speed.
-  if (dynamic) {
+  if (beside_dynamic) {
     const RolloutStats d = dynamic_side.rounds.apply(dynamic_side.stats);
     j["decode_shapes"] = o.decode_shapes;
     j["graphs_captured"] = branches.graphs();
@@ -325,7 +331,7 @@ void run_bench(const BenchOptions& o) {
   }
 
   // The kernel against the LibTorch path (each sequence's blocks gathered for SDPA), same run.
-  if (gather) {
+  if (beside_gather) {
     const RolloutStats g = gather_side.rounds.apply(gather_side.stats);
     j["torch_gather"] = {{"tokens_per_s", g.tokens_per_s()},
                          {"seconds", g.seconds},
@@ -336,9 +342,8 @@ void run_bench(const BenchOptions& o) {
   }
 
   // The dense slot cache the paged one replaced, on the same prompts and seed, in the same run.
-  if (dense) {
-    nlohmann::json dj = {{"slots", dense_slots},
-                         {"kv_tokens_allocated", dense->kv_tokens_allocated()}};
+  if (o.dense_slots >= 0) {
+    nlohmann::json dj = {{"slots", dense_slots}, {"kv_tokens_allocated", dense_allocated}};
     if (!dense_failed.empty()) {
       dj["failed"] = dense_failed;
     } else {
