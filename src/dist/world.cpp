@@ -49,8 +49,11 @@ int64_t now_ms() {
       .count();
 }
 
+// The first line of a c10d message, without its closing period (our error goes on after it).
 std::string first_line(const std::string& s) {
-  return s.substr(0, s.find('\n'));
+  std::string line = s.substr(0, s.find('\n'));
+  while (!line.empty() && (line.back() == '.' || line.back() == ' ')) line.pop_back();
+  return line;
 }
 
 } // namespace
@@ -192,9 +195,10 @@ c10::intrusive_ptr<c10d::Backend> make_backend(const c10::intrusive_ptr<c10d::St
 World::World(const Launch& launch, c10::Device device, std::chrono::seconds timeout)
     : launch_(launch) {
   if (!launch.joined) return;
-  // c10d warns on stderr while it retries sockets; our error says what failed in one line. Its
-  // warnings stay available with TORCH_CPP_LOG_LEVEL=WARNING, as in PyTorch.
-  if (env("TORCH_CPP_LOG_LEVEL").empty()) FLAGS_caffe2_log_level = 2; // errors only
+  // c10d logs its socket retries, and its failures with a stack trace, on stderr; our error says
+  // what failed in one line. Its logs stay available with TORCH_CPP_LOG_LEVEL=WARNING or ERROR,
+  // as in PyTorch.
+  if (env("TORCH_CPP_LOG_LEVEL").empty()) FLAGS_caffe2_log_level = 3; // fatal only
   group_ = std::make_unique<Group>();
   group_->device = device;
   group_->timeout = timeout;

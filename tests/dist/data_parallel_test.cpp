@@ -7,9 +7,12 @@
 // sums each rank's partial sum over ranks, a different order of float additions (~1e-7 relative);
 // each rank's batched forward also has fewer rows. The trees themselves are the same (each draw
 // derives from the tree's index in the whole batch).
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -68,11 +71,39 @@ pid_t spawn(const std::vector<std::string>& args, const fs::path& out, const fs:
   return pid;
 }
 
-int wait_for(pid_t pid) {
+// The exit code of `pid` (minus the signal that killed it). A process still running after
+// `limit` is killed and the test fails: a hung rank stops this test, not the whole suite.
+int wait_for(pid_t pid, std::chrono::seconds limit = std::chrono::seconds(600)) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
   int status = 0;
-  waitpid(pid, &status, 0);
+  while (waitpid(pid, &status, WNOHANG) == 0) {
+    if (std::chrono::steady_clock::now() > deadline) {
+      kill(pid, SIGKILL);
+      waitpid(pid, &status, 0);
+      ADD_FAILURE() << "process " << pid << " still ran after " << limit.count() << " s; killed";
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
   return WIFSIGNALED(status) ? -WTERMSIG(status) : WEXITSTATUS(status);
 }
+
+// MASTER_PORT=<a port the kernel reports free on 127.0.0.1>, for ranks started by hand. A port
+// derived from the pid can fall in the ephemeral range and be taken by another test's socket.
+std::string free_master_port() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof(addr);
+  EXPECT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  EXPECT_EQ(::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len), 0);
+  ::close(fd);
+  return "MASTER_PORT=" + std::to_string(ntohs(addr.sin_port));
+}
+
+// Ranks started by hand wait this long for each other, not the default half hour.
+const std::string kShortTimeout = "distributed.timeout_s=60";
 
 fs::path err_file() {
   return scratch() / "stderr.txt";
@@ -235,10 +266,11 @@ TEST(DataParallel, GrpoTokenMeanAndDrGrpoAndGroupTokenMeanOnTwoRanksEqualOneProc
 
 TEST(DataParallel, RanksWithDifferentConfigsAreRefused) {
   const fs::path run = scratch() / "refused";
-  const std::string port = "MASTER_PORT=" + std::to_string(20000 + getpid() % 20000);
+  const std::string port = free_master_port();
   std::vector<pid_t> pids;
   for (int r = 0; r < 2; ++r) {
-    auto args = rl_args("demo.yaml", run, 1, {r == 1 ? "train.lr=2.0e-3" : "train.lr=1.0e-3"});
+    auto args = rl_args("demo.yaml", run, 1,
+                        {r == 1 ? "train.lr=2.0e-3" : "train.lr=1.0e-3", kShortTimeout});
     pids.push_back(spawn(
         args, scratch() / "refused.out", scratch() / ("refused-" + std::to_string(r) + ".err"),
         {"RANK=" + std::to_string(r), "WORLD_SIZE=2", "MASTER_ADDR=127.0.0.1", port}));
@@ -258,10 +290,10 @@ TEST(DataParallel, RanksStartingFromOtherWeightsAreRefused) {
   // Same config, but rank 1 resumes another checkpoint: the weights' digests differ.
   const fs::path run = scratch() / "two-checkpoints";
   ASSERT_EQ(run_cli(rl_args("demo.yaml", run, 2)), 0) << read_file(err_file());
-  const std::string port = "MASTER_PORT=" + std::to_string(20000 + (getpid() + 7) % 20000);
+  const std::string port = free_master_port();
   std::vector<pid_t> pids;
   for (int r = 0; r < 2; ++r) {
-    auto args = rl_args("demo.yaml", run, 2);
+    auto args = rl_args("demo.yaml", run, 2, {kShortTimeout});
     args.insert(args.end(), {"--resume", step_dir(run, r + 1).string()});
     pids.push_back(spawn(
         args, scratch() / "weights.out", scratch() / ("weights-" + std::to_string(r) + ".err"),

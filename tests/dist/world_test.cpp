@@ -5,9 +5,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdlib>
 #include <functional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -209,6 +211,62 @@ TEST(World, GradientsAreSummedOverRanksAcrossBuckets) {
     return ok;
   });
   EXPECT_EQ(codes, (std::vector<int>{0, 0}));
+}
+
+// The message of the error that joining `l` throws, and what c10d printed on stderr meanwhile.
+std::pair<std::string, std::string> join_failure(const Launch& l, std::chrono::seconds timeout) {
+  std::string message = "(joined)";
+  ::testing::internal::CaptureStderr();
+  try {
+    World world(l, torch::kCPU, timeout);
+  } catch (const treerpo::Error& e) {
+    message = e.what();
+  }
+  return {message, ::testing::internal::GetCapturedStderr()};
+}
+
+TEST(World, RankZeroOnAPortInUseFailsInOneLineNamingThePort) {
+  // Another program listens on the port rank 0 would serve the store on.
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof(addr);
+  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  ASSERT_EQ(::listen(fd, 4), 0);
+  ASSERT_EQ(::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len), 0);
+  const int port = ntohs(addr.sin_port);
+  const auto [message, printed] =
+      join_failure(Launch{true, 0, 2, 0, "127.0.0.1", port}, std::chrono::seconds(5));
+  ::close(fd);
+  EXPECT_NE(message.find("rank 0 could not join the job of 2 ranks at 127.0.0.1:" +
+                         std::to_string(port) + ": "),
+            std::string::npos)
+      << message;
+  EXPECT_NE(message.find("address already in use; check that every rank started"),
+            std::string::npos)
+      << message;
+  EXPECT_EQ(message.find('\n'), std::string::npos) << message;
+  EXPECT_EQ(printed, "");
+}
+
+TEST(World, ARankWhoseStoreNeverAppearsGivesUpAfterTheTimeout) {
+  // Nothing listens on the port: rank 1 retries for the timeout, then fails in one line.
+  const int port = free_port();
+  const auto start = std::chrono::steady_clock::now();
+  const auto [message, printed] =
+      join_failure(Launch{true, 1, 2, 1, "127.0.0.1", port}, std::chrono::seconds(2));
+  const double waited =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  EXPECT_GE(waited, 2.0);
+  EXPECT_LT(waited, 30.0);
+  EXPECT_NE(message.find("rank 1 could not join the job of 2 ranks at 127.0.0.1:" +
+                         std::to_string(port) + ": "),
+            std::string::npos)
+      << message;
+  EXPECT_EQ(message.find(".;"), std::string::npos) << message;
+  EXPECT_EQ(message.find('\n'), std::string::npos) << message;
+  EXPECT_EQ(printed, "");
 }
 
 TEST(World, ACollectiveWithADeadRankFailsNamingIt) {
