@@ -7,12 +7,9 @@
 // sums each rank's partial sum over ranks, a different order of float additions (~1e-7 relative);
 // each rank's batched forward also has fewer rows. The trees themselves are the same (each draw
 // derives from the tree's index in the whole batch).
-#include <arpa/inet.h>
 #include <fcntl.h>
-#include <netinet/in.h>
 #include <signal.h>
 #include <spawn.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -27,6 +24,7 @@
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
+#include "../common/loopback_port.h"
 #include "../common/temp_dir.h"
 #include "treerpo/model/qwen2.h"
 
@@ -88,18 +86,9 @@ int wait_for(pid_t pid, std::chrono::seconds limit = std::chrono::seconds(600)) 
   return WIFSIGNALED(status) ? -WTERMSIG(status) : WEXITSTATUS(status);
 }
 
-// MASTER_PORT=<a port the kernel reports free on 127.0.0.1>, for ranks started by hand. A port
-// derived from the pid can fall in the ephemeral range and be taken by another test's socket.
+// MASTER_PORT=<a port the kernel reports free on 127.0.0.1>, for ranks started by hand.
 std::string free_master_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof(addr);
-  EXPECT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
-  EXPECT_EQ(::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len), 0);
-  ::close(fd);
-  return "MASTER_PORT=" + std::to_string(ntohs(addr.sin_port));
+  return "MASTER_PORT=" + std::to_string(treerpo::testing::free_port());
 }
 
 // Ranks started by hand wait this long for each other, not the default half hour.

@@ -1,7 +1,5 @@
 // The world of ranks: torchrun's variables, the shares, and the collectives between real processes
 // (forked here, joined over a TCPStore on 127.0.0.1 with Gloo).
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -15,6 +13,7 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include "../common/loopback_port.h"
 #include "treerpo/dist/gradients.h"
 #include "treerpo/dist/world.h"
 #include "treerpo/util/error.h"
@@ -24,18 +23,8 @@ namespace {
 using treerpo::dist::Launch;
 using treerpo::dist::share_of;
 using treerpo::dist::World;
-
-int free_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof(addr);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  ::close(fd);
-  return ntohs(addr.sin_port);
-}
+using treerpo::testing::free_port;
+using treerpo::testing::LoopbackSocket;
 
 // Runs body(world) in `ranks` forked processes; returns each rank's exit code (0: body returned
 // true). A rank whose body throws prints the message and exits 3.
@@ -227,18 +216,10 @@ std::pair<std::string, std::string> join_failure(const Launch& l, std::chrono::s
 
 TEST(World, RankZeroOnAPortInUseFailsInOneLineNamingThePort) {
   // Another program listens on the port rank 0 would serve the store on.
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof(addr);
-  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
-  ASSERT_EQ(::listen(fd, 4), 0);
-  ASSERT_EQ(::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len), 0);
-  const int port = ntohs(addr.sin_port);
+  const LoopbackSocket other(/*listen=*/true);
+  const int port = other.port();
   const auto [message, printed] =
       join_failure(Launch{true, 0, 2, 0, "127.0.0.1", port}, std::chrono::seconds(5));
-  ::close(fd);
   EXPECT_NE(message.find("rank 0 could not join the job of 2 ranks at 127.0.0.1:" +
                          std::to_string(port) + ": "),
             std::string::npos)
