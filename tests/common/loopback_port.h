@@ -20,8 +20,10 @@ public:
     socklen_t len = sizeof(addr);
     if (fd_ < 0 || ::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
         (listen && ::listen(fd_, 4) != 0) ||
-        ::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len) != 0)
+        ::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+      if (fd_ >= 0) ::close(fd_); // the destructor does not run for a throwing constructor
       throw std::runtime_error("cannot bind a socket on 127.0.0.1");
+    }
     port_ = ntohs(addr.sin_port);
   }
   ~LoopbackSocket() { ::close(fd_); }
